@@ -1,0 +1,50 @@
+# Annals: `make up` starts the whole platform, `make test` runs the full suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+B ?=
+BENCHES := $(filter-out harness baselines __init__,$(basename $(notdir $(wildcard bench/*.py))))
+
+.PHONY: help install system-deps up down status test lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+system-deps: ## Debian's PostgreSQL 15, a JDK and Maven, only when absent
+	@bash deploy/local/install-system-deps.sh
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: system-deps $(INSTALLED) ## everything the platform needs (system packages, the Python package)
+
+up: install ## start the whole stack and print where everything is
+	$(BIN)/annals stack up
+
+down: ## stop what `make up` started (data is kept)
+	@test -x $(BIN)/annals && $(BIN)/annals stack down || true
+
+status: ## each component with pid, address and health
+	$(BIN)/annals stack status
+
+lint: $(INSTALLED) ## ruff and mypy
+	$(BIN)/ruff check libs services tests bench
+	$(BIN)/ruff format --check libs services tests bench
+	$(BIN)/mypy
+
+test: install lint ## the full suite; starts the stack it needs (and stops it if it started it)
+	$(BIN)/pytest -ra $(PYTEST_ARGS)
+
+bench: up ## all benchmarks, or one: make bench B=<name>; results in bench/results/
+	@for b in $(if $(B),$(B),$(BENCHES)); do \
+	  echo "== bench/$$b"; $(BIN)/python -m bench.$$b || exit 1; done
+
+clean: ## remove caches (keeps .stack/; `annals stack reset` wipes it)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages and only when absent, what the native stack needs:
+# PostgreSQL 15 server binaries, a Java 17+ runtime, Maven, and kcat (a non-Python Kafka client).
+set -euo pipefail
+
+need=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+java_ok() {
+  local java="${ANNALS_STACK_JAVA:-${JAVA_HOME:+$JAVA_HOME/bin/java}}"
+  java="${java:-$(command -v java || true)}"
+  [ -n "$java" ] && [ -x "$java" ] || return 1
+  local major
+  major=$("$java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+  [ "${major:-0}" -ge 17 ]
+}
+java_ok || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+command -v kcat >/dev/null || need+=(kcat)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+
+if ((${#need[@]} == 0)); then
+  exit 0
+fi
+echo "installing Debian packages: ${need[*]}"
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+# Debian's postgresql package would create and start a default cluster on 5432: not wanted here.
+if [[ " ${need[*]} " == *" postgresql-15 "* ]]; then
+  $sudo mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.d/annals.conf >/dev/null
+fi
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"

@@ -1,0 +1,1 @@
+"""The `annals` command line."""

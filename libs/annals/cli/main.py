@@ -1,0 +1,21 @@
+"""Entry point of the `annals` command: each area registers its own sub-commands."""
+
+from __future__ import annotations
+
+import typer
+
+from annals.cli import eventstore_cmds, stack_cmds
+
+app = typer.Typer(
+    name="annals",
+    help="Annals: event stores, Kafka, CDC and projections. Run `annals stack up` to start.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+stack_cmds.register(app)
+eventstore_cmds.register(app)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,91 @@
+"""`annals stack up|down|status|logs|reset`: the native local stack."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from annals.stack import stack
+from annals.stack.errors import StackError
+from annals.stack.settings import StackSettings
+
+console = Console(highlight=False)
+stack_app = typer.Typer(help="Start, stop and inspect the local stack.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `annals stack ...` to app."""
+    app.add_typer(stack_app, name="stack")
+
+
+def _fail(error: StackError) -> None:
+    console.print(f"[red]error[/red] {error.line()}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@stack_app.command()
+def up() -> None:
+    """Start PostgreSQL, Kafka and Connect (with Debezium); wait until each is healthy."""
+    settings = StackSettings()
+    try:
+        stack.up(settings, report=lambda line: console.print(f"[green]✓[/green] {line}"))
+    except StackError as error:
+        _fail(error)
+    _print_status(settings)
+
+
+@stack_app.command()
+def down() -> None:
+    """Stop what `up` started; data is kept."""
+    stack.down(StackSettings(), report=console.print)
+
+
+@stack_app.command()
+def status() -> None:
+    """Each component with pid, address and health; exit 1 unless all are healthy."""
+    if not _print_status(StackSettings()):
+        raise typer.Exit(1)
+
+
+@stack_app.command()
+def logs(
+    component: Annotated[str, typer.Argument(help="postgres, kafka or connect")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n")] = 50,
+) -> None:
+    """Show the tail of a component's log."""
+    if component not in stack.COMPONENTS:
+        console.print(
+            f"[red]error[/red] unknown component {component!r}: one of {stack.COMPONENTS}"
+        )
+        raise typer.Exit(2)
+    log = StackSettings().log(component)
+    if not log.exists():
+        console.print(f"[red]error[/red] {log} does not exist yet: run `annals stack up`")
+        raise typer.Exit(1)
+    subprocess.run(["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)], check=False)
+
+
+@stack_app.command()
+def reset(yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False) -> None:
+    """Stop everything and delete .stack/ (all data, jars and logs)."""
+    settings = StackSettings()
+    if not yes and not typer.confirm(f"Delete {settings.dir} with all its data?"):
+        raise typer.Exit(1)
+    stack.reset(settings, report=console.print)
+
+
+def _print_status(settings: StackSettings) -> bool:
+    table = Table(title="annals stack")
+    for column in ("component", "health", "pid", "address", "log"):
+        table.add_column(column)
+    rows = stack.status(settings)
+    for row in rows:
+        health = "[green]healthy[/green]" if row.healthy else "[red]down[/red]"
+        table.add_row(row.name, health, str(row.pid or "-"), row.address, row.log)
+    console.print(table)
+    return all(row.healthy for row in rows)

@@ -1,0 +1,51 @@
+"""Kafka Connect 4.3 (distributed worker) with the Debezium PostgreSQL plugin on plugin.path."""
+
+from __future__ import annotations
+
+import httpx
+
+from annals.stack import jvm
+from annals.stack.procs import ensure_port_free, read_pid, stop_pid
+from annals.stack.settings import StackSettings
+
+NAME = "connect"
+DEBEZIUM_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
+
+
+def start(settings: StackSettings) -> None:
+    """Start the worker unless it runs already, then wait until REST and the plugin answer."""
+    if read_pid(settings.pid_file(NAME)) is None:
+        ensure_port_free(NAME, settings.host, settings.connect_port, "ANNALS_STACK_CONNECT_PORT")
+        config = jvm.render(
+            settings,
+            "connect-distributed.properties",
+            settings.run_dir / "connect-distributed.properties",
+            plugin_path=settings.jars_dir / "plugins",
+        )
+        command = jvm.java_command(
+            settings, NAME, settings.jars_dir / "connect", settings.connect_heap,
+            "org.apache.kafka.connect.cli.ConnectDistributed", str(config),
+        )  # fmt: skip
+        jvm.launch(settings, NAME, command)
+    jvm.wait_healthy(
+        settings, NAME, lambda: healthy(settings), f"GET /connectors and {DEBEZIUM_CLASS}"
+    )
+
+
+def healthy(settings: StackSettings) -> bool:
+    """True when GET /connectors answers and the Debezium connector class is loaded."""
+    try:
+        with httpx.Client(base_url=settings.connect_url, timeout=5) as client:
+            if client.get("/connectors").status_code != 200:
+                return False
+            plugins = client.get("/connector-plugins")
+    except httpx.HTTPError:
+        return False
+    return plugins.status_code == 200 and any(
+        p.get("class") == DEBEZIUM_CLASS for p in plugins.json()
+    )
+
+
+def stop(settings: StackSettings) -> bool:
+    """Stop the worker; True when it was running."""
+    return stop_pid(settings.pid_file(NAME), grace=60)

@@ -1,0 +1,267 @@
+"""PostgreSQL 15 of the local stack: initdb once, start, bootstrap databases and roles, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import asyncpg
+
+from annals.stack.errors import StackError
+from annals.stack.procs import ensure_port_free, port_open, tail
+from annals.stack.settings import (
+    APP_ROLES,
+    DATABASE_OWNERS,
+    REPLICATION_ROLES,
+    StackSettings,
+)
+
+NAME = "postgres"
+PG_MAJOR = "15"
+RUN_AS = "postgres"  # PostgreSQL refuses to run as root; as root we run it as this user.
+
+
+def data_dir(settings: StackSettings) -> Path:
+    """The cluster's data directory (.stack/pg)."""
+    return settings.dir / "pg"
+
+
+def bin_dir(settings: StackSettings) -> Path:
+    """Folder of PostgreSQL 15's server binaries (initdb, pg_ctl)."""
+    candidates = [settings.pg_bin] if settings.pg_bin else []
+    candidates.append(Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin"))
+    for folder in candidates:
+        if folder and (folder / "pg_ctl").exists() and (folder / "initdb").exists():
+            return folder
+    raise StackError(
+        NAME,
+        f"PostgreSQL {PG_MAJOR} server binaries not found (looked in {candidates})",
+        "run `make up` (installs Debian's postgresql-15) or set ANNALS_STACK_PG_BIN",
+    )
+
+
+def _as_server_user(args: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return args
+    return ["runuser", "-u", RUN_AS, "--", *args]
+
+
+def _give_to_server_user(*paths: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    entry = pwd.getpwnam(RUN_AS)
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def is_running(settings: StackSettings) -> bool:
+    """True when the cluster in .stack/pg has a live postmaster."""
+    if not (data_dir(settings) / "postmaster.pid").exists():
+        return False
+    done = subprocess.run(
+        _as_server_user(
+            [str(bin_dir(settings) / "pg_ctl"), "status", "-D", str(data_dir(settings))]
+        ),
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def pid(settings: StackSettings) -> int | None:
+    """The postmaster's pid, from postmaster.pid, when running."""
+    try:
+        return int((data_dir(settings) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def check_data_dir(settings: StackSettings) -> bool:
+    """True when .stack/pg holds a PostgreSQL 15 cluster, False when absent; fail when broken."""
+    folder = data_dir(settings)
+    if not folder.exists() or not any(folder.iterdir()):
+        return False
+    version_file = folder / "PG_VERSION"
+    version = version_file.read_text().strip() if version_file.exists() else None
+    if version != PG_MAJOR or not (folder / "global" / "pg_control").exists():
+        found = f"PG_VERSION {version}" if version else "no PG_VERSION file"
+        raise StackError(
+            NAME,
+            f"{folder} is not a usable PostgreSQL {PG_MAJOR} data directory ({found})",
+            "move it away to keep it, or wipe all stack data with `annals stack reset`",
+        )
+    return True
+
+
+def initdb(settings: StackSettings) -> None:
+    """Create the cluster with scram passwords for TCP, as the server user."""
+    folder = data_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    pwfile = settings.run_dir / "pg.pwfile"
+    pwfile.write_text(settings.pg_password + "\n")
+    _give_to_server_user(folder, pwfile)
+    _check_reachable(folder)
+    try:
+        done = subprocess.run(
+            _as_server_user([
+                str(bin_dir(settings) / "initdb"), "-D", str(folder), "-U", settings.pg_superuser,
+                f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=peer",
+                "--encoding=UTF8", "--locale=C.UTF-8",
+            ]),
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if done.returncode != 0:
+        log = settings.log("postgres-initdb")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(done.stdout + done.stderr)
+        raise StackError(NAME, f"initdb failed (exit {done.returncode})", f"see {log}")
+    with open(folder / "postgresql.conf", "a") as conf:
+        conf.write("\ninclude_if_exists = 'annals.conf'\n")
+
+
+def _check_reachable(folder: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    done = subprocess.run(["runuser", "-u", RUN_AS, "--", "test", "-w", str(folder)], check=False)
+    if done.returncode != 0:
+        raise StackError(
+            NAME,
+            f"user {RUN_AS} cannot reach {folder} (a parent folder is not traversable)",
+            "chmod o+x the parent folders of the checkout, or set ANNALS_STACK_DIR elsewhere",
+        )
+
+
+def write_config(settings: StackSettings) -> None:
+    """(Re)write annals.conf: address, port, logical WAL, sizes for a 2-core machine."""
+    conf = data_dir(settings) / "annals.conf"
+    conf.write_text(
+        "# written by `annals stack up`; edit StackSettings instead\n"
+        f"listen_addresses = '{settings.host}'\n"
+        f"port = {settings.pg_port}\n"
+        "unix_socket_directories = ''\n"
+        "wal_level = logical\n"
+        "max_wal_senders = 20\n"
+        "max_replication_slots = 20\n"
+        "max_connections = 300\n"
+        "shared_buffers = 512MB\n"
+        "max_wal_size = 4GB\n"
+        "checkpoint_timeout = 15min\n"
+        "log_min_duration_statement = 2000\n"
+        "log_line_prefix = '%m [%p] %q%u@%d '\n"
+    )
+    _give_to_server_user(conf)
+
+
+def start(settings: StackSettings) -> None:
+    """Start the cluster with pg_ctl (it daemonizes itself) and wait until it accepts."""
+    ensure_port_free(NAME, settings.host, settings.pg_port, "ANNALS_STACK_PG_PORT")
+    log = settings.log(NAME)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.touch()
+    _give_to_server_user(log)
+    done = subprocess.run(
+        _as_server_user([
+            str(bin_dir(settings) / "pg_ctl"), "start", "-D", str(data_dir(settings)),
+            "-l", str(log), "-w", "-t", str(int(settings.start_timeout)),
+        ]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise StackError(
+            NAME,
+            f"did not start (pg_ctl exit {done.returncode}): {_last_error(log)}",
+            f"see {log}",
+        )
+
+
+def _last_error(log: Path) -> str:
+    lines = [line for line in tail(log, 40).splitlines() if "FATAL" in line or "ERROR" in line]
+    return lines[-1].strip() if lines else "no error in the log"
+
+
+def stop(settings: StackSettings) -> bool:
+    """Stop the cluster (fast shutdown); True when it was running."""
+    if not is_running(settings):
+        return False
+    subprocess.run(
+        _as_server_user([
+            str(bin_dir(settings) / "pg_ctl"), "stop", "-D", str(data_dir(settings)),
+            "-m", "fast", "-w", "-t", "60",
+        ]),
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+    return True
+
+
+def healthy(settings: StackSettings) -> bool:
+    """True when the server answers a query as the superuser."""
+    if not port_open(settings.host, settings.pg_port):
+        return False
+    try:
+        return asyncio.run(_select_one(settings.dsn()))
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return False
+
+
+async def _select_one(dsn: str) -> bool:
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        return await conn.fetchval("SELECT 1") == 1
+    finally:
+        await conn.close()
+
+
+def bootstrap(settings: StackSettings) -> None:
+    """Create (or bring up to date) the databases and least-privilege roles of DESIGN §2."""
+    asyncio.run(_bootstrap(settings))
+
+
+async def _bootstrap(settings: StackSettings) -> None:
+    conn = await asyncpg.connect(settings.dsn(), timeout=10)
+    try:
+        roles = {*DATABASE_OWNERS.values(), *APP_ROLES}
+        for role in sorted(roles):
+            await _ensure_role(conn, role, settings.pg_password, role in REPLICATION_ROLES)
+        for database, owner in DATABASE_OWNERS.items():
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+            if not exists:
+                await conn.execute(f'CREATE DATABASE "{database}" OWNER "{owner}"')
+            await conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC')
+            await conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "{owner}"')
+        for role, databases in APP_ROLES.items():
+            for database in databases:
+                await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
+    finally:
+        await conn.close()
+
+
+async def _ensure_role(
+    conn: asyncpg.Connection, role: str, password: str, replication: bool
+) -> None:
+    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+    verb = "ALTER" if exists else "CREATE"
+    options = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE " + (
+        "REPLICATION" if replication else "NOREPLICATION"
+    )
+    literal = password.replace("'", "''")
+    await conn.execute(f"{verb} ROLE \"{role}\" WITH {options} PASSWORD '{literal}'")
+
+
+def installed() -> bool:
+    """True when Debian's PostgreSQL 15 server binaries are present."""
+    return Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin/initdb").exists() or bool(
+        shutil.which("initdb")
+    )

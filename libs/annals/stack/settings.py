@@ -1,0 +1,93 @@
+"""Where the local stack lives and how its parts are reached (env prefix ANNALS_STACK_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+# Databases of DESIGN §2 and the roles that own them (each owner runs its database's migrations).
+DATABASE_OWNERS: dict[str, str] = {
+    "orders": "orders_owner",
+    "customers": "customers_owner",
+    "legacy_erp": "legacy_app",
+    "readmodels": "readmodels_owner",
+}
+# Least-privilege login roles: which databases each may connect to.
+APP_ROLES: dict[str, tuple[str, ...]] = {
+    "orders_app": ("orders",),
+    "customers_app": ("customers", "orders"),
+    "query_app": ("readmodels",),
+    "debezium": ("legacy_erp", "orders", "customers"),
+}
+REPLICATION_ROLES = frozenset({"debezium"})
+
+
+class StackSettings(BaseSettings):
+    """Settings of the native stack; every value can be overridden with ANNALS_STACK_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="ANNALS_STACK_", extra="ignore")
+
+    dir: Path = Field(default=REPO_ROOT / ".stack", description="state, jars, logs and pids")
+    repo: Path = Field(default=REPO_ROOT, description="checkout holding deploy/local")
+    host: str = "127.0.0.1"
+    pg_port: int = 55432
+    pg_superuser: str = "postgres"
+    pg_password: str = "annals-local"
+    pg_bin: Path | None = Field(default=None, description="PostgreSQL 15 bin folder")
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    connect_port: int = 8083
+    kafka_version: str = "4.3.1"
+    debezium_version: str = "3.6.1.Final"
+    java: str | None = Field(default=None, description="java executable; else JAVA_HOME, PATH")
+    mvn: str = "mvn"
+    kafka_heap: str = "-Xms256m -Xmx768m"
+    connect_heap: str = "-Xms256m -Xmx768m"
+    start_timeout: float = 120.0
+
+    @property
+    def deploy_dir(self) -> Path:
+        """deploy/local of the checkout: poms and config templates."""
+        return self.repo / "deploy" / "local"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """Kafka bootstrap servers for clients."""
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def connect_url(self) -> str:
+        """Base URL of the Kafka Connect REST API."""
+        return f"http://{self.host}:{self.connect_port}"
+
+    def dsn(self, database: str = "postgres", role: str | None = None) -> str:
+        """A libpq/asyncpg DSN for `database` as `role` (the superuser by default)."""
+        user = role or self.pg_superuser
+        return f"postgresql://{user}:{self.pg_password}@{self.host}:{self.pg_port}/{database}"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Logs of every component."""
+        return self.dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files and rendered configs."""
+        return self.dir / "run"
+
+    @property
+    def jars_dir(self) -> Path:
+        """Resolved jars: kafka/, connect/ and plugins/ kept apart."""
+        return self.dir / "jars"
+
+    def log(self, component: str) -> Path:
+        """Log file of a component."""
+        return self.logs_dir / f"{component}.log"
+
+    def pid_file(self, component: str) -> Path:
+        """Pid file of a component started by the stack."""
+        return self.run_dir / f"{component}.pid"

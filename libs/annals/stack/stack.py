@@ -1,0 +1,133 @@
+"""Bring the whole local stack up and down, and report its state."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from annals.stack import connect, jars, kafka, postgres
+from annals.stack.java import find_java
+from annals.stack.procs import ensure_port_free, read_pid
+from annals.stack.settings import StackSettings
+
+COMPONENTS = ("postgres", "kafka", "connect")
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """What `annals stack status` shows for one component."""
+
+    name: str
+    pid: int | None
+    address: str
+    healthy: bool
+    log: str
+
+
+Report = Callable[[str], None]
+
+
+def up(settings: StackSettings, report: Report = lambda _: None) -> dict[str, float]:
+    """Start every component that is not running; return seconds spent per step."""
+    timings: dict[str, float] = {}
+
+    def step(name: str, action: Callable[[], object]) -> None:
+        started = time.monotonic()
+        action()
+        timings[name] = time.monotonic() - started
+        report(f"{name} ready ({timings[name]:.1f}s)")
+
+    settings.dir.mkdir(parents=True, exist_ok=True)
+    step("preflight", lambda: preflight(settings))
+    step("jars", lambda: jars.resolve_all(settings))
+    step("postgres", lambda: _postgres_up(settings))
+    step("kafka", lambda: kafka.start(settings))
+    step("connect", lambda: connect.start(settings))
+    return timings
+
+
+def preflight(settings: StackSettings) -> None:
+    """Fail fast, before any slow step, on what would stop a component from starting."""
+    postgres.bin_dir(settings)
+    find_java(settings, "kafka")
+    pg_running = postgres.check_data_dir(settings) and postgres.is_running(settings)
+    ports = [
+        ("postgres", settings.pg_port, "ANNALS_STACK_PG_PORT", pg_running),
+        ("kafka", settings.kafka_port, "ANNALS_STACK_KAFKA_PORT", _runs(settings, "kafka")),
+        (
+            "kafka",
+            settings.controller_port,
+            "ANNALS_STACK_CONTROLLER_PORT",
+            _runs(settings, "kafka"),
+        ),
+        ("connect", settings.connect_port, "ANNALS_STACK_CONNECT_PORT", _runs(settings, "connect")),
+    ]
+    for component, port, setting, running in ports:
+        if not running:
+            ensure_port_free(component, settings.host, port, setting)
+
+
+def _runs(settings: StackSettings, component: str) -> bool:
+    return read_pid(settings.pid_file(component)) is not None
+
+
+def _postgres_up(settings: StackSettings) -> None:
+    if not postgres.check_data_dir(settings):
+        postgres.initdb(settings)
+    if not postgres.is_running(settings):
+        postgres.write_config(settings)
+        postgres.start(settings)
+    postgres.bootstrap(settings)
+
+
+def down(settings: StackSettings, report: Report = lambda _: None) -> None:
+    """Stop what `up` started, in reverse order; data stays."""
+    for name, stop in (
+        ("connect", connect.stop),
+        ("kafka", kafka.stop),
+        ("postgres", _postgres_stop),
+    ):
+        report(f"{name} {'stopped' if stop(settings) else 'was not running'}")
+
+
+def _postgres_stop(settings: StackSettings) -> bool:
+    if not postgres.data_dir(settings).exists():
+        return False
+    return postgres.stop(settings)
+
+
+def status(settings: StackSettings) -> list[ComponentStatus]:
+    """Pid, address and health of each component."""
+    pg_running = postgres.data_dir(settings).exists() and postgres.is_running(settings)
+    return [
+        ComponentStatus(
+            "postgres",
+            postgres.pid(settings) if pg_running else None,
+            f"{settings.host}:{settings.pg_port}",
+            pg_running and postgres.healthy(settings),
+            str(settings.log("postgres")),
+        ),
+        ComponentStatus(
+            "kafka",
+            read_pid(settings.pid_file("kafka")),
+            settings.kafka_bootstrap,
+            kafka.healthy(settings),
+            str(settings.log("kafka")),
+        ),
+        ComponentStatus(
+            "connect",
+            read_pid(settings.pid_file("connect")),
+            settings.connect_url,
+            connect.healthy(settings),
+            str(settings.log("connect")),
+        ),
+    ]
+
+
+def reset(settings: StackSettings, report: Report = lambda _: None) -> None:
+    """Stop everything and wipe .stack/ (data, jars, logs)."""
+    down(settings, report)
+    shutil.rmtree(settings.dir, ignore_errors=True)
+    report(f"removed {settings.dir}")

@@ -1,0 +1,50 @@
+"""Session-wide fixtures: one real stack (PostgreSQL, Kafka, Connect) shared by every test.
+
+Which stack: ANNALS_STACK=external reuses a running one at the ANNALS_STACK_* addresses;
+otherwise the native stack is started (and stopped at the end if this session started it);
+ANNALS_STACK=testcontainers uses containers when a Docker engine answers.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from annals.stack import stack as native
+from annals.stack.settings import StackSettings
+
+
+def _all_healthy(settings: StackSettings) -> bool:
+    return all(component.healthy for component in native.status(settings))
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackSettings]:
+    """A running stack; its settings give DSNs, the Kafka bootstrap and the Connect URL."""
+    mode = os.environ.get("ANNALS_STACK", "native")
+    if mode == "testcontainers":
+        from tests.support.containers import container_stack
+
+        with container_stack() as settings:
+            yield settings
+        return
+    settings = StackSettings()
+    if mode == "external":
+        if not _all_healthy(settings):
+            pytest.exit("ANNALS_STACK=external but the stack is not healthy", returncode=3)
+        yield settings
+        return
+    started_here = not _all_healthy(settings)
+    if started_here:
+        native.up(settings)
+    yield settings
+    if started_here and not os.environ.get("ANNALS_KEEP_STACK"):
+        native.down(settings)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for stream ids, topics and table names of one test."""
+    return uuid.uuid4().hex[:12]

@@ -1,0 +1,62 @@
+"""Helpers to run the real `annals stack` command against a second, private stack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from annals.stack.settings import StackSettings
+
+PRIVATE_PORTS = {
+    "ANNALS_STACK_PG_PORT": "56432",
+    "ANNALS_STACK_KAFKA_PORT": "19092",
+    "ANNALS_STACK_CONTROLLER_PORT": "19093",
+    "ANNALS_STACK_CONNECT_PORT": "18083",
+}
+
+
+class Cli:
+    """Runs `annals ...` in a subprocess with a private stack directory and ports."""
+
+    def __init__(self, directory: Path, **overrides: str) -> None:
+        self.env = {
+            **os.environ,
+            **PRIVATE_PORTS,
+            "ANNALS_STACK_DIR": str(directory),
+            **overrides,
+        }
+        self.env.pop("ANNALS_STACK", None)
+        self.directory = directory
+
+    def __call__(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "annals.cli.main", *args],
+            env={**self.env, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def settings(self) -> StackSettings:
+        """The StackSettings this CLI's processes see."""
+        return StackSettings(
+            dir=self.directory,
+            pg_port=int(PRIVATE_PORTS["ANNALS_STACK_PG_PORT"]),
+            kafka_port=int(PRIVATE_PORTS["ANNALS_STACK_KAFKA_PORT"]),
+            controller_port=int(PRIVATE_PORTS["ANNALS_STACK_CONTROLLER_PORT"]),
+            connect_port=int(PRIVATE_PORTS["ANNALS_STACK_CONNECT_PORT"]),
+        )
+
+
+@pytest.fixture
+def private_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An empty stack directory that user `postgres` can reach."""
+    directory = tmp_path_factory.mktemp("stack")
+    for folder in (directory, *directory.parents):
+        if str(folder).startswith("/tmp/"):
+            folder.chmod(folder.stat().st_mode | 0o055)
+    yield directory
