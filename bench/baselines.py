@@ -9,6 +9,7 @@ import time
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 PAYLOAD = json.dumps({"sku": "SKU-000042", "quantity": 3, "unit_price": "19.99", "note": "x" * 120})
 
@@ -78,9 +79,12 @@ async def kafka_produce_rps(
 ) -> float:
     """Raw aiokafka produce records/s (idempotent, acks=all by default, `value_size` values)."""
     value = os.urandom(value_size // 2).hex().encode()[:value_size]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
-        acks=acks if acks != "all" else "all",
+        acks=acks if acks == "all" else int(acks),
         enable_idempotence=acks == "all",
         linger_ms=5,
         max_batch_size=256 * 1024,
@@ -96,4 +100,6 @@ async def kafka_produce_rps(
         elapsed = time.perf_counter() - started
     finally:
         await producer.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
     return records / elapsed

@@ -56,7 +56,7 @@ def write_results(benchmark: str, results: Sequence[Result]) -> Path:
             _fmt(r.ratio),
             "" if r.goal is None else str(r.goal),
         )
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)
     return path
 
 

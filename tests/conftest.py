@@ -12,7 +12,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from annals.stack import stack as native
+from annals.stack.errors import StackError
 from annals.stack.settings import StackSettings
 
 
@@ -38,7 +40,16 @@ def stack() -> Iterator[StackSettings]:
         return
     started_here = not _all_healthy(settings)
     if started_here:
-        native.up(settings)
+        try:
+            native.up(settings)
+        except StackError as error:
+            from tests.support.containers import container_stack, docker_answers
+
+            if not docker_answers():
+                pytest.exit(f"the native stack did not start: {error.line()}", returncode=3)
+            with container_stack() as container_settings:
+                yield container_settings
+            return
     yield settings
     if started_here and not os.environ.get("ANNALS_KEEP_STACK"):
         native.down(settings)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from annals.stack.settings import StackSettings
 
 PRIVATE_PORTS = {

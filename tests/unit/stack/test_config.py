@@ -1,0 +1,86 @@
+"""The stack's configuration agrees with itself: templates, compose file, roles, jar sets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from annals.stack import jvm
+from annals.stack.errors import StackError
+from annals.stack.jars import jar_sets
+from annals.stack.settings import APP_ROLES, DATABASE_OWNERS, REPO_ROOT, StackSettings
+
+
+def test_templates_render_without_leftover_placeholders(tmp_path: Path):
+    settings = StackSettings(dir=tmp_path, kafka_port=19092, connect_port=18083)
+    for template in ("server.properties", "connect-distributed.properties"):
+        text = jvm.render(
+            settings, template, tmp_path / template, data_dir="/d", plugin_path="/p"
+        ).read_text()
+        assert "${" not in text
+        assert "127.0.0.1:19092" in text
+    connect = (tmp_path / "connect-distributed.properties").read_text()
+    assert "listeners=http://127.0.0.1:18083" in connect
+    assert "plugin.path=/p" in connect
+
+
+def test_every_component_binds_loopback_only():
+    server = (REPO_ROOT / "deploy/local/config/server.properties").read_text()
+    assert re.search(r"^listeners=PLAINTEXT://\$\{host\}", server, re.M)
+    assert StackSettings().host == "127.0.0.1"
+
+
+def test_compose_init_creates_the_same_roles_and_databases_as_the_native_stack():
+    sql = (REPO_ROOT / "deploy/docker/postgres-init/10-annals.sh").read_text()
+    for database, owner in DATABASE_OWNERS.items():
+        assert f"CREATE DATABASE {database} OWNER {owner};" in sql
+    for role in {*DATABASE_OWNERS.values(), *APP_ROLES}:
+        assert re.search(rf"CREATE ROLE {role} LOGIN", sql), role
+    for role, databases in APP_ROLES.items():
+        for database in databases:
+            assert f"GRANT CONNECT ON DATABASE {database} TO {role};" in sql
+    assert "CREATE ROLE debezium LOGIN REPLICATION" in sql
+
+
+def test_compose_services_are_healthchecked_loopback_and_ordered():
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) >= {"postgres", "kafka", "connect"}
+    for name, service in services.items():
+        assert "healthcheck" in service, name
+        assert all(port.startswith("127.0.0.1:") for port in service.get("ports", [])), name
+    assert services["connect"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert "wal_level=logical" in services["postgres"]["command"]
+    settings = StackSettings()
+    published = {p.split(":")[1] for s in services.values() for p in s.get("ports", [])}
+    assert published == {
+        str(settings.pg_port),
+        str(settings.kafka_port),
+        str(settings.connect_port),
+    }
+
+
+def test_jar_sets_are_separate_folders_and_re_resolve_when_a_version_changes(tmp_path: Path):
+    sets = jar_sets(StackSettings(dir=tmp_path))
+    targets = [s.target for s in sets]
+    assert len(set(targets)) == 3
+    assert targets[2].parent.name == "plugins"
+    pom = REPO_ROOT / "deploy/local/maven/kafka.pom.xml"
+    other = jar_sets(StackSettings(dir=tmp_path, kafka_version="4.3.0"))[0]
+    assert sets[0].fingerprint(pom) != other.fingerprint(pom)
+    assert sets[0].fingerprint(pom) == jar_sets(StackSettings(dir=tmp_path))[0].fingerprint(pom)
+
+
+def test_stack_error_is_one_line_with_cause_and_way_out():
+    error = StackError("kafka", "port 127.0.0.1:9092 is taken", "set ANNALS_STACK_KAFKA_PORT")
+    assert error.line() == "kafka: port 127.0.0.1:9092 is taken -> set ANNALS_STACK_KAFKA_PORT"
+    assert "\n" not in error.line()
+
+
+def test_dsn_names_role_and_database():
+    settings = StackSettings(pg_port=1234, pg_password="pw")
+    assert (
+        settings.dsn("orders", "orders_app") == "postgresql://orders_app:pw@127.0.0.1:1234/orders"
+    )
