@@ -1,0 +1,307 @@
+"""The PostgreSQL adapter of the event store (asyncpg on the hot paths)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from annals.eventstore.encoding import (
+    DEFAULT_MAX_EVENT_BYTES,
+    EncodedBatch,
+    check_stream_id,
+    default_stream_type,
+    encode_batch,
+    original_result,
+)
+from annals.eventstore.errors import (
+    InvalidEvent,
+    StreamDeleted,
+    StreamTypeMismatch,
+    WrongExpectedVersion,
+)
+from annals.eventstore.pgstores import PostgresKeyStore, PostgresSnapshotStore
+from annals.eventstore.ports import (
+    ANY,
+    START,
+    AppendResult,
+    Checkpoint,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    StreamInfo,
+    expected_code,
+)
+from annals.eventstore.subscription import CHANNEL, Listener, Notifier, follow
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "global_position, tx_id::text::bigint, stream_id, stream_type, version, event_id, "
+    "event_type, schema_version, data, metadata, recorded_at"
+)
+APPEND = (
+    "SELECT version, positions FROM eventstore.append_events($1, $2, $3, $4::uuid[], "
+    "$5::text[], $6::int[], $7::text[], $8::text[])"
+)
+READ_ALL = f"""
+SELECT {COLUMNS} FROM eventstore.events
+ WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2::bigint)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+   AND ($4::text[] IS NULL OR event_type = ANY($4::text[]))
+   AND ($5::text[] IS NULL OR stream_type = ANY($5::text[]))
+ ORDER BY tx_id, global_position LIMIT $3
+"""
+_STREAM_FILTER = """
+  FROM eventstore.events e JOIN eventstore.streams s USING (stream_id)
+ WHERE e.stream_id = $1 AND s.deleted_at IS NULL
+   AND (s.max_count IS NULL OR e.version > s.version - s.max_count)
+   AND (s.max_age IS NULL OR e.recorded_at >= now() - s.max_age)
+"""
+_E_COLUMNS = (
+    "e.global_position, e.tx_id::text::bigint, e.stream_id, e.stream_type, e.version, "
+    "e.event_id, e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at"
+)
+READ_FORWARD = (
+    f"SELECT {_E_COLUMNS} {_STREAM_FILTER} AND e.version >= $2 ORDER BY e.version LIMIT $3"
+)
+READ_BACKWARD = (
+    f"SELECT {_E_COLUMNS} {_STREAM_FILTER} AND e.version <= $2 ORDER BY e.version DESC LIMIT $3"
+)
+GET_STREAM = (
+    "SELECT stream_id, stream_type, version, max_count, max_age, deleted_at IS NOT NULL "
+    "FROM eventstore.streams WHERE stream_id = $1"
+)
+FIND_IDS = f"SELECT {COLUMNS} FROM eventstore.events WHERE event_id = ANY($1::uuid[])"
+NO_LIMIT = 2**31 - 1
+
+
+def to_records(rows: Sequence[Any]) -> list[RecordedEvent]:
+    """RecordedEvents of rows selected with COLUMNS."""
+    return [RecordedEvent(*row) for row in rows]
+
+
+class PostgresEventStore:
+    """Event store on one PostgreSQL database, used as the service role."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        listen_dsn: str | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        notify_interval: float = 0.005,
+    ) -> None:
+        self.pool = pool
+        self.max_event_bytes = max_event_bytes
+        self.notifier = Notifier(pool, CHANNEL, notify_interval)
+        self.listener = Listener(listen_dsn, CHANNEL) if listen_dsn else None
+        self.keys = PostgresKeyStore(pool)
+        self.snapshots = PostgresSnapshotStore(pool)
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        server_settings: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> PostgresEventStore:
+        """Open a pool to `dsn` (writer session settings applied) and return the store."""
+        settings = {
+            "idle_in_transaction_session_timeout": "5000",
+            "statement_timeout": "30000",
+            **(server_settings or {}),
+        }
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, server_settings=settings
+        )
+        assert pool is not None
+        return cls(pool, listen_dsn=dsn, **kwargs)
+
+    async def close(self) -> None:
+        """Stop the notifier and listener and close the pool."""
+        await self.notifier.close()
+        if self.listener is not None:
+            await self.listener.close()
+        await self.pool.close()
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        stream_type: str | None = None,
+    ) -> AppendResult:
+        """Append events in one transaction after checking the expected version."""
+        code = expected_code(expected_version)
+        check_stream_id(stream_id)
+        batch = encode_batch(events, metadata, self.max_event_bytes)
+        stype = stream_type or default_stream_type(stream_id)
+        try:
+            row = await self.pool.fetchrow(
+                APPEND,
+                stream_id,
+                stype,
+                code,
+                batch.event_ids,
+                batch.event_types,
+                batch.schema_versions,
+                batch.data,
+                batch.metadata,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "events_event_id_key":
+                raise
+            return await self._resolve_duplicate(stream_id, batch, expected_version, None)
+        except asyncpg.PostgresError as exc:
+            state = exc.sqlstate
+            if state == "ES001":
+                current = int(exc.args[0]) if exc.args else 0
+                return await self._resolve_duplicate(stream_id, batch, expected_version, current)
+            if state == "ES002":
+                raise StreamDeleted(stream_id) from None
+            if state == "ES003":
+                raise StreamTypeMismatch(
+                    f"stream {stream_id!r} has type {exc.args[0]!r}, not {stype!r}"
+                ) from None
+            if isinstance(exc, asyncpg.DataError | asyncpg.exceptions.ProgramLimitExceededError):
+                raise InvalidEvent(str(exc)) from exc
+            raise
+        self.notifier.poke()
+        return AppendResult(stream_id, row[0], tuple(row[1]))
+
+    async def _resolve_duplicate(
+        self,
+        stream_id: str,
+        batch: EncodedBatch,
+        expected: ExpectedVersion,
+        current: int | None,
+    ) -> AppendResult:
+        """The original result when these events are already stored, else the right error."""
+        found = {
+            r.event_id: r for r in to_records(await self.pool.fetch(FIND_IDS, batch.event_ids))
+        }
+        if not found and current is not None:
+            raise WrongExpectedVersion(stream_id, expected, current)
+        return original_result(stream_id, batch, [found.get(i) for i in batch.event_ids])
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        from_version: int | None = None,
+        *,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        """Events of one stream from a version, honouring max-count, max-age and tombstones."""
+        lim = NO_LIMIT if limit is None else limit
+        if backwards:
+            start = NO_LIMIT if from_version is None else from_version
+            rows = await self.pool.fetch(READ_BACKWARD, stream_id, start, lim)
+        else:
+            start = 1 if from_version is None else from_version
+            rows = await self.pool.fetch(READ_FORWARD, stream_id, start, lim)
+        if not rows:
+            info = await self.get_stream(stream_id)
+            if info is not None and info.deleted:
+                raise StreamDeleted(stream_id)
+        return to_records(rows)
+
+    async def read_all(
+        self,
+        after: Checkpoint | None = None,
+        limit: int = 1000,
+        *,
+        event_types: Sequence[str] | None = None,
+        stream_types: Sequence[str] | None = None,
+    ) -> list[RecordedEvent]:
+        """Next events after a checkpoint, only from transactions no snapshot still sees open."""
+        tx, pos = after or START
+        rows = await self.pool.fetch(
+            READ_ALL,
+            tx,
+            pos,
+            limit,
+            None if event_types is None else list(event_types),
+            None if stream_types is None else list(stream_types),
+        )
+        return to_records(rows)
+
+    def subscribe_all(
+        self,
+        after: Checkpoint | None = None,
+        *,
+        event_types: Sequence[str] | None = None,
+        stream_types: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Follow the store from `after`: woken by NOTIFY, polling with back-off as fallback."""
+        return follow(
+            self.read_all,
+            self.listener,
+            after or START,
+            event_types=event_types,
+            stream_types=stream_types,
+            batch_size=batch_size,
+        )
+
+    async def get_stream(self, stream_id: str) -> StreamInfo | None:
+        """The stream's row, or None when it has no events."""
+        row = await self.pool.fetchrow(GET_STREAM, stream_id)
+        return None if row is None else StreamInfo(*row)
+
+    async def set_stream_metadata(
+        self,
+        stream_id: str,
+        *,
+        max_count: int | None = None,
+        max_age: timedelta | None = None,
+    ) -> None:
+        """Set max-count / max-age of an existing stream (None clears the limit)."""
+        if max_count is not None and (type(max_count) is not int or max_count < 1):
+            raise InvalidEvent(f"max_count must be an int >= 1: {max_count!r}")
+        status = await self.pool.execute(
+            "UPDATE eventstore.streams SET max_count = $2, max_age = $3, updated_at = now() "
+            "WHERE stream_id = $1",
+            stream_id,
+            max_count,
+            max_age,
+        )
+        if status.endswith(" 0"):
+            raise WrongExpectedVersion(stream_id, "an existing stream", 0)
+
+    async def delete_stream(self, stream_id: str, expected_version: ExpectedVersion = ANY) -> None:
+        """Soft-delete: put a tombstone on the stream; its events stay in the global log."""
+        code = expected_code(expected_version)
+        check_stream_id(stream_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            if code in (0, -1):
+                await conn.execute(
+                    "INSERT INTO eventstore.streams (stream_id, stream_type, version) "
+                    "VALUES ($1, $2, 0) ON CONFLICT (stream_id) DO NOTHING",
+                    stream_id,
+                    default_stream_type(stream_id),
+                )
+            row = await conn.fetchrow(
+                "SELECT version, deleted_at IS NOT NULL FROM eventstore.streams "
+                "WHERE stream_id = $1 FOR UPDATE",
+                stream_id,
+            )
+            current = 0 if row is None else row[0]
+            if row is not None and row[1]:
+                raise StreamDeleted(stream_id)
+            if row is None or (code >= 0 and current != code):
+                raise WrongExpectedVersion(stream_id, expected_version, current)
+            await conn.execute(
+                "UPDATE eventstore.streams SET deleted_at = now(), updated_at = now() "
+                "WHERE stream_id = $1",
+                stream_id,
+            )

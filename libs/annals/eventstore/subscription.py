@@ -1,0 +1,137 @@
+"""Waking subscribers: a debounced NOTIFY after appends, LISTEN, and polling with back-off."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+
+from annals.eventstore.ports import Checkpoint, RecordedEvent
+
+log = logging.getLogger(__name__)
+CHANNEL = "annals_eventstore"
+MIN_POLL = 0.01
+MAX_POLL = 0.5
+
+
+class Notifier:
+    """Sends at most one NOTIFY per `interval` after appends, outside the append transactions.
+
+    A NOTIFY in every append transaction serializes commits; instead the first append after a
+    quiet period notifies at once and the appends within the next `interval` share one NOTIFY.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, channel: str, interval: float) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._interval = interval
+        self._wanted = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        """Ask for a NOTIFY soon (cheap; called after every successful append)."""
+        self._wanted.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                await self._pool.execute("SELECT pg_notify($1, '')", self._channel)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+                log.warning("event store NOTIFY failed (subscribers will poll): %s", exc)
+            await asyncio.sleep(self._interval)
+
+    async def close(self) -> None:
+        """Stop the background task."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class Listener:
+    """One LISTEN connection per store that wakes every waiting subscriber."""
+
+    def __init__(self, dsn: str, channel: str) -> None:
+        self._dsn = dsn
+        self._channel = channel
+        self._conn: asyncpg.Connection | None = None
+        self._waiters: set[asyncio.Event] = set()
+        self._lock = asyncio.Lock()
+
+    async def register(self, waiter: asyncio.Event) -> None:
+        """Wake `waiter` on every notification (connects on first use)."""
+        self._waiters.add(waiter)
+        async with self._lock:
+            if self._conn is None or self._conn.is_closed():
+                try:
+                    conn = await asyncpg.connect(self._dsn)
+                    await conn.add_listener(self._channel, self._wake)
+                    self._conn = conn
+                except (asyncpg.PostgresError, OSError) as exc:
+                    log.warning("LISTEN failed, subscribers poll only: %s", exc)
+
+    def unregister(self, waiter: asyncio.Event) -> None:
+        """Stop waking `waiter`."""
+        self._waiters.discard(waiter)
+
+    def _wake(self, *_: Any) -> None:
+        for waiter in self._waiters:
+            waiter.set()
+
+    async def close(self) -> None:
+        """Close the LISTEN connection."""
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+
+ReadAll = Callable[..., Awaitable[list[RecordedEvent]]]
+
+
+async def follow(
+    read_all: ReadAll,
+    listener: Listener | None,
+    after: Checkpoint,
+    *,
+    event_types: Sequence[str] | None,
+    stream_types: Sequence[str] | None,
+    batch_size: int,
+    min_poll: float = MIN_POLL,
+    max_poll: float = MAX_POLL,
+) -> AsyncIterator[RecordedEvent]:
+    """Yield every event after `after` forever, page by page in the global order."""
+    wake = asyncio.Event()
+    if listener is not None:
+        await listener.register(wake)
+    delay = min_poll
+    checkpoint = after
+    try:
+        while True:
+            wake.clear()
+            page = await read_all(
+                checkpoint, batch_size, event_types=event_types, stream_types=stream_types
+            )
+            for event in page:
+                yield event
+            if page:
+                checkpoint = page[-1].checkpoint
+                delay = min_poll
+                if len(page) == batch_size:
+                    continue
+            try:
+                await asyncio.wait_for(wake.wait(), delay)
+                delay = min_poll
+            except TimeoutError:
+                delay = min(delay * 2, max_poll)
+    finally:
+        if listener is not None:
+            listener.unregister(wake)
