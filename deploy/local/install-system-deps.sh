@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages and only when absent, what the native stack needs:
-# PostgreSQL 15 server binaries, a Java 17+ runtime, Maven, and kcat (a non-Python Kafka client).
+# PostgreSQL 15 server binaries, a Java 17+ runtime, Maven, kcat (a non-Python Kafka client)
+# and wrk (the HTTP load generator of the benchmarks).
 set -euo pipefail
 
 need=()
@@ -16,6 +17,7 @@ java_ok() {
 java_ok || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v kcat >/dev/null || need+=(kcat)
+command -v wrk >/dev/null || need+=(wrk)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 
 if ((${#need[@]} == 0)); then
