@@ -1,0 +1,1 @@
+"""Customer service: the command side of customers (event-sourced)."""

@@ -1,0 +1,1 @@
+"""Customer domain: events, commands, state and pure decide/evolve functions."""
