@@ -13,7 +13,7 @@ from annals.stack import stack
 from annals.stack.errors import StackError
 from annals.stack.settings import StackSettings
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=max(Console().width, 140))
 stack_app = typer.Typer(help="Start, stop and inspect the local stack.", no_args_is_help=True)
 
 
@@ -82,7 +82,7 @@ def reset(yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] =
 def _print_status(settings: StackSettings) -> bool:
     table = Table(title="annals stack")
     for column in ("component", "health", "pid", "address", "log"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     rows = stack.status(settings)
     for row in rows:
         health = "[green]healthy[/green]" if row.healthy else "[red]down[/red]"
