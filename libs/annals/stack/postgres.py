@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import pwd
 import shutil
@@ -25,9 +26,51 @@ PG_MAJOR = "15"
 RUN_AS = "postgres"  # PostgreSQL refuses to run as root; as root we run it as this user.
 
 
+# Where the data goes when user `postgres` cannot reach .stack/ (a checkout under /root, say):
+# .stack/pg and .stack/logs/postgres.log then are symlinks into this folder.
+OUTSIDE_HOME = Path("/var/tmp/annals-postgres")
+
+
 def data_dir(settings: StackSettings) -> Path:
-    """The cluster's data directory (.stack/pg)."""
-    return settings.dir / "pg"
+    """The cluster's data directory: .stack/pg (or where that symlink points)."""
+    link = settings.dir / "pg"
+    return link.resolve() if link.is_symlink() else link
+
+
+def server_log(settings: StackSettings) -> Path:
+    """The server's log file: .stack/logs/postgres.log (or where that symlink points)."""
+    link = settings.log(NAME)
+    return link.resolve() if link.is_symlink() else link
+
+
+def _prepare_home(settings: StackSettings) -> Path:
+    """A folder the server user can reach for the cluster, its log and the password file."""
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    if _server_user_reaches(settings.dir):
+        return settings.dir
+    digest = hashlib.sha256(str(settings.dir.resolve()).encode()).hexdigest()[:12]
+    home = OUTSIDE_HOME / digest
+    home.mkdir(parents=True, exist_ok=True)
+    for folder in (OUTSIDE_HOME, home):
+        folder.chmod(0o755)
+    (settings.dir / "pg").symlink_to(home / "pg")
+    settings.log(NAME).unlink(missing_ok=True)
+    settings.log(NAME).symlink_to(home / "postgres.log")
+    return home
+
+
+def _server_user_reaches(folder: Path) -> bool:
+    if os.geteuid() != 0:
+        return True
+    check = ["runuser", "-u", RUN_AS, "--", "test", "-x", str(folder)]
+    return subprocess.run(check, check=False).returncode == 0
+
+
+def wipe_outside_home(settings: StackSettings) -> None:
+    """Delete the data kept outside .stack/ for this stack, if any (used by reset)."""
+    link = settings.dir / "pg"
+    if link.is_symlink() and link.resolve().parent.parent == OUTSIDE_HOME:
+        shutil.rmtree(link.resolve().parent, ignore_errors=True)
 
 
 def bin_dir(settings: StackSettings) -> Path:
@@ -99,14 +142,14 @@ def check_data_dir(settings: StackSettings) -> bool:
 
 def initdb(settings: StackSettings) -> None:
     """Create the cluster with scram passwords for TCP, as the server user."""
+    home = _prepare_home(settings)
     folder = data_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    pwfile = settings.run_dir / "pg.pwfile"
+    pwfile = home / ".pg.pwfile"
     pwfile.write_text(settings.pg_password + "\n")
+    pwfile.chmod(0o600)
     _give_to_server_user(folder, pwfile)
-    _check_reachable(folder)
     try:
         done = subprocess.run(
             _as_server_user([
@@ -122,23 +165,10 @@ def initdb(settings: StackSettings) -> None:
         pwfile.unlink(missing_ok=True)
     if done.returncode != 0:
         log = settings.log("postgres-initdb")
-        log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(done.stdout + done.stderr)
         raise StackError(NAME, f"initdb failed (exit {done.returncode})", f"see {log}")
     with open(folder / "postgresql.conf", "a") as conf:
         conf.write("\ninclude_if_exists = 'annals.conf'\n")
-
-
-def _check_reachable(folder: Path) -> None:
-    if os.geteuid() != 0:
-        return
-    done = subprocess.run(["runuser", "-u", RUN_AS, "--", "test", "-w", str(folder)], check=False)
-    if done.returncode != 0:
-        raise StackError(
-            NAME,
-            f"user {RUN_AS} cannot reach {folder} (a parent folder is not traversable)",
-            "chmod o+x the parent folders of the checkout, or set ANNALS_STACK_DIR elsewhere",
-        )
 
 
 def write_config(settings: StackSettings) -> None:
@@ -165,8 +195,7 @@ def write_config(settings: StackSettings) -> None:
 def start(settings: StackSettings) -> None:
     """Start the cluster with pg_ctl (it daemonizes itself) and wait until it accepts."""
     ensure_port_free(NAME, settings.host, settings.pg_port, "ANNALS_STACK_PG_PORT")
-    log = settings.log(NAME)
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = server_log(settings)
     log.touch()
     _give_to_server_user(log)
     done = subprocess.run(

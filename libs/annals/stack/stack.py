@@ -129,5 +129,6 @@ def status(settings: StackSettings) -> list[ComponentStatus]:
 def reset(settings: StackSettings, report: Report = lambda _: None) -> None:
     """Stop everything and wipe .stack/ (data, jars, logs)."""
     down(settings, report)
+    postgres.wipe_outside_home(settings)
     shutil.rmtree(settings.dir, ignore_errors=True)
     report(f"removed {settings.dir}")

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from annals.stack import postgres, stack
 from tests.integration.stack.conftest import Cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -78,3 +79,25 @@ def test_up_twice_status_down_up_keeps_data_and_reset_wipes(private_dir: Path):
     reset = cli("stack", "reset", "--yes")
     assert reset.returncode == 0, reset.stdout + reset.stderr
     assert not private_dir.exists()
+
+
+def test_postgres_data_goes_outside_when_the_checkout_is_private(private_dir: Path):
+    locked = private_dir / "home-of-root"
+    locked.mkdir(mode=0o700)
+    cli = Cli(locked / ".stack")
+    settings = cli.settings()
+    settings.dir.mkdir()
+    try:
+        postgres.initdb(settings)
+        postgres.write_config(settings)
+        postgres.start(settings)
+        assert postgres.healthy(settings)
+        assert (settings.dir / "pg").is_symlink()
+        assert postgres.data_dir(settings).parent.parent == postgres.OUTSIDE_HOME
+        assert "ready to accept connections" in settings.log("postgres").read_text()
+    finally:
+        postgres.stop(settings)
+    outside = postgres.data_dir(settings).parent
+    stack.reset(settings)
+    assert not outside.exists()
+    assert not settings.dir.exists()
