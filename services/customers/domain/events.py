@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from annals.eventstore.domain import PERSONAL, DomainEvent, Personal
 
@@ -22,13 +22,26 @@ class Tier(StrEnum):
 class Address(BaseModel):
     """A postal address."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "line1": "1 Main St",
+                    "city": "Springfield",
+                    "postal_code": "12345",
+                    "country": "US",
+                }
+            ]
+        },
+    )
 
-    line1: str
-    line2: str | None = None
-    city: str
-    postal_code: str
-    country: str
+    line1: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    line2: Annotated[str, StringConstraints(max_length=200)] | None = None
+    city: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 
 class CustomerEvent(DomainEvent):

@@ -1,0 +1,1 @@
+"""Order service: the command side of orders (event-sourced)."""

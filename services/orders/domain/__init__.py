@@ -1,0 +1,1 @@
+"""Order domain: money, events, commands, state and pure decide/evolve functions."""
