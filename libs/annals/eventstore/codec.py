@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from annals.eventstore.domain import REDACTED, DomainEvent
 from annals.eventstore.errors import InvalidEvent, UndecodableEvent
-from annals.eventstore.ports import Checkpoint, KeyStore, NewEvent, RecordedEvent
+from annals.eventstore.ports import Checkpoint, KeyStore, NewEvent, RecordedEvent, uuid7
 from annals.eventstore.registry import EventRegistry
 
 E = TypeVar("E", bound=DomainEvent)
@@ -111,7 +111,7 @@ class EventCodec:
             cls = type(event)
             if cls.event_type not in self.registry:
                 raise InvalidEvent(f"event type {cls.event_type!r} is not registered")
-            event_id = event_ids[i] if event_ids is not None else uuid.uuid4()
+            event_id = event_ids[i] if event_ids is not None else uuid7()
             data = event.model_dump(mode="json")
             personal = self.registry.personal(cls.event_type)
             if personal:

@@ -20,6 +20,7 @@ import asyncpg
 
 from annals.eventstore.encoding import check_stream_id, default_stream_type, to_json
 from annals.eventstore.errors import ImportConflict, InvalidEvent
+from annals.eventstore.ports import uuid7
 from annals.eventstore.subscription import CHANNEL
 
 COPY_COLUMNS = [
@@ -101,7 +102,7 @@ def parse_line(line_no: int, raw: str | bytes, now: datetime) -> ImportLine:
             stream_id,
             obj.get("stream_type") or default_stream_type(stream_id),
             version,
-            uuid.UUID(obj["event_id"]) if obj.get("event_id") else uuid.uuid4(),
+            uuid.UUID(obj["event_id"]) if obj.get("event_id") else uuid7(),
             event_type,
             schema_version,
             to_json(data, "data"),

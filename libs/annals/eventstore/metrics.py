@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
 from prometheus_client import Gauge
+
+from annals.eventstore.pool import Queries
 
 HELD_EVENTS = Gauge(
     "annals_eventstore_holdback_events",
@@ -43,7 +44,7 @@ class HoldBack:
     oldest_transaction_seconds: float
 
 
-async def measure_holdback(pool: asyncpg.Pool, store: str = "default") -> HoldBack:
+async def measure_holdback(pool: Queries, store: str = "default") -> HoldBack:
     """Measure the hold-back now and set the gauges labelled `store`."""
     row = await pool.fetchrow(HOLDBACK_SQL)
     assert row is not None

@@ -14,62 +14,6 @@ from annals.eventstore.settings import ServiceDatabase
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x616E6E616C73  # "annals": one migration run per database at a time
 
-APPEND_FUNCTION = """
-CREATE OR REPLACE FUNCTION eventstore.append_events(
-    p_stream_id text, p_stream_type text, p_expected int, p_event_ids uuid[],
-    p_event_types text[], p_schema_versions int[], p_data text[], p_metadata text[],
-    OUT version int, OUT positions bigint[])
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    n int := cardinality(p_event_ids);
-    v_type text;
-    v_deleted boolean;
-BEGIN
-    -- expected: n > 0 exact, 0 no stream, -1 any, -2 stream exists
-    IF p_expected > 0 THEN
-        UPDATE eventstore.streams s SET version = s.version + n, updated_at = now()
-         WHERE s.stream_id = p_stream_id AND s.version = p_expected AND s.deleted_at IS NULL
-        RETURNING s.version, s.stream_type INTO version, v_type;
-    ELSIF p_expected = 0 THEN
-        INSERT INTO eventstore.streams AS s (stream_id, stream_type, version)
-        VALUES (p_stream_id, p_stream_type, n) ON CONFLICT (stream_id) DO NOTHING
-        RETURNING s.version, s.stream_type INTO version, v_type;
-    ELSIF p_expected = -1 THEN
-        INSERT INTO eventstore.streams AS s (stream_id, stream_type, version)
-        VALUES (p_stream_id, p_stream_type, n)
-        ON CONFLICT (stream_id) DO UPDATE SET version = s.version + n, updated_at = now()
-         WHERE s.deleted_at IS NULL
-        RETURNING s.version, s.stream_type INTO version, v_type;
-    ELSE
-        UPDATE eventstore.streams s SET version = s.version + n, updated_at = now()
-         WHERE s.stream_id = p_stream_id AND s.deleted_at IS NULL
-        RETURNING s.version, s.stream_type INTO version, v_type;
-    END IF;
-    IF version IS NULL THEN
-        SELECT s.version, s.deleted_at IS NOT NULL INTO version, v_deleted
-          FROM eventstore.streams s WHERE s.stream_id = p_stream_id;
-        IF v_deleted THEN
-            RAISE EXCEPTION 'stream % is deleted', p_stream_id USING ERRCODE = 'ES002';
-        END IF;
-        RAISE EXCEPTION '%', coalesce(version, 0) USING ERRCODE = 'ES001';
-    END IF;
-    IF v_type <> p_stream_type THEN
-        RAISE EXCEPTION '%', v_type USING ERRCODE = 'ES003';
-    END IF;
-    WITH ins AS (
-        INSERT INTO eventstore.events
-            (stream_id, stream_type, version, event_id, event_type, schema_version, data, metadata)
-        SELECT p_stream_id, v_type, version - n + u.ord::int, u.id, u.typ, u.sv,
-               u.dat::jsonb, u.meta::jsonb
-          FROM unnest(p_event_ids, p_event_types, p_schema_versions, p_data, p_metadata)
-               WITH ORDINALITY AS u(id, typ, sv, dat, meta, ord)
-         ORDER BY u.ord
-        RETURNING global_position)
-    SELECT array_agg(global_position ORDER BY global_position) INTO positions FROM ins;
-END
-$fn$;
-"""
-
 APPEND_ONLY_TRIGGER = """
 CREATE OR REPLACE FUNCTION eventstore.refuse_event_change() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
@@ -103,8 +47,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables: streams, events, snapshots, subject_keys", _initial_tables),
-    Migration(2, "append_events() function", lambda: APPEND_FUNCTION),
-    Migration(3, "events are append-only (trigger)", lambda: APPEND_ONLY_TRIGGER),
+    Migration(2, "events are append-only (trigger)", lambda: APPEND_ONLY_TRIGGER),
 )
 
 
@@ -120,8 +63,6 @@ GRANT SELECT, INSERT, UPDATE ON eventstore.streams TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON eventstore.snapshots TO {role};
 GRANT SELECT, INSERT, UPDATE ON eventstore.subject_keys TO {role};
 GRANT SELECT ON eventstore.schema_migrations TO {role};
-GRANT EXECUTE ON FUNCTION eventstore.append_events(
-    text, text, int, uuid[], text[], int[], text[], text[]) TO {role};
 """
 
 

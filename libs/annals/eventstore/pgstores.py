@@ -6,10 +6,9 @@ import json
 import os
 from collections.abc import Sequence
 
-import asyncpg
-
 from annals.eventstore.encoding import to_json
 from annals.eventstore.errors import SubjectForgotten
+from annals.eventstore.pool import Queries
 from annals.eventstore.ports import Snapshot
 
 GET_OR_CREATE_KEY = """
@@ -26,7 +25,7 @@ LIMIT 1
 class PostgresKeyStore:
     """Per-subject AES keys in eventstore.subject_keys; forget() deletes the key material."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Queries) -> None:
         self._pool = pool
 
     async def get_or_create(self, subject: str) -> bytes:
@@ -61,7 +60,7 @@ class PostgresKeyStore:
 class PostgresSnapshotStore:
     """Aggregate snapshots in eventstore.snapshots, one row per stream."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Queries) -> None:
         self._pool = pool
 
     async def load_snapshot(self, stream_id: str) -> Snapshot | None:

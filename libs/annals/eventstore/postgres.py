@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from annals.eventstore.appendsql import APPEND_SQL, kind_of
 from annals.eventstore.encoding import (
     DEFAULT_MAX_EVENT_BYTES,
     EncodedBatch,
@@ -24,6 +25,7 @@ from annals.eventstore.errors import (
     WrongExpectedVersion,
 )
 from annals.eventstore.pgstores import PostgresKeyStore, PostgresSnapshotStore
+from annals.eventstore.pool import ConnectionPool
 from annals.eventstore.ports import (
     ANY,
     START,
@@ -42,10 +44,6 @@ log = logging.getLogger(__name__)
 COLUMNS = (
     "global_position, tx_id::text::bigint, stream_id, stream_type, version, event_id, "
     "event_type, schema_version, data, metadata, recorded_at"
-)
-APPEND = (
-    "SELECT version, positions FROM eventstore.append_events($1, $2, $3, $4::uuid[], "
-    "$5::text[], $6::int[], $7::text[], $8::text[])"
 )
 READ_ALL = f"""
 SELECT {COLUMNS} FROM eventstore.events
@@ -89,7 +87,7 @@ class PostgresEventStore:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        pool: ConnectionPool,
         *,
         listen_dsn: str | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
@@ -118,10 +116,7 @@ class PostgresEventStore:
             "statement_timeout": "30000",
             **(server_settings or {}),
         }
-        pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, server_settings=settings
-        )
-        assert pool is not None
+        pool = await ConnectionPool(dsn, max_size, settings).open(min_size)
         return cls(pool, listen_dsn=dsn, **kwargs)
 
     async def close(self) -> None:
@@ -145,38 +140,42 @@ class PostgresEventStore:
         check_stream_id(stream_id)
         batch = encode_batch(events, metadata, self.max_event_bytes)
         stype = stream_type or default_stream_type(stream_id)
+        kind = kind_of(code)
+        args: list[Any] = [stream_id, stype, batch.event_ids, batch.event_types]
+        args += [batch.schema_versions, batch.data, batch.metadata]
+        if kind == "exact":
+            args.append(code)
+        notify = self.notifier.carry()
         try:
-            row = await self.pool.fetchrow(
-                APPEND,
-                stream_id,
-                stype,
-                code,
-                batch.event_ids,
-                batch.event_types,
-                batch.schema_versions,
-                batch.data,
-                batch.metadata,
-            )
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(APPEND_SQL[kind, notify], *args)
         except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name != "events_event_id_key":
-                raise
-            return await self._resolve_duplicate(stream_id, batch, expected_version, None)
-        except asyncpg.PostgresError as exc:
-            state = exc.sqlstate
-            if state == "ES001":
-                current = int(exc.args[0]) if exc.args else 0
-                return await self._resolve_duplicate(stream_id, batch, expected_version, current)
-            if state == "ES002":
-                raise StreamDeleted(stream_id) from None
-            if state == "ES003":
-                raise StreamTypeMismatch(
-                    f"stream {stream_id!r} has type {exc.args[0]!r}, not {stype!r}"
-                ) from None
-            if isinstance(exc, asyncpg.DataError | asyncpg.exceptions.ProgramLimitExceededError):
-                raise InvalidEvent(str(exc)) from exc
+            if exc.constraint_name == "events_event_id_key":
+                return await self._resolve_duplicate(stream_id, batch, expected_version, None)
             raise
-        self.notifier.poke()
-        return AppendResult(stream_id, row[0], tuple(row[1]))
+        except (asyncpg.DataError, asyncpg.exceptions.ProgramLimitExceededError) as exc:
+            raise InvalidEvent(str(exc)) from exc
+        if not rows:
+            return await self._rejected(stream_id, stype, batch, expected_version)
+        self.notifier.appended(notify)
+        if len(rows) == 1:
+            return AppendResult(stream_id, rows[0][0], (rows[0][1],))
+        ordered = sorted(rows)
+        return AppendResult(stream_id, ordered[-1][0], tuple(r[1] for r in ordered))
+
+    async def _rejected(
+        self, stream_id: str, stype: str, batch: EncodedBatch, expected: ExpectedVersion
+    ) -> AppendResult:
+        """Why the stream was not in the expected state, as the right error (or a replay)."""
+        info = await self.get_stream(stream_id)
+        if info is not None and info.deleted:
+            raise StreamDeleted(stream_id)
+        if info is not None and info.stream_type != stype:
+            raise StreamTypeMismatch(
+                f"stream {stream_id!r} has type {info.stream_type!r}, not {stype!r}"
+            )
+        current = 0 if info is None else info.version
+        return await self._resolve_duplicate(stream_id, batch, expected, current)
 
     async def _resolve_duplicate(
         self,

@@ -10,11 +10,11 @@ from sqlalchemy import (
     Column,
     DateTime,
     Identity,
-    Index,
     Integer,
     Interval,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
     Text,
     UniqueConstraint,
@@ -56,7 +56,7 @@ streams = Table(
 events = Table(
     "events",
     metadata,
-    Column("global_position", BigInteger, Identity(always=True), primary_key=True),
+    Column("global_position", BigInteger, Identity(always=True), nullable=False),
     Column("stream_id", Text, nullable=False),
     Column("stream_type", Text, nullable=False),
     Column("version", Integer, CheckConstraint("version > 0"), nullable=False),
@@ -67,10 +67,11 @@ events = Table(
     Column("metadata", postgresql.JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("tx_id", Xid8(), nullable=False, server_default=text("pg_current_xact_id()")),
+    # The readers' order (DESIGN §3) is the primary key: no other index on positions.
+    PrimaryKeyConstraint("tx_id", "global_position", name="events_pkey"),
     UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
     UniqueConstraint("event_id", name="events_event_id_key"),
 )
-Index("events_tx_position_idx", events.c.tx_id, events.c.global_position)
 
 snapshots = Table(
     "snapshots",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
 
+from annals.eventstore.pool import Queries
 from annals.eventstore.ports import Checkpoint, RecordedEvent
 
 log = logging.getLogger(__name__)
@@ -19,42 +21,60 @@ MAX_POLL = 0.5
 
 
 class Notifier:
-    """Sends at most one NOTIFY per `interval` after appends, outside the append transactions.
+    """Wakes subscribers with at most about one NOTIFY per `interval`, not one per append.
 
-    A NOTIFY in every append transaction serializes commits; instead the first append after a
-    quiet period notifies at once and the appends within the next `interval` share one NOTIFY.
+    A NOTIFY in every append transaction serializes commits. Instead, the first append after
+    `interval` carries the NOTIFY inside its own transaction (no extra commit), and appends
+    that carried none get one trailing NOTIFY when the interval is over.
     """
 
-    def __init__(self, pool: asyncpg.Pool, channel: str, interval: float) -> None:
+    def __init__(self, pool: Queries, channel: str, interval: float) -> None:
         self._pool = pool
         self._channel = channel
         self._interval = interval
-        self._wanted = asyncio.Event()
+        self._last = 0.0
+        self._pending = False
         self._task: asyncio.Task[None] | None = None
 
-    def poke(self) -> None:
-        """Ask for a NOTIFY soon (cheap; called after every successful append)."""
-        self._wanted.set()
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+    def carry(self) -> bool:
+        """Whether the append about to run should NOTIFY in its transaction."""
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            return True
+        return False
 
-    async def _run(self) -> None:
-        while True:
-            await self._wanted.wait()
-            self._wanted.clear()
-            try:
-                await self._pool.execute("SELECT pg_notify($1, '')", self._channel)
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-                log.warning("event store NOTIFY failed (subscribers will poll): %s", exc)
-            await asyncio.sleep(self._interval)
+    def appended(self, carried: bool) -> None:
+        """Note a committed append; schedule a trailing NOTIFY if it carried none."""
+        if carried:
+            return
+        self._pending = True
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                delay = self._last + self._interval - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                    continue
+                self._pending = False
+                self._last = time.monotonic()
+                try:
+                    await self._pool.execute("SELECT pg_notify($1, '')", self._channel)
+                except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+                    log.warning("event store NOTIFY failed (subscribers will poll): %s", exc)
+        finally:
+            self._task = None
 
     async def close(self) -> None:
         """Stop the background task."""
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
 
 class Listener:

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from annals.eventstore import NO_STREAM, Checkpoint, NewEvent, RecordedEvent, WrongExpectedVersion
+from annals.eventstore.appendsql import APPEND_SQL
 from annals.eventstore.metrics import measure_holdback
 from annals.eventstore.postgres import PostgresEventStore
 from tests.integration.eventstore.conftest import ScratchDatabase
@@ -59,15 +60,16 @@ async def test_reader_sees_every_event_once_despite_a_late_commit(
     await slow_tx.start()
     slow_id = uuid.uuid4()
     row = await slow_conn.fetchrow(
-        "SELECT * FROM eventstore.append_events($1, 'slow', 0, $2, $3, $4, $5, $6)",
+        APPEND_SQL["none", False],
         f"slow-{tag}",
+        "slow",
         [slow_id],
         ["Slow"],
         [1],
         ['{"late": true}'],
         ["{}"],
     )
-    slow_position = row["positions"][0]
+    slow_position = row["global_position"]
     seen: list[RecordedEvent] = []
     expected_ids = {slow_id}
     done = asyncio.Event()
