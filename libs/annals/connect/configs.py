@@ -1,0 +1,133 @@
+"""Connector config files (deploy/connect/*.json) rendered for one stack.
+
+A file is Connect's own format, `{"name": ..., "config": {...}}`. Values may hold
+`${annals:<variable>}` placeholders, filled in by `annals connectors apply` from StackSettings
+and the environment, so no secret or address is written in the file:
+
+| placeholder | value |
+|---|---|
+| `${annals:pg_host}`, `${annals:pg_port}` | PostgreSQL of the stack (ANNALS_STACK_HOST/PG_PORT) |
+| `${annals:kafka_bootstrap}` | Kafka bootstrap servers |
+| `${annals:debezium_password}` | ANNALS_DEBEZIUM_PASSWORD, else the stack's local password |
+
+Other `${provider:...}` references (Kafka's FileConfigProvider, EnvVarConfigProvider) are left
+untouched for the worker to resolve, which keeps secrets out of Connect's config topic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from annals.connect.errors import ConfigFileError
+from annals.stack.settings import StackSettings
+
+PLACEHOLDER = re.compile(r"\$\{annals:([A-Za-z0-9_]+)\}")
+SECRET_WORDS = ("password", "secret", "token", "credential")
+
+
+def deploy_dir(settings: StackSettings | None = None) -> Path:
+    """deploy/connect/ of the checkout."""
+    return (settings or StackSettings()).repo / "deploy" / "connect"
+
+
+def variables(settings: StackSettings, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Values of the `${annals:...}` placeholders for this stack and environment."""
+    env = os.environ if env is None else env
+    return {
+        "pg_host": settings.host,
+        "pg_port": str(settings.pg_port),
+        "kafka_bootstrap": settings.kafka_bootstrap,
+        "debezium_password": env.get("ANNALS_DEBEZIUM_PASSWORD", settings.pg_password),
+    }
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A connector's name and rendered config (every value a string, as Connect stores them)."""
+
+    name: str
+    config: dict[str, str]
+    source: Path | None = None
+
+    def masked(self) -> dict[str, str]:
+        """The config with secret values replaced by `***`, for printing."""
+        return {key: "***" if is_secret(key) else value for key, value in self.config.items()}
+
+    def with_overrides(
+        self, overrides: Mapping[str, str], name: str | None = None
+    ) -> ConnectorSpec:
+        """A copy with settings replaced, optionally under another name."""
+        return ConnectorSpec(name or self.name, {**self.config, **overrides}, self.source)
+
+
+def is_secret(key: str) -> bool:
+    """True for settings whose values must not be printed."""
+    return any(word in key.lower() for word in SECRET_WORDS)
+
+
+def render(value: str, values: Mapping[str, str], where: str) -> str:
+    """Fill the `${annals:...}` placeholders of one value."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            known = ", ".join(sorted(values))
+            raise ConfigFileError(
+                f"{where}: unknown placeholder ${{annals:{name}}} (known: {known})"
+            )
+        return values[name]
+
+    return PLACEHOLDER.sub(fill, value)
+
+
+def parse_spec(
+    document: object, values: Mapping[str, str], where: str = "<config>"
+) -> ConnectorSpec:
+    """A ConnectorSpec from a parsed `{"name", "config"}` document."""
+    if not isinstance(document, dict):
+        raise ConfigFileError(f"{where}: expected a JSON object with `name` and `config`")
+    name, config = document.get("name"), document.get("config")
+    if not isinstance(name, str) or not name:
+        raise ConfigFileError(f"{where}: `name` must be a non-empty string")
+    if not isinstance(config, dict) or not config:
+        raise ConfigFileError(f"{where}: `config` must be a non-empty object")
+    rendered: dict[str, str] = {}
+    for key, raw in config.items():
+        if isinstance(raw, dict | list) or raw is None:
+            raise ConfigFileError(f"{where}: {key} must be a string, number or boolean")
+        text = str(raw).lower() if isinstance(raw, bool) else str(raw)
+        rendered[str(key)] = render(text, values, f"{where}: {key}")
+    if "name" in rendered and rendered["name"] != name:
+        raise ConfigFileError(f"{where}: config.name {rendered['name']!r} differs from {name!r}")
+    rendered.pop("name", None)
+    return ConnectorSpec(name, rendered)
+
+
+def load_spec(
+    path: Path,
+    settings: StackSettings | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ConnectorSpec:
+    """Read and render one connector config file."""
+    settings = settings or StackSettings()
+    try:
+        document = json.loads(path.read_text())
+    except OSError as error:
+        raise ConfigFileError(f"{path}: cannot read ({error.strerror or error})") from None
+    except json.JSONDecodeError as error:
+        raise ConfigFileError(f"{path}: not valid JSON ({error})") from None
+    spec = parse_spec(document, variables(settings, env), str(path))
+    return ConnectorSpec(spec.name, spec.config, path)
+
+
+def discover(folder: Path | None = None) -> list[Path]:
+    """The connector config files of a folder (deploy/connect/ by default), sorted."""
+    folder = folder or deploy_dir()
+    if not folder.is_dir():
+        raise ConfigFileError(f"{folder}: no such folder of connector configs")
+    return sorted(folder.glob("*.json"))

@@ -1,0 +1,1 @@
+"""The legacy ERP: its own schema in `legacy_erp` and a simulator writing like the old app."""

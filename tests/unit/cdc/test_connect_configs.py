@@ -1,0 +1,89 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from annals.connect import ConfigFileError, discover, load_spec
+from annals.stack.settings import StackSettings
+
+REPO = Path(__file__).resolve().parents[3]
+LEGACY = REPO / "deploy" / "connect" / "legacy-erp.json"
+
+
+def test_legacy_connector_file_holds_no_secret_and_no_address():
+    raw = LEGACY.read_text()
+    assert "annals-local" not in raw
+    assert "55432" not in raw
+    config = json.loads(raw)["config"]
+    assert config["database.password"] == "${annals:debezium_password}"
+
+
+def test_rendering_fills_address_and_password_from_settings_and_env():
+    settings = StackSettings(host="10.0.0.5", pg_port=56432, pg_password="local-pw")
+    spec = load_spec(LEGACY, settings, env={})
+    assert spec.name == "legacy-erp"
+    assert spec.config["database.hostname"] == "10.0.0.5"
+    assert spec.config["database.port"] == "56432"
+    assert spec.config["database.password"] == "local-pw"
+    secret = load_spec(LEGACY, settings, env={"ANNALS_DEBEZIUM_PASSWORD": "from-env"})
+    assert secret.config["database.password"] == "from-env"
+    assert secret.masked()["database.password"] == "***"
+
+
+def test_legacy_connector_contract():
+    config = load_spec(LEGACY, StackSettings(), env={}).config
+    assert config["plugin.name"] == "pgoutput"
+    assert config["topic.prefix"] == "legacy"
+    assert config["publication.autocreate.mode"] == "disabled"
+    assert config["snapshot.mode"] == "initial"
+    assert config["decimal.handling.mode"] == "string"
+    assert int(config["heartbeat.interval.ms"]) > 0
+    assert "debezium_heartbeat" in config["heartbeat.action.query"]
+    assert "public.debezium_heartbeat" in config["table.include.list"].split(",")
+    assert config["slot.name"] != "debezium"
+
+
+def test_discover_finds_the_deploy_configs():
+    assert LEGACY in discover(LEGACY.parent)
+
+
+def _write(tmp_path: Path, document: object) -> Path:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_unknown_placeholder_is_a_clear_error(tmp_path: Path):
+    path = _write(tmp_path, {"name": "x", "config": {"a": "${annals:nope}"}})
+    with pytest.raises(ConfigFileError, match=r"unknown placeholder \$\{annals:nope\}"):
+        load_spec(path, StackSettings(), env={})
+
+
+def test_other_config_providers_are_left_for_the_worker(tmp_path: Path):
+    path = _write(tmp_path, {"name": "x", "config": {"p": "${file:/s.properties:pw}", "n": 3}})
+    spec = load_spec(path, StackSettings(), env={})
+    assert spec.config == {"p": "${file:/s.properties:pw}", "n": "3"}
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ([], "JSON object"),
+        ({"config": {"a": "b"}}, "name"),
+        ({"name": "x"}, "config"),
+        ({"name": "x", "config": {"a": {"b": 1}}}, "must be a string"),
+        ({"name": "x", "config": {"name": "y"}}, "differs"),
+    ],
+)
+def test_malformed_files(tmp_path: Path, document: object, message: str):
+    with pytest.raises(ConfigFileError, match=message):
+        load_spec(_write(tmp_path, document), StackSettings(), env={})
+
+
+def test_unreadable_and_invalid_json(tmp_path: Path):
+    with pytest.raises(ConfigFileError, match="cannot read"):
+        load_spec(tmp_path / "missing.json", StackSettings(), env={})
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(ConfigFileError, match="not valid JSON"):
+        load_spec(bad, StackSettings(), env={})
