@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from annals.cli import eventstore_cmds, stack_cmds
+from annals.cli import connectors_cmds, eventstore_cmds, legacy_cmds, stack_cmds
 
 app = typer.Typer(
     name="annals",
@@ -15,6 +15,8 @@ app = typer.Typer(
 )
 stack_cmds.register(app)
 eventstore_cmds.register(app)
+connectors_cmds.register(app)
+legacy_cmds.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover
