@@ -1,0 +1,1 @@
+"""annals.web: what the HTTP services share (problem+json, auth, idempotency, ETags, health)."""

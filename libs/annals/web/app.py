@@ -1,0 +1,115 @@
+"""Building a service app: middleware, problem handlers, health routes and the one lifespan."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI
+
+from annals.commands.storage import TableStep, open_service_store
+from annals.eventstore.postgres import PostgresEventStore
+from annals.web.auth import TokenVerifier
+from annals.web.commands import CommandApi
+from annals.web.context import correlation_id
+from annals.web.health import router as health_router
+from annals.web.middleware import RequestMiddleware
+from annals.web.problems import install_problem_handlers
+from annals.web.settings import ServiceSettings
+
+log = structlog.get_logger("annals.web")
+# Builds the service's CommandApi (app.state.api) once the store is open.
+Build = Callable[[PostgresEventStore, Any], CommandApi[Any]]
+
+
+def _add_correlation_id(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    cid = correlation_id()
+    if cid is not None:
+        event.setdefault("correlation_id", cid)
+    return event
+
+
+def configure_logging(settings: ServiceSettings) -> None:
+    """structlog to stderr (JSON by default), every line with the request's correlation id."""
+    level = getattr(logging, settings.log_level.upper())
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if settings.log_json
+        else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            _add_correlation_id,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def service_lifespan(
+    settings: ServiceSettings, steps: Sequence[TableStep], grants: Sequence[str], build: Build
+) -> Callable[[FastAPI], Any]:
+    """The lifespan: migrate or check the database (fail fast), open the store, wire adapters."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings)
+        if settings.uses_unsafe_secret:
+            log.warning("using the documented local JWT secret; set a real one in production")
+        store = await open_service_store(
+            service=settings.service,
+            dsn=settings.dsn,
+            owner_dsn=settings.owner_dsn,
+            app_role=settings.app_role,
+            steps=steps,
+            grants=grants,
+            migrate=settings.migrate,
+            pool_size=settings.pool_size,
+            server_settings=settings.server_settings,
+        )
+        app.state.store = store
+        app.state.verifier = TokenVerifier(settings)
+        app.state.api = build(store, settings)
+        log.info("service started", service=settings.service, database=settings.database)
+        try:
+            yield
+        finally:
+            await store.close()
+
+    return lifespan
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    steps: Sequence[TableStep],
+    grants: Sequence[str],
+    build: Build,
+) -> FastAPI:
+    """A FastAPI app with the shared middleware, problem+json errors, operations routes and the
+    lifespan that opens the store and builds the service's CommandApi."""
+    lifespan = service_lifespan(settings, steps, grants, build)
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    install_problem_handlers(app)
+    app.add_middleware(
+        RequestMiddleware, service=settings.service, max_body_bytes=settings.max_body_bytes
+    )
+    for router in routers:
+        app.include_router(router)
+    app.include_router(health_router)
+    app.state.settings = settings
+    return app

@@ -1,0 +1,54 @@
+"""The customers app: `uvicorn --factory customers.entrypoints.app:create_app`."""
+
+from __future__ import annotations
+
+import functools
+
+from fastapi import FastAPI
+
+from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEP
+from annals.eventstore.postgres import PostgresEventStore
+from annals.web.app import create_service_app
+from annals.web.commands import CommandApi
+from annals.web.routes import read_router
+from customers.domain.customer import CustomerState
+from customers.entrypoints import routes
+from customers.entrypoints.views import CustomerView, render_customer
+from customers.service_layer.handlers import Deps, handle
+from customers.service_layer.reservations import RESERVATIONS_GRANT, RESERVATIONS_STEP
+from customers.settings import CustomersSettings
+
+DESCRIPTION = """Commands on customers, kept as events (DESIGN §6).
+
+Email is unique among active customers. Personal data (name, email, phone, address) is
+encrypted per customer in the events, masked for readers without `read:pii`, and destroyed
+by `forget` (crypto-shredding). Writes answer with the stream version as `ETag` and accept
+`If-Match` and `Idempotency-Key`; errors are `application/problem+json`.
+"""
+
+
+def build(store: PostgresEventStore, settings: CustomersSettings) -> CommandApi[CustomerState]:
+    """The handlers and their dependencies on the open store."""
+    deps = Deps.build(store, settings.command_retries)
+    return CommandApi(
+        deps.executor, functools.partial(handle, deps=deps), render_customer, "/customers"
+    )
+
+
+def create_app(settings: CustomersSettings | None = None) -> FastAPI:
+    """The customers app (settings read from ANNALS_CUSTOMERS_* unless given)."""
+    settings = settings or CustomersSettings()
+    return create_service_app(
+        settings=settings,
+        title="Annals customers",
+        description=DESCRIPTION,
+        routers=[
+            routes.router,
+            read_router(
+                prefix="/customers", id_name="customer_id", kind="customer", view=CustomerView
+            ),
+        ],
+        steps=[IDEMPOTENCY_STEP, RESERVATIONS_STEP],
+        grants=[IDEMPOTENCY_GRANT, RESERVATIONS_GRANT],
+        build=build,
+    )

@@ -1,0 +1,1 @@
+"""Customer handlers: load, decide, append (with the email reservation in the same transaction)."""

@@ -1,0 +1,1 @@
+"""Order handlers: load, decide, append."""

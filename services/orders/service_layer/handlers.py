@@ -1,0 +1,39 @@
+"""Order command handlers: `(command, target, deps)` -> the order after its new events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from annals.commands.executor import CommandExecutor, Outcome, Target
+from annals.commands.uow import UnitOfWork
+from annals.eventstore.codec import EventCodec
+from annals.eventstore.postgres import PostgresEventStore
+from annals.eventstore.registry import EventRegistry
+from orders.domain.commands import Command
+from orders.domain.events import ORDER_EVENTS
+from orders.domain.order import Order, OrderState
+
+
+def registry() -> EventRegistry:
+    """The registry of order events."""
+    return EventRegistry(ORDER_EVENTS)
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What order handlers use."""
+
+    executor: CommandExecutor[OrderState]
+
+    @classmethod
+    def build(cls, store: PostgresEventStore, retries: int) -> Deps:
+        """Handlers' dependencies on an open store."""
+        codec = EventCodec(registry(), store.keys)
+        return cls(CommandExecutor(store, codec, Order, retries=retries))
+
+
+async def handle(
+    command: Command, target: Target, uow: UnitOfWork | None, deps: Deps
+) -> Outcome[OrderState]:
+    """Every order command: load the order, decide, append (retried on concurrent changes)."""
+    return await deps.executor.execute(target, command, uow)
