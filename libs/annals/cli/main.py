@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from annals.cli import connectors_cmds, eventstore_cmds, legacy_cmds, stack_cmds
+from annals.cli import (
+    connectors_cmds,
+    eventstore_cmds,
+    legacy_cmds,
+    publish_cmds,
+    stack_cmds,
+    tail_cmds,
+    topics_cmds,
+)
 
 app = typer.Typer(
     name="annals",
@@ -17,6 +25,9 @@ stack_cmds.register(app)
 eventstore_cmds.register(app)
 connectors_cmds.register(app)
 legacy_cmds.register(app)
+publish_cmds.register(app)
+topics_cmds.register(app)
+tail_cmds.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,138 @@
+"""`annals publish <service>` and `annals publishers up|down|status`: event store -> Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Annotated
+
+import asyncpg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from annals.connect import slots
+from annals.connect.client import ConnectClient
+from annals.connect.configs import load_spec
+from annals.connect.errors import ConnectError
+from annals.messaging import workers
+from annals.messaging.errors import MessagingError
+from annals.messaging.runner import serve
+from annals.messaging.settings import KafkaSettings, PublisherSettings
+from annals.stack.settings import StackSettings
+
+console = Console(highlight=False)
+publishers_app = typer.Typer(
+    help="Publishers of every service (ANNALS_KAFKA_SERVICES): relay workers or Debezium outbox.",
+    no_args_is_help=True,
+)
+FAILURES = (OSError, asyncpg.PostgresError, MessagingError, ConnectError)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `annals publish` and `annals publishers ...` to app."""
+    app.command("publish")(publish)
+    app.add_typer(publishers_app, name="publishers")
+
+
+def publish(
+    service: Annotated[str, typer.Argument(help="service whose events to publish (orders, ...)")],
+    detach: Annotated[
+        bool, typer.Option(help="run in the background (.stack/ pid and log)")
+    ] = False,
+) -> None:
+    """Relay the service's events to `<service>.events` (runs until SIGTERM/SIGINT)."""
+    settings = PublisherSettings.for_service(service)
+    if settings.publisher != "relay":
+        console.print(
+            f"{service} publishes through Debezium (ANNALS_{service.upper()}_PUBLISHER="
+            f"{settings.publisher}): run `annals publishers up` to apply its outbox connector"
+        )
+        raise typer.Exit(2)
+    if detach:
+        _fail_on(_prepare, service)
+        pid = workers.start(service)
+        console.print(f"[green]✓[/green] publisher {service}: pid {pid}, log "
+                      f"{StackSettings().log(workers.component(service))}")  # fmt: skip
+        return
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve(service))
+
+
+def _prepare(service: str) -> None:
+    asyncio.run(workers.prepare(service))
+
+
+def _fail_on(action: Callable[[str], object], service: str) -> None:
+    try:
+        action(service)
+    except FAILURES as exc:
+        console.print(f"[red]error[/red] {type(exc).__name__}: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
+@publishers_app.command()
+def up() -> None:
+    """Prepare each service (migrations, topic); start its relay or apply its outbox connector."""
+    for service in KafkaSettings().service_names:
+        mode = PublisherSettings.for_service(service).publisher
+        _fail_on(_prepare, service)
+        if mode == "relay":
+            _fail_on(_remove_outbox, service)
+            pid = workers.start(service)
+            console.print(f"[green]✓[/green] publisher {service}: relay, pid {pid}")
+        else:
+            workers.stop(service)
+            _fail_on(_apply_outbox, service)
+            console.print(f"[green]✓[/green] publisher {service}: Debezium outbox connector")
+
+
+def _apply_outbox(service: str) -> None:
+    stack = StackSettings()
+    spec = load_spec(workers.outbox_config(service, stack), stack)
+    with ConnectClient(stack.connect_url) as client:
+        client.apply(spec)
+
+
+def _remove_outbox(service: str) -> None:
+    """Relay mode: an outbox connector left from Debezium mode would publish twice."""
+    stack = StackSettings()
+    path = workers.outbox_config(service, stack)
+    if not path.exists():
+        return
+    spec = load_spec(path, stack)
+    with ConnectClient(stack.connect_url) as client:
+        config = client.config(spec.name)
+        if config is None:
+            return
+        client.delete(spec.name)
+    asyncio.run(slots.drop_connector_slot(spec.config))
+    console.print(f"  removed connector {spec.name} and its slot (relay mode)")
+
+
+@publishers_app.command()
+def down() -> None:
+    """Stop every detached relay worker."""
+    for service in KafkaSettings().service_names:
+        if workers.stop(service):
+            console.print(f"[green]✓[/green] publisher {service} stopped")
+
+
+@publishers_app.command()
+def status() -> None:
+    """Each service's publisher: mode, pid, checkpoint, events not yet published, leader."""
+    table = Table(title="annals publishers")
+    for column in ("service", "mode", "topic", "pid", "checkpoint", "unpublished", "leader"):
+        table.add_column(column)
+    ok = True
+    for row in workers.statuses(KafkaSettings().service_names):
+        pid = str(row.pid) if row.pid else ("-" if row.mode != "relay" else "[red]down[/red]")
+        ok = ok and (row.pid is not None or row.mode != "relay") and not row.error
+        lag = row.error[:60] if row.error else str(row.lag) if row.mode == "relay" else "-"
+        table.add_row(row.service, row.mode, row.topic, pid, row.checkpoint, lag, row.leader or "-")
+    console.print(table)
+    if not ok:
+        raise typer.Exit(1)

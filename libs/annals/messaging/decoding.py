@@ -1,0 +1,77 @@
+"""Typed events out of CloudEvents, through the event registries of the producing services."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from annals.eventstore.codec import EventCodec
+from annals.eventstore.domain import DomainEvent
+from annals.eventstore.errors import UndecodableEvent
+from annals.eventstore.ports import KeyStore, RecordedEvent
+from annals.eventstore.registry import EventRegistry
+from annals.messaging.cloudevents import CloudEvent
+from annals.messaging.errors import MalformedEvent, UnknownEvent
+
+Registries = EventRegistry | Mapping[str, EventRegistry]
+_NIL = uuid.UUID(int=0)
+
+
+class EventDecoder:
+    """Decodes `data` into the registered model of `type`, upcasting older schema versions.
+
+    `registry` is one EventRegistry (for every source) or one per service name (the part of
+    `type` before the dot). Personal fields are decrypted when `keys` is given, else they read
+    as redacted. An unknown type or version raises UnknownEvent.
+    """
+
+    def __init__(self, registry: Registries | None = None, keys: KeyStore | None = None) -> None:
+        self.registry = registry
+        self.keys = keys
+
+    def registry_for(self, event: CloudEvent) -> EventRegistry | None:
+        """The registry that knows the event's service, if any."""
+        if self.registry is None or isinstance(self.registry, EventRegistry):
+            return self.registry
+        return self.registry.get(event.service)
+
+    async def decode(self, event: CloudEvent) -> DomainEvent | None:
+        """The typed event; None when the decoder has no registries at all."""
+        if self.registry is None:
+            return None
+        registry = self.registry_for(event)
+        if registry is None:
+            raise UnknownEvent(f"no event registry for service {event.service!r} ({event.type})")
+        if event.event_type not in registry:
+            raise UnknownEvent(f"unknown event type {event.type!r}")
+        if not isinstance(event.data, dict):
+            raise MalformedEvent(f"data of {event.type} is not a JSON object")
+        record = _as_record(event)
+        try:
+            [envelope] = await EventCodec(registry, self.keys).decode([record])
+        except UndecodableEvent as exc:
+            # UnknownEventType (a newer or unconvertible version) is one of these.
+            raise UnknownEvent(str(exc)) from exc
+        return envelope.event
+
+
+def _as_record(event: CloudEvent) -> RecordedEvent:
+    try:
+        event_id = uuid.UUID(event.id)
+    except ValueError:
+        event_id = _NIL
+    return RecordedEvent(
+        0,
+        0,
+        event.subject or "",
+        "",
+        event.streamversion or 0,
+        event_id,
+        event.event_type,
+        event.schemaversion or 1,
+        json.dumps(event.data),
+        "{}",
+        event.time or datetime.now(UTC),
+    )

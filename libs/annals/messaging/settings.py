@@ -1,0 +1,69 @@
+"""Settings of publishers and topics: ANNALS_<SERVICE>_* per service, ANNALS_KAFKA_* shared."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from annals.stack.settings import StackSettings
+
+PublisherMode = Literal["relay", "debezium"]
+
+
+class KafkaSettings(BaseSettings):
+    """Where Kafka is and how event topics are made (ANNALS_KAFKA_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="ANNALS_KAFKA_", extra="ignore")
+
+    bootstrap: str = ""
+    partitions: int = 6
+    replication_factor: int = 1
+    services: str = "orders,customers"
+
+    @model_validator(mode="after")
+    def _defaults(self) -> KafkaSettings:
+        self.bootstrap = self.bootstrap or StackSettings().kafka_bootstrap
+        return self
+
+    @property
+    def service_names(self) -> list[str]:
+        """Services that publish events (each gets `<service>.events`)."""
+        return [name.strip() for name in self.services.split(",") if name.strip()]
+
+
+class PublisherSettings(BaseSettings):
+    """How one service's events reach Kafka.
+
+    Build with `PublisherSettings.for_service("orders")`; fields come from ANNALS_ORDERS_PUBLISHER
+    (relay|debezium), ANNALS_ORDERS_TOPIC, ANNALS_ORDERS_PUBLISHER_BATCH_SIZE, ... .
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service: str
+    publisher: PublisherMode = "relay"
+    topic: str = ""
+    publisher_name: str = ""
+    publisher_batch_size: int = 2000
+    publisher_standby_poll: float = 1.0
+    publisher_max_poll: float = 0.5
+    publisher_linger_ms: int = 5
+    publisher_request_timeout_ms: int = 60_000
+
+    @model_validator(mode="after")
+    def _defaults(self) -> PublisherSettings:
+        self.topic = self.topic or f"{self.service}.events"
+        self.publisher_name = self.publisher_name or self.topic
+        return self
+
+    @classmethod
+    def for_service(cls, service: str) -> PublisherSettings:
+        """Settings of `service` from ANNALS_<SERVICE>_* over the defaults."""
+        return cls(service=service, _env_prefix=env_prefix(service))
+
+
+def env_prefix(service: str) -> str:
+    """ANNALS_<SERVICE>_ of a service name."""
+    return f"ANNALS_{service.upper().replace('-', '_')}_"

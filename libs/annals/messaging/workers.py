@@ -1,0 +1,111 @@
+"""Detached publisher workers (`annals publishers up|down|status`) and their preparation."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from annals.eventstore.migrations import migrate
+from annals.eventstore.settings import ServiceDatabase
+from annals.messaging.checkpoints import LOAD, migrate_messaging
+from annals.messaging.settings import KafkaSettings, PublisherSettings
+from annals.messaging.topics import TopicSpec, ensure_topics
+from annals.stack import procs
+from annals.stack.settings import StackSettings
+
+LAG = (
+    "SELECT count(*) FROM eventstore.events "
+    "WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2::bigint)"
+)
+
+
+def component(service: str) -> str:
+    """Name of a service's publisher under .stack/ (pid and log files)."""
+    return f"publisher-{service}"
+
+
+def outbox_config(service: str, stack: StackSettings | None = None) -> Path:
+    """deploy/connect/<service>-outbox.json: the Debezium mode's connector config."""
+    return (stack or StackSettings()).repo / "deploy" / "connect" / f"{service}-outbox.json"
+
+
+async def prepare(service: str, kafka: KafkaSettings | None = None) -> None:
+    """Migrate the event store and the messaging tables, and ensure the service's topic."""
+    kafka = kafka or KafkaSettings()
+    database = ServiceDatabase.for_service(service)
+    settings = PublisherSettings.for_service(service)
+    await migrate(database.owner_dsn, database.app_role)
+    await migrate_messaging(database.owner_dsn, database.app_role)
+    spec = TopicSpec(settings.topic, kafka.partitions, kafka.replication_factor)
+    await ensure_topics(kafka.bootstrap, [spec])
+
+
+def start(service: str, stack: StackSettings | None = None) -> int:
+    """Start `annals publish <service>` detached unless it runs; its pid."""
+    stack = stack or StackSettings()
+    name = component(service)
+    pid = procs.read_pid(stack.pid_file(name))
+    if pid is not None:
+        return pid
+    args = [sys.executable, "-m", "annals.cli.main", "publish", service]
+    return procs.spawn(args, stack.log(name), stack.pid_file(name), stack.repo)
+
+
+def stop(service: str, stack: StackSettings | None = None) -> bool:
+    """Stop the detached publisher of `service`; True when one was running."""
+    stack = stack or StackSettings()
+    return procs.stop_pid(stack.pid_file(component(service)))
+
+
+@dataclass(frozen=True)
+class PublisherStatus:
+    """A service's publisher as `annals publishers status` shows it."""
+
+    service: str
+    mode: str
+    topic: str
+    pid: int | None
+    checkpoint: str
+    lag: int | None
+    leader: str | None
+    error: str = ""
+
+
+async def status(service: str, stack: StackSettings | None = None) -> PublisherStatus:
+    """Mode, pid, checkpoint, events not yet published and the recorded leader."""
+    stack = stack or StackSettings()
+    settings = PublisherSettings.for_service(service)
+    database = ServiceDatabase.for_service(service)
+    pid = procs.read_pid(stack.pid_file(component(service)))
+    try:
+        conn = await asyncpg.connect(database.dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        return PublisherStatus(
+            service, settings.publisher, settings.topic, pid, "-", None, None, str(exc)
+        )
+    try:
+        row = await conn.fetchrow(LOAD, settings.publisher_name)
+        tx, pos = (0, 0) if row is None else (row[0], row[1])
+        lag = await conn.fetchval(LAG, tx, pos)
+        leader = await conn.fetchval(
+            "SELECT leader FROM messaging.publisher_checkpoints WHERE name = $1",
+            settings.publisher_name,
+        )
+    except asyncpg.PostgresError as exc:
+        return PublisherStatus(
+            service, settings.publisher, settings.topic, pid, "-", None, None, str(exc)
+        )
+    finally:
+        await conn.close()
+    return PublisherStatus(
+        service, settings.publisher, settings.topic, pid, f"{tx}:{pos}", lag, leader
+    )
+
+
+def statuses(services: list[str]) -> list[PublisherStatus]:
+    """status() of several services."""
+    return [asyncio.run(status(service)) for service in services]
