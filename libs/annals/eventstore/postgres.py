@@ -37,38 +37,37 @@ from annals.eventstore.ports import (
     StreamInfo,
     expected_code,
 )
-from annals.eventstore.subscription import CHANNEL, Listener, Notifier, follow
+from annals.eventstore.subscription import CHANNEL, Listener, Notifier, follow, pages
 
 log = logging.getLogger(__name__)
 
 COLUMNS = (
-    "global_position, tx_id::text::bigint, stream_id, stream_type, version, event_id, "
+    "global_position, tx_id, stream_id, stream_type, version, event_id, "
     "event_type, schema_version, data, metadata, recorded_at"
 )
 READ_ALL = f"""
 SELECT {COLUMNS} FROM eventstore.events
- WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2::bigint)
+ WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
    AND ($4::text[] IS NULL OR event_type = ANY($4::text[]))
    AND ($5::text[] IS NULL OR stream_type = ANY($5::text[]))
  ORDER BY tx_id, global_position LIMIT $3
 """
-_STREAM_FILTER = """
-  FROM eventstore.events e JOIN eventstore.streams s USING (stream_id)
- WHERE e.stream_id = $1 AND s.deleted_at IS NULL
-   AND (s.max_count IS NULL OR e.version > s.version - s.max_count)
-   AND (s.max_age IS NULL OR e.recorded_at >= now() - s.max_age)
+# One round trip: the stream row (tombstone, limits) and its events; no row: no stream.
+_READ_STREAM = """
+SELECT s.deleted_at IS NOT NULL, e.*
+  FROM eventstore.streams s
+  LEFT JOIN LATERAL (
+    SELECT {columns} FROM eventstore.events ev
+     WHERE ev.stream_id = s.stream_id AND ev.version {op} $2
+       AND (s.max_count IS NULL OR ev.version > s.version - s.max_count)
+       AND (s.max_age IS NULL OR ev.recorded_at >= now() - s.max_age)
+     ORDER BY ev.version {direction} LIMIT $3) e ON s.deleted_at IS NULL
+ WHERE s.stream_id = $1
+ ORDER BY e.version {direction}
 """
-_E_COLUMNS = (
-    "e.global_position, e.tx_id::text::bigint, e.stream_id, e.stream_type, e.version, "
-    "e.event_id, e.event_type, e.schema_version, e.data, e.metadata, e.recorded_at"
-)
-READ_FORWARD = (
-    f"SELECT {_E_COLUMNS} {_STREAM_FILTER} AND e.version >= $2 ORDER BY e.version LIMIT $3"
-)
-READ_BACKWARD = (
-    f"SELECT {_E_COLUMNS} {_STREAM_FILTER} AND e.version <= $2 ORDER BY e.version DESC LIMIT $3"
-)
+READ_FORWARD = _READ_STREAM.format(columns=COLUMNS, op=">=", direction="ASC")
+READ_BACKWARD = _READ_STREAM.format(columns=COLUMNS, op="<=", direction="DESC")
 GET_STREAM = (
     "SELECT stream_id, stream_type, version, max_count, max_age, deleted_at IS NOT NULL "
     "FROM eventstore.streams WHERE stream_id = $1"
@@ -209,10 +208,12 @@ class PostgresEventStore:
             start = 1 if from_version is None else from_version
             rows = await self.pool.fetch(READ_FORWARD, stream_id, start, lim)
         if not rows:
-            info = await self.get_stream(stream_id)
-            if info is not None and info.deleted:
-                raise StreamDeleted(stream_id)
-        return to_records(rows)
+            return []
+        if rows[0][0]:
+            raise StreamDeleted(stream_id)
+        if rows[0][1] is None:
+            return []
+        return [RecordedEvent(*row[1:]) for row in rows]
 
     async def read_all(
         self,
@@ -246,6 +247,23 @@ class PostgresEventStore:
         return follow(
             self.read_all,
             self.listener,
+            after or START,
+            event_types=event_types,
+            stream_types=stream_types,
+            batch_size=batch_size,
+        )
+
+    def catch_up(
+        self,
+        after: Checkpoint | None = None,
+        *,
+        event_types: Sequence[str] | None = None,
+        stream_types: Sequence[str] | None = None,
+        batch_size: int = 2000,
+    ) -> AsyncIterator[list[RecordedEvent]]:
+        """Pages of read_all from `after` to the readable head, the next fetched in advance."""
+        return pages(
+            self.read_all,
             after or START,
             event_types=event_types,
             stream_types=stream_types,

@@ -117,6 +117,32 @@ class Listener:
 ReadAll = Callable[..., Awaitable[list[RecordedEvent]]]
 
 
+async def pages(
+    read_all: ReadAll,
+    after: Checkpoint,
+    *,
+    event_types: Sequence[str] | None,
+    stream_types: Sequence[str] | None,
+    batch_size: int,
+) -> AsyncIterator[list[RecordedEvent]]:
+    """Pages of read_all up to the readable head; the next page is fetched while one is used."""
+    filters = {"event_types": event_types, "stream_types": stream_types}
+    page = await read_all(after, batch_size, **filters)
+    while page:
+        upcoming = None
+        if len(page) == batch_size:
+            upcoming = asyncio.ensure_future(read_all(page[-1].checkpoint, batch_size, **filters))
+        try:
+            yield page
+        except BaseException:
+            if upcoming is not None:
+                upcoming.cancel()
+            raise
+        if upcoming is None:
+            return
+        page = await upcoming
+
+
 async def follow(
     read_all: ReadAll,
     listener: Listener | None,
@@ -137,16 +163,20 @@ async def follow(
     try:
         while True:
             wake.clear()
-            page = await read_all(
-                checkpoint, batch_size, event_types=event_types, stream_types=stream_types
-            )
-            for event in page:
-                yield event
-            if page:
+            got = False
+            async for page in pages(
+                read_all,
+                checkpoint,
+                event_types=event_types,
+                stream_types=stream_types,
+                batch_size=batch_size,
+            ):
+                got = True
+                for event in page:
+                    yield event
                 checkpoint = page[-1].checkpoint
+            if got:
                 delay = min_poll
-                if len(page) == batch_size:
-                    continue
             try:
                 await asyncio.wait_for(wake.wait(), delay)
                 delay = min_poll

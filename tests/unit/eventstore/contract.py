@@ -156,6 +156,19 @@ class EventStoreContract:
             cursor = page[-1].checkpoint
         assert [e.event_id for e in paged if e.stream_id in mine] == [e.event_id for e in seen]
 
+    async def test_catch_up_pages_to_the_head(self, store: Any) -> None:
+        start = await self._head(store)
+        s = sid("page")
+        for i in range(7):
+            await store.append(s, [ev(i)])
+        got = [
+            e.version
+            for page in [p async for p in store.catch_up(start, batch_size=3)]
+            for e in page
+            if e.stream_id == s
+        ]
+        assert got == list(range(1, 8))
+
     async def _head(self, store: Any) -> Checkpoint:
         head = Checkpoint(0, 0)
         while page := await store.read_all(head, 10_000):
