@@ -9,8 +9,11 @@ from annals.cli import (
     eventstore_cmds,
     legacy_cmds,
     publish_cmds,
+    schemas_cmds,
+    services_cmds,
     stack_cmds,
     tail_cmds,
+    token_cmds,
     topics_cmds,
 )
 
@@ -28,6 +31,9 @@ legacy_cmds.register(app)
 publish_cmds.register(app)
 topics_cmds.register(app)
 tail_cmds.register(app)
+schemas_cmds.register(app)
+token_cmds.register(app)
+services_cmds.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

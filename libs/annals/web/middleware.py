@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import structlog
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -12,6 +14,7 @@ from annals.web.context import reset_correlation_id, set_correlation_id
 from annals.web.problems import PROBLEM_JSON, BodyTooLarge
 
 HEADER = b"x-correlation-id"
+log = structlog.get_logger("annals.web")
 REQUESTS = Counter(
     "annals_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
 )
@@ -46,14 +49,27 @@ class RequestMiddleware:
                 await _too_large(send, cid, self.max_body_bytes)
                 return
 
+            over = [False]
+
             async def send_with_id(message: Message) -> None:
                 nonlocal status
+                if over[0]:  # the body outgrew the limit while streaming: answer 413 instead
+                    if message["type"] == "http.response.start":
+                        status = 413
+                        await _too_large(send, cid, self.max_body_bytes)
+                    return
                 if message["type"] == "http.response.start":
                     status = message["status"]
                     message["headers"] = [*message.get("headers", ()), (HEADER, cid.encode())]
                 await send(message)
 
-            await self.app(scope, self._bounded(receive), send_with_id)
+            try:
+                await self.app(scope, self._bounded(receive, over), send_with_id)
+            except Exception as exc:  # a bug: log it with the correlation id, answer problem+json
+                log.error("unhandled error", path=scope["path"], exc_info=exc)
+                if status != 500:  # the response had started: nothing more can be sent
+                    raise
+                await _problem(send, cid, 500, "Internal error", "an unexpected error was logged")
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -62,7 +78,7 @@ class RequestMiddleware:
             LATENCY.labels(self.service, method, path).observe(time.perf_counter() - started)
             reset_correlation_id(token)
 
-    def _bounded(self, receive: Receive) -> Receive:
+    def _bounded(self, receive: Receive, over: list[bool]) -> Receive:
         seen = 0
         limit = self.max_body_bytes
 
@@ -72,6 +88,7 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    over[0] = True
                     raise BodyTooLarge(f"the body is larger than {limit} bytes")
             return message
 
@@ -83,15 +100,26 @@ def _text(value: bytes | None) -> str | None:
 
 
 async def _too_large(send: Send, cid: str, limit: int) -> None:
-    body = (
-        '{"type":"/problems/too-large","title":"Content too large","status":413,'
-        f'"detail":"the body is larger than {limit} bytes","correlation_id":"{cid}"}}'
+    await _problem(send, cid, 413, "Content too large", f"the body is larger than {limit} bytes")
+
+
+async def _problem(send: Send, cid: str, status: int, title: str, detail: str) -> None:
+    slug = "too-large" if status == 413 else "internal"
+    body = json.dumps(
+        {
+            "type": f"/problems/{slug}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "correlation_id": cid,
+        }
     ).encode()
     headers: list[Any] = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
         (HEADER, cid.encode()),
-        (b"connection", b"close"),
     ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    if status == 413:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
