@@ -34,7 +34,7 @@ from annals.eventstore.ports import (
     StreamInfo,
     expected_code,
 )
-from annals.eventstore.subscription import follow, pages
+from annals.eventstore.subscription import CatchUp, follow
 
 
 @dataclass
@@ -43,7 +43,7 @@ class _Stream:
     events: list[RecordedEvent]
 
 
-class InMemoryEventStore:
+class InMemoryEventStore(CatchUp):
     """The EventStore contract in process memory; every append is its own transaction."""
 
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
@@ -176,23 +176,6 @@ class InMemoryEventStore:
             batch_size=batch_size,
             min_poll=0.001,
             max_poll=0.02,
-        )
-
-    def catch_up(
-        self,
-        after: Checkpoint | None = None,
-        *,
-        event_types: Sequence[str] | None = None,
-        stream_types: Sequence[str] | None = None,
-        batch_size: int = 2000,
-    ) -> AsyncIterator[list[RecordedEvent]]:
-        """Pages of read_all from `after` to the head."""
-        return pages(
-            self.read_all,
-            after or START,
-            event_types=event_types,
-            stream_types=stream_types,
-            batch_size=batch_size,
         )
 
     async def get_stream(self, stream_id: str) -> StreamInfo | None:

@@ -37,7 +37,7 @@ from annals.eventstore.ports import (
     StreamInfo,
     expected_code,
 )
-from annals.eventstore.subscription import CHANNEL, Listener, Notifier, follow, pages
+from annals.eventstore.subscription import CHANNEL, CatchUp, Listener, Notifier, follow
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def to_records(rows: Sequence[Any]) -> list[RecordedEvent]:
     return [RecordedEvent(*row) for row in rows]
 
 
-class PostgresEventStore:
+class PostgresEventStore(CatchUp):
     """Event store on one PostgreSQL database, used as the service role."""
 
     def __init__(
@@ -247,23 +247,6 @@ class PostgresEventStore:
         return follow(
             self.read_all,
             self.listener,
-            after or START,
-            event_types=event_types,
-            stream_types=stream_types,
-            batch_size=batch_size,
-        )
-
-    def catch_up(
-        self,
-        after: Checkpoint | None = None,
-        *,
-        event_types: Sequence[str] | None = None,
-        stream_types: Sequence[str] | None = None,
-        batch_size: int = 2000,
-    ) -> AsyncIterator[list[RecordedEvent]]:
-        """Pages of read_all from `after` to the readable head, the next fetched in advance."""
-        return pages(
-            self.read_all,
             after or START,
             event_types=event_types,
             stream_types=stream_types,

@@ -143,6 +143,29 @@ async def pages(
         page = await upcoming
 
 
+class CatchUp:
+    """Adds catch_up() to an adapter with read_all()."""
+
+    read_all: ReadAll
+
+    def catch_up(
+        self,
+        after: Checkpoint | None = None,
+        *,
+        event_types: Sequence[str] | None = None,
+        stream_types: Sequence[str] | None = None,
+        batch_size: int = 2000,
+    ) -> AsyncIterator[list[RecordedEvent]]:
+        """Pages of read_all from `after` to the readable head, the next fetched in advance."""
+        return pages(
+            self.read_all,
+            after or Checkpoint(0, 0),
+            event_types=event_types,
+            stream_types=stream_types,
+            batch_size=batch_size,
+        )
+
+
 async def follow(
     read_all: ReadAll,
     listener: Listener | None,
