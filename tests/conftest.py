@@ -22,6 +22,10 @@ def _all_healthy(settings: StackSettings) -> bool:
     return all(component.healthy for component in native.status(settings))
 
 
+def _not_running(settings: StackSettings) -> list[str]:
+    return [c.name for c in native.status(settings) if not c.healthy and c.pid is None]
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackSettings]:
     """A running stack; its settings give DSNs, the Kafka bootstrap and the Connect URL."""
@@ -38,8 +42,10 @@ def stack() -> Iterator[StackSettings]:
             pytest.exit("ANNALS_STACK=external but the stack is not healthy", returncode=3)
         yield settings
         return
-    started_here = not _all_healthy(settings)
-    if started_here:
+    # Only what this session starts is stopped at its end: a stack (or a part of it) that was
+    # already running is left as it was.
+    started_here = _not_running(settings)
+    if not _all_healthy(settings):
         try:
             native.up(settings)
         except StackError as error:
@@ -52,7 +58,7 @@ def stack() -> Iterator[StackSettings]:
             return
     yield settings
     if started_here and not os.environ.get("ANNALS_KEEP_STACK"):
-        native.down(settings)
+        native.down(settings, only=started_here)
 
 
 @pytest.fixture

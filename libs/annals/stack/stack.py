@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from annals.stack import connect, jars, kafka, postgres
@@ -82,14 +82,19 @@ def _postgres_up(settings: StackSettings) -> None:
     postgres.bootstrap(settings)
 
 
-def down(settings: StackSettings, report: Report = lambda _: None) -> None:
-    """Stop what `up` started, in reverse order; data stays."""
+def down(
+    settings: StackSettings,
+    report: Report = lambda _: None,
+    only: Collection[str] = COMPONENTS,
+) -> None:
+    """Stop what `up` started (or the components named in `only`), in reverse order; data stays."""
     for name, stop in (
         ("connect", connect.stop),
         ("kafka", kafka.stop),
         ("postgres", _postgres_stop),
     ):
-        report(f"{name} {'stopped' if stop(settings) else 'was not running'}")
+        if name in only:
+            report(f"{name} {'stopped' if stop(settings) else 'was not running'}")
 
 
 def _postgres_stop(settings: StackSettings) -> bool:
