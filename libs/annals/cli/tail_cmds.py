@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from rich.console import Console
 from rich.json import JSON
 
@@ -55,21 +56,24 @@ async def _tail(
     max_records: int | None,
     timeout: float | None,
 ) -> None:
+    bootstrap = KafkaSettings().bootstrap
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        exists = topic in await admin.list_topics()
+    finally:
+        await admin.close()
+    if not exists:
+        console.print(f"[red]error[/red] topic {topic!r} does not exist")
+        raise typer.Exit(1)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=KafkaSettings().bootstrap, enable_auto_commit=False
+        topic,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            console.print(f"[red]error[/red] topic {topic!r} does not exist")
-            raise typer.Exit(1)
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        if from_beginning:
-            await consumer.seek_to_beginning(*assigned)
-        else:
-            await consumer.seek_to_end(*assigned)
         shown, quiet_since = 0, time.monotonic()
         while max_records is None or shown < max_records:
             batches = await consumer.getmany(timeout_ms=500)

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from annals.messaging.cloudevents import format_time
+from annals.messaging.errors import is_retriable
 
 log = logging.getLogger(__name__)
 HEADER_PREFIX = "dlq_"
@@ -40,7 +41,7 @@ def dlq_headers(
         "reason": reason,
         "error_class": f"{type(error).__module__}.{type(error).__qualname__}",
         "error_message": str(error)[:MAX_MESSAGE],
-        "retriable": str(bool(getattr(error, "retriable", False))).lower(),
+        "retriable": str(is_retriable(error)).lower(),
         "attempts": str(attempts),
         "group": group,
         "original_topic": topic,

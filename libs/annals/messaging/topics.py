@@ -69,7 +69,9 @@ async def ensure_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> list[Ensu
         if missing:
             response = await admin.create_topics(
                 [
-                    NewTopic(s.name, s.partitions, s.replication_factor, dict(s.config))
+                    NewTopic(
+                        s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config)
+                    )
                     for s in missing
                 ]
             )
