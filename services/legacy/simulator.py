@@ -46,7 +46,7 @@ ACTIONS = {
 K = TypeVar("K", bound=Hashable)
 
 
-class _Bag(Generic[K]):
+class KeyBag(Generic[K]):
     """A set with O(1) add, remove and seeded random choice (insertion-ordered, deterministic)."""
 
     def __init__(self) -> None:
@@ -120,11 +120,11 @@ class Simulator:
         self.where = where or LegacySchema()
         self.rng = random.Random(seed)
         self.journal = journal
-        self.products: _Bag[str] = _Bag()
-        self.inactive: _Bag[str] = _Bag()
-        self.stock: _Bag[tuple[str, str]] = _Bag()
+        self.products: KeyBag[str] = KeyBag()
+        self.inactive: KeyBag[str] = KeyBag()
+        self.stock: KeyBag[tuple[str, str]] = KeyBag()
         self.stock_by_sku: dict[str, set[str]] = {}
-        self.customers: _Bag[int] = _Bag()
+        self.customers: KeyBag[int] = KeyBag()
         self.has_new_column = False
         self._txn = 0
         self._names = list(ACTIONS)

@@ -8,12 +8,13 @@ import signal
 import time
 
 import pytest
+from legacy.sandbox import sandbox
 from legacy.simulator import Applied, Simulator
 
 from annals.stack import connect
 from annals.stack.procs import pid_alive, read_pid
 from annals.stack.settings import StackSettings
-from tests.integration.cdc.rig import by_key, cdc_rig, journal_by_key, wire
+from tests.integration.cdc.rig import by_key, journal_by_key, wire
 
 pytestmark = pytest.mark.stack
 
@@ -32,7 +33,7 @@ def _kill_connect(settings: StackSettings) -> int:
 async def test_every_change_arrives_after_connect_is_killed_mid_run(
     stack: StackSettings, unique: str
 ):
-    async with cdc_rig(stack, unique) as rig:
+    async with sandbox(stack, unique) as rig:
         await rig.start()
         journal: list[Applied] = []
         simulator = Simulator(rig.owner, rig.where, seed=3, journal=journal)

@@ -114,3 +114,51 @@ def simulate(
     )
     if summary.schema_changed_at is not None:
         console.print(f"schema change (products.weight_kg) at {summary.schema_changed_at:.1f}s")
+
+
+@legacy_app.command("import-customers")
+def import_customers(
+    schema: Annotated[str, typer.Option(help="schema of the legacy tables")] = "public",
+) -> None:
+    """Register every legacy customer in the customer service (idempotent: re-runs skip)."""
+    from legacy.import_customers import CustomerImporter, ImportReport, open_customers_store
+    from legacy.schema import LegacySchema
+
+    from annals.commands.storage import DatabaseNotReady
+
+    async def run() -> ImportReport:
+        store = await open_customers_store()
+        try:
+            conn = await _connect(legacy_dsn())
+            try:
+                return await CustomerImporter(store).run(
+                    conn,
+                    LegacySchema(schema=schema),
+                    progress=lambda r: console.print(f"  … {r.seen} legacy customers read"),
+                )
+            finally:
+                await conn.close()
+        finally:
+            await store.close()
+
+    try:
+        report = asyncio.run(run())
+    except DatabaseNotReady as error:
+        _error(str(error))
+        return
+    except asyncpg.PostgresError as error:
+        _error(f"import stopped: {error}")
+        return
+    console.print(
+        f"[green]✓[/green] {report.imported} imported, {report.already} already imported, "
+        f"{len(report.rejected)} rejected (of {report.seen} legacy customers)"
+    )
+    for note, count in sorted(report.notes.items()):
+        console.print(f"  note: {note}: {count}")
+    if report.rejected:
+        table = Table(title="rejected legacy customers (first 20)")
+        table.add_column("legacy_id", justify="right")
+        table.add_column("reason")
+        for legacy_id, reason in report.rejected[:20]:
+            table.add_row(str(legacy_id), reason)
+        console.print(table)

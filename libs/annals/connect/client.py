@@ -212,6 +212,14 @@ class ConnectClient:
         response = self._request("POST", f"/connectors/{_seg(name)}/restart", params=params)
         self._check(response, name)
 
+    def pause(self, name: str) -> None:
+        """Pause the connector and its tasks (the slot keeps the WAL meanwhile)."""
+        self._check(self._request("PUT", f"/connectors/{_seg(name)}/pause"), name)
+
+    def resume(self, name: str) -> None:
+        """Resume a paused connector."""
+        self._check(self._request("PUT", f"/connectors/{_seg(name)}/resume"), name)
+
     def delete(self, name: str) -> None:
         """Delete a connector (its slot in the database stays: see slots.drop_slot)."""
         self._check(self._request("DELETE", f"/connectors/{_seg(name)}"), name)

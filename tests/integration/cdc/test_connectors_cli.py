@@ -4,56 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from legacy.sandbox import LEGACY_CONFIG, Sandbox, sandbox
 
 from annals.connect.configs import deploy_dir
 from annals.connect.slots import slot_info
 from annals.stack.settings import StackSettings
-from tests.integration.cdc.rig import LEGACY_CONFIG, CdcRig, cdc_rig
+from tests.integration.cdc.rig import annals
 
 pytestmark = pytest.mark.stack
 
 
-def annals(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the annals command line; output as the terminal would show it (wide)."""
-    return subprocess.run(
-        [sys.executable, "-m", "annals.cli.main", *args],
-        env={**os.environ, "COLUMNS": "250", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def write_config(rig: CdcRig, folder: Path, **overrides: str) -> Path:
+def write_config(rig: Sandbox, folder: Path, **overrides: str) -> Path:
     """The shipped template (placeholders kept) pointed at the rig, with overrides."""
     document = json.loads((deploy_dir(rig.stack) / LEGACY_CONFIG).read_text())
-    mine = {k: v for k, v in rig.spec().config.items() if k in _RIG_KEYS}
     document["name"] = rig.name
-    document["config"].update({**mine, **overrides})
+    document["config"].update({**rig.overrides(), **overrides})
     path = folder / f"{rig.name}-{len(list(folder.iterdir()))}.json"
     path.write_text(json.dumps(document, indent=2))
     return path
 
 
-_RIG_KEYS = (
-    "topic.prefix",
-    "slot.name",
-    "publication.name",
-    "table.include.list",
-    "heartbeat.action.query",
-)
-
-
 async def test_invalid_config_shows_the_errors_and_applies_nothing(
     stack: StackSettings, unique: str, tmp_path: Path
 ):
-    async with cdc_rig(stack, unique) as rig:
+    async with sandbox(stack, unique) as rig:
         valid = write_config(rig, tmp_path)
         invalid = write_config(
             rig, tmp_path, **{"slot.name": "Bad-Slot!", "snapshot.mode": "sometimes"}
@@ -73,7 +50,7 @@ async def test_invalid_config_shows_the_errors_and_applies_nothing(
 async def test_apply_is_idempotent_then_status_restart_and_delete(
     stack: StackSettings, unique: str, tmp_path: Path
 ):
-    async with cdc_rig(stack, unique) as rig:
+    async with sandbox(stack, unique) as rig:
         path = write_config(rig, tmp_path)
         first = await asyncio.to_thread(annals, "connectors", "apply", str(path))
         again = await asyncio.to_thread(annals, "connectors", "apply", str(path))
@@ -101,7 +78,7 @@ async def test_apply_is_idempotent_then_status_restart_and_delete(
 async def test_failed_connector_shows_the_task_trace(
     stack: StackSettings, unique: str, tmp_path: Path
 ):
-    async with cdc_rig(stack, unique) as rig:
+    async with sandbox(stack, unique) as rig:
         # passes validation, fails when the task starts: the publication does not exist
         path = write_config(rig, tmp_path, **{"publication.name": f"missing_{unique}"})
         done = await asyncio.to_thread(annals, "connectors", "apply", str(path), "--timeout", "60")

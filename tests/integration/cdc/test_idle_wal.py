@@ -8,9 +8,9 @@ import uuid
 
 import asyncpg
 import pytest
+from legacy.sandbox import Sandbox, sandbox
 
 from annals.stack.settings import StackSettings
-from tests.integration.cdc.rig import CdcRig, cdc_rig
 
 pytestmark = pytest.mark.stack
 MiB = 1024 * 1024
@@ -22,7 +22,7 @@ async def test_retained_wal_stays_bounded_with_heartbeats_and_grows_without(
     stack: StackSettings, unique: str
 ):
     control_id = uuid.uuid4().hex[:12]
-    async with cdc_rig(stack, unique) as beating, cdc_rig(stack, control_id) as silent:
+    async with sandbox(stack, unique) as beating, sandbox(stack, control_id) as silent:
         await beating.start(**{"heartbeat.interval.ms": "1000"})
         await silent.start(**{"heartbeat.interval.ms": "0"})
         # WAL written elsewhere on the same server (another database): the legacy tables idle
@@ -58,7 +58,7 @@ async def test_retained_wal_stays_bounded_with_heartbeats_and_grows_without(
     assert silent_restart >= written * 0.9
 
 
-async def _restart_lsn_within(rig: CdcRig, bound: int, timeout: float) -> None:
+async def _restart_lsn_within(rig: Sandbox, bound: int, timeout: float) -> None:
     """Wait until the slot's restart_lsn trails the WAL end by less than bound bytes."""
     async with asyncio.timeout(timeout):
         while True:

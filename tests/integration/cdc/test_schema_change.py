@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from legacy.sandbox import sandbox
 from legacy.schema import SCHEMA_CHANGE_COLUMN
 from legacy.simulator import Applied, Simulator
 
 from annals.cdc import Event, RowChange, SchemaChange
 from annals.stack.settings import StackSettings
-from tests.integration.cdc.rig import by_key, cdc_rig, journal_by_key
+from tests.integration.cdc.rig import by_key, journal_by_key
 
 pytestmark = pytest.mark.stack
 
 
 async def test_new_column_reaches_consumers_without_restarts(stack: StackSettings, unique: str):
-    async with cdc_rig(stack, unique) as rig:
+    async with sandbox(stack, unique) as rig:
         started = await rig.start()
         task_workers = [(t.id, t.worker_id) for t in started.tasks]
         states: list[str] = []

@@ -6,11 +6,12 @@ import itertools
 from collections.abc import Sequence
 
 import pytest
+from legacy.sandbox import sandbox
 from legacy.simulator import Applied, Simulator
 
 from annals.cdc import Event, Op, RowChange
 from annals.stack.settings import StackSettings
-from tests.integration.cdc.rig import KEYS, by_key, cdc_rig, journal_by_key, tombstones, wire
+from tests.integration.cdc.rig import KEYS, by_key, journal_by_key, tombstones, wire
 
 pytestmark = pytest.mark.stack
 
@@ -20,7 +21,7 @@ def _ops(changes: Sequence[RowChange]) -> list[str]:
 
 
 async def test_snapshot_rows_then_changes_with_before_and_after(stack: StackSettings, unique: str):
-    async with cdc_rig(stack, unique) as rig:
+    async with sandbox(stack, unique) as rig:
         t = rig.where.table
         await rig.owner.execute(
             f"INSERT INTO {t('products')} (sku, name, category, unit_price) VALUES "
@@ -93,7 +94,7 @@ async def test_snapshot_rows_then_changes_with_before_and_after(stack: StackSett
 async def test_random_legacy_workload_arrives_per_key_in_commit_order(
     stack: StackSettings, unique: str
 ):
-    async with cdc_rig(stack, unique) as rig:
+    async with sandbox(stack, unique) as rig:
         await rig.start()
         journal: list[Applied] = []
         summary = await Simulator(rig.owner, rig.where, seed=7, journal=journal).run(
