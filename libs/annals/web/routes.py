@@ -24,6 +24,7 @@ def write_headers(
         str | None,
         Header(
             alias="If-Match",
+            pattern=r'^(\*|(W/)?"?[0-9]{1,9}"?)$',
             description='Expected stream version as an ETag, e.g. "3" (412 if it differs)',
         ),
     ] = None,
@@ -31,6 +32,7 @@ def write_headers(
         str | None,
         Header(
             alias="Idempotency-Key",
+            pattern=r"^[\x21-\x7e]{1,255}$",
             description="Replays the stored response of an earlier request with this key",
         ),
     ] = None,
