@@ -1,0 +1,86 @@
+"""`annals topics ensure|describe` and `annals tail` on the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+
+from annals.eventstore.ports import NewEvent
+from annals.eventstore.postgres import PostgresEventStore
+from annals.eventstore.settings import ServiceDatabase
+from annals.messaging.runner import RelayProcess
+from annals.messaging.settings import KafkaSettings, PublisherSettings
+from annals.stack.settings import REPO_ROOT, StackSettings
+from tests.integration.messaging.support import ScratchDatabase, read_topic, remove_topics
+
+pytestmark = pytest.mark.stack
+
+
+def annals(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "annals.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+async def test_topics_ensure_creates_with_unlimited_retention_and_describe_shows_it(
+    stack: StackSettings, unique: str
+):
+    topic = f"test.cli.{unique}"
+    try:
+        created = await asyncio.to_thread(annals, "topics", "ensure", topic, "--partitions", "3")
+        again = await asyncio.to_thread(annals, "topics", "ensure", topic)
+        described = await asyncio.to_thread(annals, "topics", "describe", topic)
+    finally:
+        await remove_topics(stack, [topic])
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert f"{topic}: created" in created.stdout
+    assert f"{topic}: unchanged" in again.stdout
+    assert "has 3 partitions, not 6" in again.stdout
+    row = next(line for line in described.stdout.splitlines() if topic in line)
+    assert " 3 " in row and "-1" in row, described.stdout
+
+
+async def test_tail_prints_events_as_json_filtered_by_type(
+    stack: StackSettings, msg_db: ScratchDatabase, store: PostgresEventStore, topic: str, unique
+):
+    stream = f"order-{unique}"
+    await store.append(
+        stream,
+        [NewEvent("OrderPlaced", {"n": 1}), NewEvent("ItemAdded", {"n": 2})],
+        metadata={"correlation_id": "corr-tail"},
+    )
+    process = RelayProcess(
+        PublisherSettings(service="orders", topic=topic),
+        ServiceDatabase(service="orders", dsn=msg_db.app_dsn, owner_dsn=msg_db.owner_dsn),
+        KafkaSettings(),
+    )
+    running = asyncio.create_task(process.run())
+    try:
+        await read_topic(stack.kafka_bootstrap, topic, 2, timeout=30)
+    finally:
+        process.stop()
+        await running
+
+    done = await asyncio.to_thread(
+        annals, "tail", topic, "--from-beginning", "--type", "ItemAdded", "--json",
+        "--timeout", "3",
+    )  # fmt: skip
+    pretty = await asyncio.to_thread(
+        annals, "tail", topic, "--from-beginning", "--max", "2", "--timeout", "10"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    [line] = [json.loads(x) for x in done.stdout.splitlines() if x.strip()]
+    assert line["key"] == stream
+    assert line["attributes"]["type"] == "orders.ItemAdded"
+    assert line["attributes"]["correlationid"] == "corr-tail"
+    assert line["data"] == {"n": 2}
+    assert "orders.OrderPlaced" in pretty.stdout and f"{stream}@1" in pretty.stdout
