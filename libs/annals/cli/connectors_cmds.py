@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from annals.connect import configs, slots
-from annals.connect.client import ConnectClient, ConnectorStatus, FieldError
+from annals.connect.client import UPDATE_SETTLE, ConnectClient, ConnectorStatus, FieldError
 from annals.connect.configs import ConnectorSpec
 from annals.connect.errors import ConnectError, ConnectorFailed, InvalidConfig
 from annals.stack.settings import StackSettings
@@ -62,12 +62,24 @@ def _print_field_errors(errors: list[FieldError]) -> None:
     console.print(table)
 
 
-def _load(files: list[Path] | None, directory: Path | None, settings: StackSettings) -> list:
-    paths = files or configs.discover(directory or configs.deploy_dir(settings))
-    if not paths:
-        console.print("[yellow]no connector configs found[/yellow]")
+def _load(
+    files: list[Path] | None, directory: Path | None, settings: StackSettings
+) -> list[ConnectorSpec]:
+    """The specs to apply: the named files, or the enabled ones of the folder."""
+    if files:
+        return [configs.load_spec(path, settings) for path in files]
+    specs = []
+    for path in configs.discover(directory or configs.deploy_dir(settings)):
+        spec = configs.load_spec(path, settings)
+        if spec.enabled():
+            specs.append(spec)
+            continue
+        when = ", ".join(f"{k}={v}" for k, v in spec.enabled_when.items())
+        console.print(f"[dim]- {spec.name}: skipped (enabled when {when})[/dim]")
+    if not specs:
+        console.print("[yellow]no connector configs to apply[/yellow]")
         raise typer.Exit(0)
-    return [configs.load_spec(path, settings) for path in paths]
+    return specs
 
 
 @connectors_app.command()
@@ -82,7 +94,7 @@ def apply(
     """Validate every config, then create or update the changed ones and wait until RUNNING."""
     settings = StackSettings()
     try:
-        specs: list[ConnectorSpec] = _load(files, directory, settings)
+        specs = _load(files, directory, settings)
         with _client(settings) as client:
             plan = _plan(client, specs)
             for spec, action in plan:
@@ -90,8 +102,9 @@ def apply(
                     client.put_config(spec.name, {**spec.config, "name": spec.name})
                 console.print(f"[green]✓[/green] {spec.name}: {action}")
             if wait:
-                for spec, _ in plan:
-                    status = client.wait_running(spec.name, timeout)
+                for spec, action in plan:
+                    settle = min(UPDATE_SETTLE, timeout / 2) if action == "updated" else 0.0
+                    status = client.wait_running(spec.name, timeout, settle=settle)
                     console.print(f"[green]✓[/green] {spec.name}: {_states(status)}")
     except ConnectError as error:
         _fail(error)

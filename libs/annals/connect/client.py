@@ -22,6 +22,7 @@ from annals.connect.errors import (
 
 # Connect answers 409 while the workers rebalance or a config change is in flight.
 RETRY_STATUSES = frozenset({409, 503})
+UPDATE_SETTLE = 3.0  # seconds a connector must stay RUNNING after a config update
 
 
 @dataclass(frozen=True)
@@ -117,9 +118,11 @@ class ConnectClient:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         retries: int = 20,
+        retry_delay: float = 0.25,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
+        self.retry_delay = retry_delay
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
 
     def __enter__(self) -> ConnectClient:
@@ -142,7 +145,7 @@ class ConnectClient:
                 ) from None
             if response.status_code not in RETRY_STATUSES or attempt == self.retries:
                 return response
-            time.sleep(min(0.25 * (attempt + 1), 2.0))
+            time.sleep(min(self.retry_delay * (attempt + 1), 2.0))
         raise AssertionError("unreachable")
 
     def _check(self, response: httpx.Response, name: str | None = None) -> httpx.Response:
@@ -229,10 +232,14 @@ class ConnectClient:
         name: str,
         timeout: float = 60.0,
         on_wait: Callable[[ConnectorStatus | None], None] | None = None,
+        settle: float = 0.0,
     ) -> ConnectorStatus:
-        """Wait until the connector and its tasks are RUNNING; raise with the trace if FAILED."""
+        """Wait until the connector and its tasks are RUNNING (and still are `settle` seconds
+        later, since right after an update the old tasks may report RUNNING); raise with the
+        task's trace if FAILED."""
         deadline = time.monotonic() + timeout
         last: ConnectorStatus | None = None
+        running_since: float | None = None
         while time.monotonic() < deadline:
             try:
                 last = self.status(name)
@@ -241,7 +248,11 @@ class ConnectClient:
             if last is not None and last.failed:
                 raise ConnectorFailed(name, "FAILED", last.failure_trace or "(no trace)")
             if last is not None and last.running:
-                return last
+                running_since = running_since or time.monotonic()
+                if time.monotonic() - running_since >= settle:
+                    return last
+            else:
+                running_since = None
             if on_wait is not None:
                 on_wait(last)
             time.sleep(0.5)
@@ -261,7 +272,8 @@ class ConnectClient:
             if errors:
                 raise InvalidConfig(spec.name, errors)
             action = "created" if self.put_config(spec.name, desired) else "updated"
-        status = self.wait_running(spec.name, timeout) if wait else None
+        settle = min(UPDATE_SETTLE, timeout / 2) if action == "updated" else 0.0
+        status = self.wait_running(spec.name, timeout, settle=settle) if wait else None
         return ApplyResult(spec.name, action, status)
 
 

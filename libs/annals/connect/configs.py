@@ -10,6 +10,10 @@ and the environment, so no secret or address is written in the file:
 | `${annals:kafka_bootstrap}` | Kafka bootstrap servers |
 | `${annals:debezium_password}` | ANNALS_DEBEZIUM_PASSWORD, else the stack's local password |
 
+An optional `"annals": {"enabled_when": {"ENV_VAR": "value"}}` block makes `annals connectors
+apply` (without file arguments) skip the connector unless the environment matches; Connect
+never sees that block.
+
 Other `${provider:...}` references (Kafka's FileConfigProvider, EnvVarConfigProvider) are left
 untouched for the worker to resolve, which keeps secrets out of Connect's config topic.
 """
@@ -20,7 +24,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from annals.connect.errors import ConfigFileError
@@ -53,6 +57,12 @@ class ConnectorSpec:
     name: str
     config: dict[str, str]
     source: Path | None = None
+    enabled_when: Mapping[str, str] = field(default_factory=dict)
+
+    def enabled(self, env: Mapping[str, str] | None = None) -> bool:
+        """True unless an `enabled_when` condition does not hold in the environment."""
+        env = os.environ if env is None else env
+        return all(env.get(name) == value for name, value in self.enabled_when.items())
 
     def masked(self) -> dict[str, str]:
         """The config with secret values replaced by `***`, for printing."""
@@ -62,7 +72,8 @@ class ConnectorSpec:
         self, overrides: Mapping[str, str], name: str | None = None
     ) -> ConnectorSpec:
         """A copy with settings replaced, optionally under another name."""
-        return ConnectorSpec(name or self.name, {**self.config, **overrides}, self.source)
+        config = {**self.config, **overrides}
+        return ConnectorSpec(name or self.name, config, self.source, self.enabled_when)
 
 
 def is_secret(key: str) -> bool:
@@ -105,7 +116,15 @@ def parse_spec(
     if "name" in rendered and rendered["name"] != name:
         raise ConfigFileError(f"{where}: config.name {rendered['name']!r} differs from {name!r}")
     rendered.pop("name", None)
-    return ConnectorSpec(name, rendered)
+    return ConnectorSpec(name, rendered, enabled_when=_enabled_when(document, where))
+
+
+def _enabled_when(document: Mapping[str, object], where: str) -> dict[str, str]:
+    extra = document.get("annals") or {}
+    conditions = extra.get("enabled_when", {}) if isinstance(extra, dict) else None
+    if not isinstance(conditions, dict):
+        raise ConfigFileError(f"{where}: annals.enabled_when must be an object of env values")
+    return {str(k): str(v) for k, v in conditions.items()}
 
 
 def load_spec(
@@ -122,7 +141,7 @@ def load_spec(
     except json.JSONDecodeError as error:
         raise ConfigFileError(f"{path}: not valid JSON ({error})") from None
     spec = parse_spec(document, variables(settings, env), str(path))
-    return ConnectorSpec(spec.name, spec.config, path)
+    return ConnectorSpec(spec.name, spec.config, path, spec.enabled_when)
 
 
 def discover(folder: Path | None = None) -> list[Path]:

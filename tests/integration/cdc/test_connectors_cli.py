@@ -54,6 +54,8 @@ async def test_apply_is_idempotent_then_status_restart_and_delete(
         path = write_config(rig, tmp_path)
         first = await asyncio.to_thread(annals, "connectors", "apply", str(path))
         again = await asyncio.to_thread(annals, "connectors", "apply", str(path))
+        changed = write_config(rig, tmp_path, **{"heartbeat.interval.ms": "5000"})
+        updated = await asyncio.to_thread(annals, "connectors", "apply", str(changed))
         status = await asyncio.to_thread(annals, "connectors", "status", rig.name)
         restarted = await asyncio.to_thread(annals, "connectors", "restart", rig.name)
         stored = await asyncio.to_thread(rig.connect.config, rig.name)
@@ -64,10 +66,12 @@ async def test_apply_is_idempotent_then_status_restart_and_delete(
     assert f"{rig.name}: created" in first.stdout
     assert "RUNNING (task 0 RUNNING)" in first.stdout
     assert f"{rig.name}: unchanged" in again.stdout, again.stdout
+    assert f"{rig.name}: updated" in updated.stdout, updated.stdout
+    assert "RUNNING (task 0 RUNNING)" in updated.stdout
     assert status.returncode == 0, status.stdout
     assert "RUNNING" in status.stdout and rig.slot in status.stdout and "MiB" in status.stdout
     assert restarted.returncode == 0 and "RUNNING" in restarted.stdout, restarted.stdout
-    assert stored is not None
+    assert stored is not None and stored["heartbeat.interval.ms"] == "5000"
     assert stored["database.password"] == stack.pg_password  # rendered from the placeholder
     assert stored["database.port"] == str(stack.pg_port)
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr

@@ -70,7 +70,7 @@ class FakeConnect:
 
 
 def _client(fake: FakeConnect) -> ConnectClient:
-    return ConnectClient("http://connect", transport=httpx.MockTransport(fake))
+    return ConnectClient("http://connect", transport=httpx.MockTransport(fake), retry_delay=0)
 
 
 def test_apply_creates_then_is_idempotent():

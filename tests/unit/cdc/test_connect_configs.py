@@ -87,3 +87,17 @@ def test_unreadable_and_invalid_json(tmp_path: Path):
     bad.write_text("{")
     with pytest.raises(ConfigFileError, match="not valid JSON"):
         load_spec(bad, StackSettings(), env={})
+
+
+def test_enabled_when_gates_a_config_on_the_environment(tmp_path: Path):
+    document = {
+        "name": "orders-outbox",
+        "annals": {"enabled_when": {"ANNALS_ORDERS_PUBLISHER": "debezium"}},
+        "config": {"connector.class": "x", "transforms.r.replacement": "orders.${routedByValue}"},
+    }
+    spec = load_spec(_write(tmp_path, document), StackSettings(), env={})
+    assert not spec.enabled({})
+    assert spec.enabled({"ANNALS_ORDERS_PUBLISHER": "debezium"})
+    assert spec.config["transforms.r.replacement"] == "orders.${routedByValue}"
+    assert "annals" not in spec.config
+    assert load_spec(LEGACY, StackSettings(), env={}).enabled({})
