@@ -14,3 +14,4 @@ class CustomersSettings(ServiceSettings):
 
     service: str = "customers"
     port: int = 8002
+    state_cache_size: int = 0  # no decrypted personal data kept in memory between requests

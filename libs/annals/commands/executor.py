@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -9,6 +10,7 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 
 from annals.commands.decider import DeciderAggregate
+from annals.commands.errors import DomainError
 from annals.commands.uow import UnitOfWork, unit_of_work
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.domain import DomainEvent
@@ -21,6 +23,34 @@ S = TypeVar("S")
 # Runs in the append's transaction with the state before and after the new events.
 AppendHook = Callable[[asyncpg.Connection, Any, Any], Awaitable[None]]
 RETRIABLE_DB_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+class StateCache(Generic[S]):
+    """The latest (state, version) this process appended per aggregate, least recent evicted."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, tuple[S, int]] = OrderedDict()
+
+    def get(self, key: str) -> tuple[S, int] | None:
+        """The cached state and version, if any."""
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+        return hit
+
+    def put(self, key: str, state: S, version: int) -> None:
+        """Remember a state (no-op when the cache is disabled)."""
+        if self.size <= 0:
+            return
+        self._items[key] = (state, version)
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def drop(self, key: str) -> None:
+        """Forget an aggregate's state."""
+        self._items.pop(key, None)
 
 
 class PreconditionFailed(Exception):
@@ -69,6 +99,7 @@ class CommandExecutor(Generic[S]):
         *,
         retries: int = 3,
         on_append: AppendHook | None = None,
+        cache_size: int = 0,
     ) -> None:
         self.store = store
         self.codec = codec
@@ -77,6 +108,7 @@ class CommandExecutor(Generic[S]):
         self.retries = retries
         self.on_append = on_append
         self.repository = Repository(store, codec, aggregate)
+        self.cache = StateCache[S](cache_size)
 
     async def load(self, aggregate_id: str) -> DeciderAggregate[S]:
         """The aggregate at its latest version (version 0: it does not exist)."""
@@ -85,31 +117,58 @@ class CommandExecutor(Generic[S]):
     async def execute(
         self, target: Target, command: object, uow: UnitOfWork | None = None
     ) -> Outcome[S]:
-        """Load, check If-Match, decide, append; retry on a concurrent change without If-Match."""
-        for attempt in range(1, self.retries + 1):
-            aggregate = await self.load(target.aggregate_id)
-            check_precondition(target.expected_version, aggregate.version)
-            before = aggregate.state
-            events = aggregate.execute(
-                lambda state: self.decider.decide(state, target.aggregate_id, command)
-            )
+        """Load, check If-Match, decide, append; retry on a concurrent change without If-Match.
+
+        A cached state (the last this process appended) saves the load on the happy path; any
+        surprise on it (a refusal, no events, a precondition or version mismatch) is settled on
+        a fresh load, because the append's version check is what proves the state was current.
+        """
+        attempt = 0
+        while True:
+            aggregate = self._cached(target.aggregate_id)
+            cached = aggregate is not None
+            if aggregate is None:
+                attempt += 1
+                aggregate = await self.load(target.aggregate_id)
+            try:
+                check_precondition(target.expected_version, aggregate.version)
+                before = aggregate.state
+                events = aggregate.execute(
+                    lambda state: self.decider.decide(state, target.aggregate_id, command)
+                )
+            except (DomainError, PreconditionFailed):
+                if cached:
+                    self.cache.drop(target.aggregate_id)
+                    continue
+                raise
             if not events:
+                if cached:
+                    self.cache.drop(target.aggregate_id)
+                    continue
                 return Outcome(target.aggregate_id, aggregate.state, aggregate.version)
             try:
                 await self._append(aggregate, before, target.metadata, uow)
             except WrongExpectedVersion as exc:
+                self.cache.drop(target.aggregate_id)
                 if target.expected_version is not None:
                     raise PreconditionFailed(exc.current_version) from None
-                if attempt == self.retries:
+                if attempt >= self.retries:
                     raise VersionConflict(exc.current_version) from None
             except RETRIABLE_DB_ERRORS:
-                if attempt == self.retries:
+                self.cache.drop(target.aggregate_id)
+                if attempt >= self.retries:
                     raise VersionConflict(aggregate.version) from None
             else:
+                self.cache.put(target.aggregate_id, aggregate.state, aggregate.version)
                 return Outcome(
                     target.aggregate_id, aggregate.state, aggregate.version, tuple(events)
                 )
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _cached(self, aggregate_id: str) -> DeciderAggregate[S] | None:
+        hit = self.cache.get(aggregate_id)
+        if hit is None:
+            return None
+        return self.aggregate(self.decider.stream_id(aggregate_id), hit[0], hit[1])
 
     async def _append(
         self,

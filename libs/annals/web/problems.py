@@ -154,18 +154,22 @@ def to_problem(exc: Exception) -> Problem | None:
 
 async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = _field_errors(exc.errors())
+    raw = exc.errors()
+    errors = _field_errors(raw)
     if any(e.type == "json_invalid" for e in errors):
-        return problem_response(
-            request,
-            Problem(
-                400,
-                "Malformed request",
-                "the body is not valid JSON",
-                slug="malformed",
-                errors=errors,
-            ),
+        problem = Problem(
+            400, "Malformed request", "the body is not valid JSON", slug="malformed", errors=errors
         )
+        return problem_response(request, problem)
+    if any(e.get("loc", ("",))[0] == "header" for e in raw):
+        problem = Problem(
+            400,
+            "Malformed header",
+            "a request header is malformed",
+            slug="malformed",
+            errors=errors,
+        )
+        return problem_response(request, problem)
     return problem_response(
         request,
         Problem(

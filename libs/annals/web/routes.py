@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -19,25 +19,25 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_VERSION = 2**31 - 1
 
 
-def write_headers(
-    if_match: Annotated[
-        str | None,
-        Header(
-            alias="If-Match",
-            pattern=r'^(\*|(W/)?"?[0-9]{1,9}"?)$',
-            description='Expected stream version as an ETag, e.g. "3" (412 if it differs)',
-        ),
-    ] = None,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            pattern=r"^[\x21-\x7e]{1,255}$",
-            description="Replays the stored response of an earlier request with this key",
-        ),
-    ] = None,
-) -> None:
-    """Documents the write headers; run_command reads them."""
+# The write headers, documented on every command route and read by run_command (400 if malformed).
+WRITE_HEADERS: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "description": 'Expected stream version as an ETag, e.g. "3" (412 if it differs)',
+            "schema": {"type": "string", "pattern": r'^(\*|(W/)?"?[0-9]{1,9}"?)$'},
+        },
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "Replays the stored response of an earlier request with this key",
+            "schema": {"type": "string", "pattern": r"^[\x21-\x7e]{1,255}$"},
+        },
+    ]
+}
 
 
 def write_docs(status: int) -> dict[int | str, dict[str, Any]]:
@@ -100,27 +100,36 @@ def command_route(
 ) -> None:
     """Add a route that runs `command` (the request body, or built empty) on the path's id."""
     principal = Depends(require(scope))
-    id_param = Depends(_id_param(id_name)) if f"{{{id_name}}}" in path else None
+    aggregate_id = Annotated[str, Path(alias=id_name, pattern=ID_PATTERN)]
+    endpoint: Callable[..., Awaitable[Response]]
 
-    def ident(request: Request, cmd: BaseModel) -> str:
-        if id_param is not None:
-            return str(request.path_params[id_name])
-        chosen = getattr(cmd, id_name, None)
-        return str(chosen) if chosen else uuid.uuid4().hex
+    if f"{{{id_name}}}" not in path:  # creation: the id is in the body or generated
 
-    if body:
+        async def create(request: Request, cmd: command, who: Principal = principal) -> Response:  # type: ignore[valid-type]
+            chosen = getattr(cmd, id_name, None) or uuid.uuid4().hex
+            return await run_command(
+                request, request.app.state.api, who, chosen, cmd, status=status
+            )
 
-        async def with_body(request: Request, cmd: command, who: Principal = principal) -> Response:  # type: ignore[valid-type]
-            api = request.app.state.api
-            return await run_command(request, api, who, ident(request, cmd), cmd, status=status)
+        endpoint = create
+    elif body:
 
-        endpoint: Callable[..., Awaitable[Response]] = with_body
+        async def with_body(
+            request: Request,
+            ident: aggregate_id,
+            cmd: command,  # type: ignore[valid-type]
+            who: Principal = principal,
+        ) -> Response:
+            return await run_command(request, request.app.state.api, who, ident, cmd, status=status)
+
+        endpoint = with_body
     else:
 
-        async def without_body(request: Request, who: Principal = principal) -> Response:
-            cmd = command()
+        async def without_body(
+            request: Request, ident: aggregate_id, who: Principal = principal
+        ) -> Response:
             api = request.app.state.api
-            return await run_command(request, api, who, ident(request, cmd), cmd, status=status)
+            return await run_command(request, api, who, ident, command(), status=status)
 
         endpoint = without_body
     router.add_api_route(
@@ -130,17 +139,10 @@ def command_route(
         status_code=status,
         response_model=view,
         responses=write_docs(status),
-        dependencies=[id_param] if id_param is not None else [],
+        openapi_extra=WRITE_HEADERS,
         summary=f"{command.__name__}: {_first_line(command.__doc__)}",
         operation_id=_snake(command.__name__),
     )
-
-
-def _id_param(id_name: str) -> Callable[..., None]:
-    def check(ident: Annotated[str, Path(alias=id_name, pattern=ID_PATTERN)]) -> None:
-        """Validates and documents the aggregate id."""
-
-    return check
 
 
 def _first_line(doc: str | None) -> str:

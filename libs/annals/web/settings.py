@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     migrate: bool = Field(default=True, description="run migrations at start (else check them)")
     pool_size: int = Field(default=16, ge=2, le=200)
     command_retries: int = Field(default=3, ge=1, le=20)
+    state_cache_size: int = Field(
+        default=10_000, ge=0, description="aggregates whose last state a worker keeps (0: off)"
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr = SecretStr(UNSAFE_LOCAL_SECRET)

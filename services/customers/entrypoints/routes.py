@@ -9,12 +9,12 @@ from fastapi.responses import Response
 
 from annals.web.auth import Principal, require
 from annals.web.commands import run_command
-from annals.web.routes import ID_PATTERN, command_route, write_docs, write_headers
+from annals.web.routes import ID_PATTERN, WRITE_HEADERS, command_route, write_docs
 from customers.domain import commands as c
 from customers.entrypoints.views import CustomerView
 
 SCOPE = "customers:write"
-router = APIRouter(prefix="/customers", tags=["customers"], dependencies=[Depends(write_headers)])
+router = APIRouter(prefix="/customers", tags=["customers"])
 CustomerId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 for method, path, command, has_body, status, scope in (
@@ -42,6 +42,7 @@ for method, path, command, has_body, status, scope in (
     "/{customer_id}/deactivate",
     response_model=CustomerView,
     responses=write_docs(200),
+    openapi_extra=WRITE_HEADERS,
     operation_id="deactivate",
 )
 async def deactivate(

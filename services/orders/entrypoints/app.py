@@ -27,7 +27,7 @@ refuse a concurrent change (412), and an `Idempotency-Key` to make a retry safe.
 
 def build(store: PostgresEventStore, settings: OrdersSettings) -> CommandApi[OrderState]:
     """The handlers and their dependencies on the open store."""
-    deps = Deps.build(store, settings.command_retries)
+    deps = Deps.build(store, settings.command_retries, settings.state_cache_size)
     return CommandApi(deps.executor, functools.partial(handle, deps=deps), render_order, "/orders")
 
 

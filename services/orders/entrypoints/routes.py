@@ -10,13 +10,13 @@ from pydantic import BaseModel, ConfigDict
 
 from annals.web.auth import Principal, require
 from annals.web.commands import run_command
-from annals.web.routes import ID_PATTERN, command_route, write_docs, write_headers
+from annals.web.routes import ID_PATTERN, WRITE_HEADERS, command_route, write_docs
 from orders.domain import commands as c
 from orders.domain.events import Quantity
 from orders.entrypoints.views import OrderView
 
 SCOPE = "orders:write"
-router = APIRouter(prefix="/orders", tags=["orders"], dependencies=[Depends(write_headers)])
+router = APIRouter(prefix="/orders", tags=["orders"])
 OrderId = Annotated[str, Path(pattern=ID_PATTERN)]
 Sku = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
@@ -54,6 +54,7 @@ class NewQuantity(BaseModel):
     "/{order_id}/items/{sku}",
     response_model=OrderView,
     responses=write_docs(200),
+    openapi_extra=WRITE_HEADERS,
     operation_id="remove_item",
 )
 async def remove_item(
@@ -68,6 +69,7 @@ async def remove_item(
     "/{order_id}/items/{sku}",
     response_model=OrderView,
     responses=write_docs(200),
+    openapi_extra=WRITE_HEADERS,
     operation_id="change_quantity",
 )
 async def change_quantity(

@@ -26,10 +26,10 @@ class Deps:
     executor: CommandExecutor[OrderState]
 
     @classmethod
-    def build(cls, store: PostgresEventStore, retries: int) -> Deps:
+    def build(cls, store: PostgresEventStore, retries: int, cache_size: int) -> Deps:
         """Handlers' dependencies on an open store."""
         codec = EventCodec(registry(), store.keys)
-        return cls(CommandExecutor(store, codec, Order, retries=retries))
+        return cls(CommandExecutor(store, codec, Order, retries=retries, cache_size=cache_size))
 
 
 async def handle(

@@ -138,3 +138,22 @@ async def test_auth_failures_append_nothing(
     ).status_code == 403
     admin = {"Authorization": "Bearer " + mint_token(orders_settings, ["admin"])}
     assert (await orders.get(f"/orders/{unique}", headers=admin)).status_code == 200
+
+
+async def test_a_stale_state_cache_never_decides(
+    orders_settings: OrdersSettings, auth: Auth, unique: str
+) -> None:
+    async with serve(create_app(orders_settings)) as a, serve(create_app(orders_settings)) as b:
+        await place(a, auth, unique)  # worker a caches the empty order at version 1
+        assert (
+            await b.post(f"/orders/{unique}/items", json=ITEM, headers=auth())
+        ).status_code == 200
+        confirmed = await a.post(f"/orders/{unique}/confirm", headers=auth())
+        assert confirmed.status_code == 200, confirmed.text  # not "order-empty" from the cache
+        assert confirmed.json()["version"] == 3 and len(confirmed.json()["lines"]) == 1
+        stale = await b.post(f"/orders/{unique}/ship", headers={**auth(), "If-Match": '"2"'})
+        assert stale.status_code == 412 and stale.json()["current_version"] == 3
+        shipped = await b.post(f"/orders/{unique}/ship", headers={**auth(), "If-Match": '"3"'})
+        assert shipped.status_code == 200
+        late = await a.post(f"/orders/{unique}/cancel", json={"reason": "x"}, headers=auth())
+        assert late.status_code == 422 and late.json()["rule"] == "order-shipped"

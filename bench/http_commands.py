@@ -1,0 +1,150 @@
+"""bench/http_commands: the order lifecycle over HTTP (wrk, 32 clients) vs the library-level rate.
+
+Run `.venv/bin/python -m bench.http_commands`; needs the stack's PostgreSQL and /usr/bin/wrk.
+Creates a scratch `orders` database, measures bench/eventstore's library-level lifecycle
+(8 concurrent) in this run, then serves the orders app with uvicorn (workers = cores) in a
+subprocess and drives place order, 3 x add item, confirm with wrk and a Lua script. Writes
+bench/results/http_commands.json; the database, server and temp files are removed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from orders.settings import OrdersSettings
+
+from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEP, migrate_tables
+from annals.eventstore.postgres import PostgresEventStore
+from annals.stack.settings import StackSettings
+from annals.web.auth import mint_token
+from bench.eventstore import APP, OWNER, bench_lifecycle, drop_database, scratch_database
+from bench.harness import Result, write_results
+
+CLIENTS = 32
+WARMUP = float(os.environ.get("BENCH_HTTP_WARMUP", "3"))
+SECONDS = float(os.environ.get("BENCH_HTTP_SECONDS", "15"))
+LUA = Path(__file__).with_suffix(".lua")
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def orders_server(stack: StackSettings, database: str, port: int, workers: int) -> Iterator[str]:
+    """The orders app under uvicorn in a subprocess on the scratch database; yield its URL."""
+    metrics = tempfile.mkdtemp(prefix="annals-bench-metrics-")
+    env = {
+        **os.environ,
+        "ANNALS_ORDERS_DATABASE": database,
+        "ANNALS_ORDERS_DSN": stack.dsn(database, APP),
+        "ANNALS_ORDERS_OWNER_DSN": stack.dsn(database, OWNER),
+        "ANNALS_ORDERS_MIGRATE": "false",
+        "ANNALS_ORDERS_LOG_LEVEL": "warning",
+        "PROMETHEUS_MULTIPROC_DIR": metrics,
+    }
+    args = [
+        sys.executable, "-m", "uvicorn", "--factory", "orders.entrypoints.app:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"uvicorn exited with {proc.returncode}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("the orders server did not become ready")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(metrics, ignore_errors=True)
+
+
+def run_wrk(url: str, token: str, seconds: float, tag: str) -> dict[str, float]:
+    """wrk with one connection per thread (the Lua state keeps each client's lifecycle)."""
+    args = [
+        WRK, f"-t{CLIENTS}", f"-c{CLIENTS}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
+        "-s", str(LUA), url, "--", token, tag,
+    ]  # fmt: skip
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+async def library_rate(stack: StackSettings, database: str) -> float:
+    """bench/eventstore's library-level lifecycle, 8 concurrent, on the same database."""
+    store = await PostgresEventStore.connect(stack.dsn(database, APP), min_size=9, max_size=10)
+    try:
+        return await bench_lifecycle(store, 8)
+    finally:
+        await store.close()
+
+
+def measure(stack: StackSettings) -> list[Result]:
+    """The HTTP lifecycle rate and latencies, with the library-level rate of the same run."""
+    database = asyncio.run(scratch_database(stack))
+    try:
+        owner_dsn = stack.dsn(database, OWNER)
+        asyncio.run(migrate_tables(owner_dsn, APP, [IDEMPOTENCY_STEP], [IDEMPOTENCY_GRANT]))
+        baseline = asyncio.run(library_rate(stack, database))
+        settings = OrdersSettings()
+        token = mint_token(settings, ["orders:write"], subject="bench", ttl_seconds=3600)
+        tag = uuid.uuid4().hex[:8]
+        with orders_server(stack, database, free_port(), settings.workers) as url:
+            run_wrk(url, token, WARMUP, f"warm{tag}")
+            stats = run_wrk(url, token, SECONDS, f"run{tag}")
+    finally:
+        asyncio.run(drop_database(stack, database))
+    seconds = stats["duration_us"] / 1e6
+    ok = stats["requests"] - stats["failures"]
+    rate = ok / seconds
+    name = f"order lifecycle over HTTP, {CLIENTS} clients, {settings.workers} workers"
+    return [
+        Result("library lifecycle, 8 concurrent (bench/eventstore)", baseline, "cmd/s"),
+        Result(name, rate, "cmd/s", baseline, 0.5),
+        Result("HTTP latency p50", stats["p50_us"] / 1000, "ms"),
+        Result("HTTP latency p90", stats["p90_us"] / 1000, "ms"),
+        Result("HTTP latency p99", stats["p99_us"] / 1000, "ms", None, "<= 50 ms"),
+        Result("HTTP non-2xx responses", stats["failures"], "responses", None, "0"),
+        Result("HTTP socket errors", stats["socket_errors"], "errors", None, "0"),
+    ]
+
+
+def main() -> None:
+    """Run against the running stack and write bench/results/http_commands.json."""
+    write_results("http_commands", measure(StackSettings()))
+
+
+if __name__ == "__main__":
+    main()
