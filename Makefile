@@ -27,8 +27,10 @@ install: system-deps $(INSTALLED) ## everything the platform needs (system packa
 
 up: install ## start the whole stack and print where everything is
 	$(BIN)/annals stack up
+	$(BIN)/annals services up
 
 down: ## stop what `make up` started (data is kept)
+	@test -x $(BIN)/annals && $(BIN)/annals services down || true
 	@test -x $(BIN)/annals && $(BIN)/annals stack down || true
 
 status: ## each component with pid, address and health
@@ -38,6 +40,8 @@ lint: $(INSTALLED) ## ruff and mypy
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/ruff format --check libs services tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy services
+	$(BIN)/annals schemas check
 
 test: install lint ## the full suite; starts the stack it needs (and stops it if it started it)
 	$(BIN)/pytest -ra $(PYTEST_ARGS)

@@ -155,3 +155,41 @@ def _resolve(
         pool._put(conn)
     else:
         waiter.set_result(conn)
+
+
+class TransactionConnection:
+    """One connection inside an open transaction, seen as a pool by a bound store.
+
+    Single-row queries (the append) run in a savepoint, so a refused append (version conflict,
+    duplicate event id) leaves the outer transaction usable for the store's follow-up reads.
+    """
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[TransactionConnection]:
+        """The connection itself (there is only one)."""
+        yield self
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        """First row, in a savepoint."""
+        async with self._conn.transaction():
+            return await self._conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        """First value, in a savepoint."""
+        async with self._conn.transaction():
+            return await self._conn.fetchval(query, *args)
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        """All rows."""
+        return await self._conn.fetch(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> Any:
+        """The status of a statement."""
+        return await self._conn.execute(query, *args)
+
+    def transaction(self) -> Any:
+        """A savepoint on the connection."""
+        return self._conn.transaction()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
@@ -25,7 +25,7 @@ from annals.eventstore.errors import (
     WrongExpectedVersion,
 )
 from annals.eventstore.pgstores import PostgresKeyStore, PostgresSnapshotStore
-from annals.eventstore.pool import ConnectionPool
+from annals.eventstore.pool import ConnectionPool, TransactionConnection
 from annals.eventstore.ports import (
     ANY,
     START,
@@ -117,6 +117,17 @@ class PostgresEventStore(CatchUp):
         }
         pool = await ConnectionPool(dsn, max_size, settings).open(min_size)
         return cls(pool, listen_dsn=dsn, **kwargs)
+
+    def bound_to(self, conn: asyncpg.Connection) -> PostgresEventStore:
+        """This store working inside `conn`'s open transaction (appends commit with it)."""
+        bound = PostgresEventStore(
+            cast(ConnectionPool, TransactionConnection(conn)),
+            max_event_bytes=self.max_event_bytes,
+        )
+        bound.notifier = self.notifier
+        bound.keys = self.keys
+        bound.snapshots = self.snapshots
+        return bound
 
     async def close(self) -> None:
         """Stop the notifier and listener and close the pool."""
