@@ -6,8 +6,10 @@ import typer
 
 from annals.cli import (
     connectors_cmds,
+    demo_cmds,
     eventstore_cmds,
     legacy_cmds,
+    projections_cmds,
     publish_cmds,
     schemas_cmds,
     services_cmds,
@@ -34,6 +36,8 @@ tail_cmds.register(app)
 schemas_cmds.register(app)
 token_cmds.register(app)
 services_cmds.register(app)
+projections_cmds.register(app)
+demo_cmds.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,399 @@
+"""One batch, one transaction: read-model rows, applied stream versions and consumed positions.
+
+Rules this module protects (DESIGN §5):
+- everything a batch changes commits together, so a crash at any point leaves either all of
+  the batch or none of it, and a restart resumes exactly after the last committed batch;
+- an event is applied only when its version is the stream's applied version + 1; lower
+  versions are duplicates (skipped), higher ones park the stream until the gap is filled;
+- a Kafka partition's stored offset is locked (FOR UPDATE) before use, so two workers that
+  both believe they own a partition during a rebalance can never apply the same records:
+  the second one finds the offset moved, drops what was applied and re-seeks;
+- a live worker holds the registry row FOR SHARE, so a version switch waits for its batch and
+  the next batch notices the switch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from annals.projections.events import Event
+from annals.projections.projection import Projection, Rows
+from annals.projections.tables import Key, TableSql, quote
+from annals.projections.versions import CHANNEL
+
+Partition = tuple[str, int]
+
+
+@dataclass(slots=True)
+class Poison:
+    """A record that could not be decoded into an Event."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    reason: str
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A record the batch gave up on, and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    reason: str
+    error: str
+    stream_id: str | None = None
+    version: int | None = None
+    event_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The records of one partition in a batch: first offset, next offset, newest event time."""
+
+    first: int
+    next: int
+    last_time: datetime | None
+
+
+@dataclass
+class BatchResult:
+    """What one batch did."""
+
+    applied: int = 0
+    skipped: int = 0
+    parked: int = 0
+    unparked: int = 0
+    dead: list[DeadLetter] = field(default_factory=list)
+    ignored: int = 0
+
+
+class Fenced(Exception):
+    """Another worker moved a partition's stored offset: seek to these offsets and retry."""
+
+    def __init__(self, offsets: dict[Partition, int]) -> None:
+        super().__init__(f"stored offsets moved: {offsets}")
+        self.offsets = offsets
+
+
+class VersionSwitched(Exception):
+    """The projection's live version changed since the worker loaded it."""
+
+
+SendDead = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+Item = Event | Poison
+
+
+class Applier:
+    """Applies batches of one projection version."""
+
+    def __init__(self, projection: Projection, version: int, schema: str, *, live: bool) -> None:
+        self.projection = projection
+        self.version = version
+        self.schema = schema
+        self.live = live
+        self.tables: dict[str, TableSql] = projection.table_sql(schema)
+        s = quote(schema)
+        self.sql_streams = (
+            f"SELECT stream_id, version, parked_at FROM {s}._streams "
+            "WHERE stream_id = ANY($1::text[])"
+        )
+        self.sql_marks = (
+            f"INSERT INTO {s}._streams (stream_id, version, parked_at) "
+            "SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) ON CONFLICT (stream_id) "
+            "DO UPDATE SET version = EXCLUDED.version, parked_at = EXCLUDED.parked_at"
+        )
+        self.sql_parked = (
+            f"SELECT stream_id, version, event_type, schema_version, data, event_time, topic, "
+            f'partition, "offset" FROM {s}._parked WHERE stream_id = ANY($1::text[]) '
+            "ORDER BY stream_id, version"
+        )
+        self.sql_park = (
+            f"INSERT INTO {s}._parked (stream_id, version, event_type, schema_version, data, "
+            f'event_time, topic, partition, "offset") SELECT * FROM unnest($1::text[], $2::int[], '
+            "$3::text[], $4::int[], $5::jsonb[], $6::timestamptz[], $7::text[], $8::int[], "
+            "$9::bigint[]) ON CONFLICT DO NOTHING"
+        )
+        self.sql_unpark = (
+            f"DELETE FROM {s}._parked WHERE (stream_id, version) IN "
+            "(SELECT * FROM unnest($1::text[], $2::int[]))"
+        )
+        self.sql_dead = (
+            f'INSERT INTO {s}._dead_letters (topic, partition, "offset", stream_id, version, '
+            "event_type, reason, error) SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], "
+            "$4::text[], $5::int[], $6::text[], $7::text[], $8::text[])"
+        )
+        self.sql_offsets_init = (
+            f"INSERT INTO {s}._offsets (topic, partition, next_offset) "
+            "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) ON CONFLICT DO NOTHING"
+        )
+        self.sql_offsets_lock = (
+            f"SELECT topic, partition, next_offset FROM {s}._offsets WHERE (topic, partition) IN "
+            "(SELECT * FROM unnest($1::text[], $2::int[])) ORDER BY topic, partition FOR UPDATE"
+        )
+        self.sql_offsets_save = (
+            f"UPDATE {s}._offsets o SET next_offset = n.next_offset, updated_at = now(), "
+            "last_event_at = coalesce(n.last_event_at, o.last_event_at) FROM unnest($1::text[], "
+            "$2::int[], $3::bigint[], $4::timestamptz[]) AS n(topic, partition, next_offset, "
+            "last_event_at) WHERE o.topic = n.topic AND o.partition = n.partition"
+        )
+        self.sql_checkpoint = (
+            f"INSERT INTO {s}._checkpoints (source, tx_id, position) VALUES ($1, $2, $3) "
+            "ON CONFLICT (source) DO UPDATE SET tx_id = EXCLUDED.tx_id, "
+            "position = EXCLUDED.position, updated_at = now()"
+        )
+
+    async def apply(
+        self,
+        conn: asyncpg.Connection,
+        items: Sequence[Item],
+        *,
+        spans: dict[Partition, Span] | None = None,
+        checkpoint: tuple[str, int, int] | None = None,
+        send_dead: SendDead | None = None,
+        force_dead: frozenset[tuple[str, int, int]] = frozenset(),
+    ) -> BatchResult:
+        """Apply a batch in one transaction (Fenced / VersionSwitched roll it back)."""
+        async with conn.transaction():
+            if self.live:
+                current = await conn.fetchval(
+                    "SELECT live_version FROM projections.registry WHERE name = $1 FOR SHARE",
+                    self.projection.name,
+                )
+                if current != self.version:
+                    raise VersionSwitched(f"{self.projection.name} is now v{current}")
+            if spans:
+                items = await self._fence(conn, items, spans)
+            result = BatchResult()
+            plan, marks, parks, unparks = await self._plan(conn, items, result, force_dead)
+            await self._run(conn, plan, result)
+            await self._write_bookkeeping(conn, marks, parks, unparks, result.dead)
+            if spans:
+                await self._save_offsets(conn, spans)
+            if checkpoint is not None:
+                await conn.execute(self.sql_checkpoint, *checkpoint)
+            if plan or marks:
+                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, self.projection.name)
+            if result.dead and send_dead is not None:
+                # Before the commit: a crash now re-sends (a DLQ duplicate), never loses one.
+                await send_dead(result.dead)
+        return result
+
+    async def _fence(
+        self, conn: asyncpg.Connection, items: Sequence[Item], spans: dict[Partition, Span]
+    ) -> list[Item]:
+        topics = [tp[0] for tp in spans]
+        parts = [tp[1] for tp in spans]
+        await conn.execute(self.sql_offsets_init, topics, parts, [s.first for s in spans.values()])
+        stored = {
+            (r[0], r[1]): r[2] for r in await conn.fetch(self.sql_offsets_lock, topics, parts)
+        }
+        behind = {tp: off for tp, off in stored.items() if spans[tp].first > off}
+        if behind:
+            raise Fenced(behind)
+        return [i for i in items if i.offset >= stored[(i.topic, i.partition)]]
+
+    async def _plan(
+        self,
+        conn: asyncpg.Connection,
+        items: Sequence[Item],
+        result: BatchResult,
+        force_dead: frozenset[tuple[str, int, int]],
+    ) -> tuple[list[Event], dict[str, tuple[int, int | None]], list[Event], list[tuple[str, int]]]:
+        """Which events to apply, in order; the streams' new marks; events to park / unpark."""
+        streams = {i.stream_id for i in items if isinstance(i, Event) and i.stream_id}
+        marks: dict[str, tuple[int, int | None]] = {}
+        if streams:
+            rows = await conn.fetch(self.sql_streams, list(streams))
+            marks = {r[0]: (r[1], r[2]) for r in rows}
+        parked: dict[str, dict[int, Event]] = defaultdict(dict)
+        waiting = [s for s, (_, at) in marks.items() if at is not None]
+        if waiting:
+            for r in await conn.fetch(self.sql_parked, waiting):
+                parked[r[0]][r[1]] = Event(
+                    r[2], json.loads(r[4]), r[5], r[0], r[1], r[3], r[6], r[7], r[8]
+                )
+        changed: dict[str, tuple[int, int | None]] = {}
+        plan: list[Event] = []
+        parks: list[Event] = []
+        unparks: list[tuple[str, int]] = []
+        for item in items:
+            if isinstance(item, Poison):
+                result.dead.append(_dead(item, "undecodable", item.reason))
+                continue
+            if (item.topic, item.partition, item.offset) in force_dead:
+                result.dead.append(_dead(item, "write failed", "the batch failed on this record"))
+                if item.stream_id and item.version:
+                    applied, at = changed.get(item.stream_id) or marks.get(
+                        item.stream_id, (0, None)
+                    )
+                    if item.version == applied + 1:
+                        changed[item.stream_id] = (item.version, at)
+                continue
+            sid, version = item.stream_id, item.version
+            if sid is None or version is None:
+                plan.append(item)
+                continue
+            applied, at = changed.get(sid) or marks.get(sid, (0, None))
+            if version <= applied or version in parked[sid]:
+                result.skipped += 1
+                continue
+            if version > applied + 1:
+                parked[sid][version] = item
+                parks.append(item)
+                result.parked += 1
+                result.dead.append(
+                    _dead(item, "version gap", f"expected version {applied + 1}, got {version}")
+                )
+                changed[sid] = (applied, applied + 1)
+                continue
+            plan.append(item)
+            applied = version
+            while applied + 1 in parked[sid]:
+                applied += 1
+                plan.append(parked[sid].pop(applied))
+                unparks.append((sid, applied))
+                result.unparked += 1
+            changed[sid] = (applied, applied + 1 if parked[sid] else None)
+        return plan, changed, parks, unparks
+
+    async def _run(self, conn: asyncpg.Connection, plan: list[Event], result: BatchResult) -> None:
+        projection = self.projection
+        handlers = projection.handlers
+        rows = Rows(self.tables)
+        wanted: dict[str, set[Key]] = defaultdict(set)
+        for event in plan:
+            if event.type in handlers:
+                for table, key in projection.keys(event):
+                    wanted[table].add(key)
+        await rows.load(conn, wanted)
+        if projection.prepare is not None and plan:
+            await projection.prepare(conn, plan, rows)
+        for event in plan:
+            handler = handlers.get(event.type)
+            if handler is None:
+                result.ignored += 1
+                continue
+            rows.begin_event()
+            try:
+                handler(rows, event)
+            except Exception as exc:
+                rows.end_event(False)
+                result.dead.append(_dead(event, "handler failed", f"{type(exc).__name__}: {exc}"))
+                continue
+            rows.end_event(True)
+            result.applied += 1
+        await rows.flush(conn)
+
+    async def _write_bookkeeping(
+        self,
+        conn: asyncpg.Connection,
+        marks: dict[str, tuple[int, int | None]],
+        parks: list[Event],
+        unparks: list[tuple[str, int]],
+        dead: list[DeadLetter],
+    ) -> None:
+        if marks:
+            ids = list(marks)
+            await conn.execute(
+                self.sql_marks, ids, [marks[s][0] for s in ids], [marks[s][1] for s in ids]
+            )
+        if parks:
+            await conn.execute(
+                self.sql_park,
+                [e.stream_id for e in parks],
+                [e.version for e in parks],
+                [e.type for e in parks],
+                [e.schema_version for e in parks],
+                [json.dumps(e.data, default=str) for e in parks],
+                [e.time for e in parks],
+                [e.topic for e in parks],
+                [e.partition for e in parks],
+                [e.offset for e in parks],
+            )
+        if unparks:
+            await conn.execute(self.sql_unpark, [u[0] for u in unparks], [u[1] for u in unparks])
+        if dead:
+            await conn.execute(
+                self.sql_dead,
+                [d.topic for d in dead],
+                [d.partition for d in dead],
+                [d.offset for d in dead],
+                [d.stream_id for d in dead],
+                [d.version for d in dead],
+                [d.event_type for d in dead],
+                [d.reason for d in dead],
+                [d.error[:2000] for d in dead],
+            )
+
+    async def _save_offsets(self, conn: asyncpg.Connection, spans: dict[Partition, Span]) -> None:
+        await conn.execute(
+            self.sql_offsets_save,
+            [tp[0] for tp in spans],
+            [tp[1] for tp in spans],
+            [s.next for s in spans.values()],
+            [s.last_time for s in spans.values()],
+        )
+
+
+def _dead(item: Item, reason: str, error: str) -> DeadLetter:
+    if isinstance(item, Poison):
+        return DeadLetter(
+            item.topic, item.partition, item.offset, item.key, item.value, item.headers,
+            reason, error,
+        )  # fmt: skip
+    return DeadLetter(
+        item.topic, item.partition, item.offset, item.key, item.value, item.headers, reason,
+        error, item.stream_id, item.version, item.type,
+    )  # fmt: skip
+
+
+def poison_of(record: Any, topic: str, error: Exception) -> Poison:
+    """The Poison of a consumer record that could not be decoded."""
+    headers = list(record.headers or ())
+    return Poison(
+        topic, record.partition, record.offset, record.key, record.value, headers, str(error)
+    )
+
+
+def spans_of(items: Sequence[Item]) -> dict[Partition, Span]:
+    """The span of each partition in a batch (items in offset order per partition)."""
+    first: dict[Partition, int] = {}
+    last: dict[Partition, int] = {}
+    times: dict[Partition, datetime | None] = {}
+    for item in items:
+        tp = (item.topic, item.partition)
+        first.setdefault(tp, item.offset)
+        last[tp] = item.offset
+        if isinstance(item, Event):
+            seen = times.get(tp)
+            times[tp] = item.time if seen is None or item.time > seen else seen
+        else:
+            times.setdefault(tp, None)
+    return {tp: Span(first[tp], last[tp] + 1, times.get(tp)) for tp in first}
+
+
+def describe(result: BatchResult) -> dict[str, Any]:
+    """A loggable summary of a batch."""
+    return {
+        "applied": result.applied,
+        "skipped": result.skipped,
+        "parked": result.parked,
+        "unparked": result.unparked,
+        "dead": len(result.dead),
+        "ignored": result.ignored,
+    }

@@ -1,0 +1,269 @@
+"""Rebuild = replay: a new version beside the live one, caught up, then switched to atomically.
+
+Order of the steps, and why nothing is lost or counted twice:
+1. the Kafka end offsets E0 of the store-backed topics are taken BEFORE the store is read:
+   every event in Kafka below E0 was committed before it was published, so the store read
+   that follows contains it;
+2. the store is replayed in its global order into the new version;
+3. Kafka is consumed from E0 (offset 0 for topics without a store); events the store
+   already gave are skipped by their (stream, version) marks;
+4. once caught up, the switch makes the version live: live workers notice it in their next
+   batch and continue from the positions the rebuild stored with the new version's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from annals.eventstore.ports import START, Checkpoint, KeyStore, RecordedEvent
+from annals.eventstore.postgres import READ_ALL, to_records
+from annals.eventstore.registry import EventRegistry
+from annals.messaging.topics import ensure_topics
+from annals.projections import versions
+from annals.projections.engine import Applier, Item, Poison, poison_of, spans_of
+from annals.projections.events import (
+    PoisonRecord,
+    decrypt_personal,
+    from_record,
+    from_stored,
+    upcast,
+)
+from annals.projections.projection import Projection
+from annals.projections.settings import STORE_OF_TOPIC, ProjectorSettings
+from annals.projections.tables import quote
+from annals.projections.worker import topic_specs
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class RebuildResult:
+    """What a rebuild did."""
+
+    name: str
+    version: int
+    previous: int | None
+    store_events: int = 0
+    kafka_records: int = 0
+    seconds: float = 0.0
+    dropped_previous: bool = False
+
+    @property
+    def rate(self) -> float:
+        """Events (store + Kafka) per second."""
+        total = self.store_events + self.kafka_records
+        return total / self.seconds if self.seconds else 0.0
+
+
+def _quiet(phase: str, done: int, total: int | None) -> None:
+    return None
+
+
+class Rebuild:
+    """One rebuild of one projection."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        settings: ProjectorSettings | None = None,
+        *,
+        source: str = "store",
+        keep_old: bool = False,
+        keys: KeyStore | None = None,
+        registries: Mapping[str, EventRegistry] | None = None,
+        progress: Progress = _quiet,
+        switch: bool = True,
+    ) -> None:
+        if source not in ("store", "kafka"):
+            raise ValueError("source must be 'store' or 'kafka'")
+        self.projection = projection
+        self.settings = settings or ProjectorSettings()
+        self.source = source
+        self.keep_old = keep_old
+        self.keys = keys
+        self.registries = registries or {}
+        self.progress = progress
+        self.switch = switch
+
+    def store_topics(self) -> list[str]:
+        """The projection's topics replayed from an event store."""
+        if self.source != "store":
+            return []
+        return [t for t in self.projection.topics if t in STORE_OF_TOPIC]
+
+    async def run(self) -> RebuildResult:
+        """Build, catch up, switch, drop the previous version (unless keep_old)."""
+        started = time.perf_counter()
+        settings, projection = self.settings, self.projection
+        await ensure_topics(settings.bootstrap, topic_specs(settings, projection))
+        conn = await asyncpg.connect(settings.dsn(projection.database))
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms, max_partition_fetch_bytes=8 << 20,
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            await versions.migrate_registry(conn)
+            previous = await versions.live(conn, projection.name)
+            info = await versions.create_version(conn, projection, self.source)
+            result = RebuildResult(
+                projection.name, info.version, None if previous is None else previous.version
+            )
+            applier = Applier(projection, info.version, info.schema, live=False)
+            try:
+                partitions = await self._start_offsets(conn, consumer, info.schema)
+                for topic in self.store_topics():
+                    result.store_events += await self._replay_store(conn, applier, topic)
+                result.kafka_records = await self._catch_up(conn, consumer, applier, partitions)
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    await versions.mark(conn, projection.name, info.version, "failed", repr(exc))
+                    await conn.execute(f"DROP SCHEMA IF EXISTS {quote(info.schema)} CASCADE")
+                raise
+            if self.switch:
+                readers = settings.readers.get(projection.database, [])
+                await versions.switch(conn, projection, info.version, readers)
+                if previous is not None and not self.keep_old:
+                    await versions.drop_version(conn, projection.name, previous.version)
+                    result.dropped_previous = True
+            result.seconds = time.perf_counter() - started
+            return result
+        finally:
+            await consumer.stop()
+            await conn.close()
+
+    async def _start_offsets(
+        self, conn: asyncpg.Connection, consumer: AIOKafkaConsumer, schema: str
+    ) -> list[TopicPartition]:
+        """Store where Kafka consumption starts: E0 after a store replay, else the beginning."""
+        partitions: list[TopicPartition] = []
+        for topic in self.projection.topics:
+            physical = self.settings.topic(topic)
+            ids = await _partitions(consumer, physical)
+            partitions += [TopicPartition(physical, p) for p in ids]
+        if not partitions:
+            return []
+        store = {self.settings.topic(t) for t in self.store_topics()}
+        ends = await consumer.end_offsets(partitions)
+        begins = await consumer.beginning_offsets(partitions)
+        rows = [
+            (
+                self.settings.logical(tp.topic),
+                tp.partition,
+                ends[tp] if tp.topic in store else begins[tp],
+            )
+            for tp in partitions
+        ]
+        await conn.executemany(
+            f"INSERT INTO {quote(schema)}._offsets (topic, partition, next_offset) "
+            "VALUES ($1, $2, $3)",
+            rows,
+        )
+        return partitions
+
+    async def _replay_store(self, conn: asyncpg.Connection, applier: Applier, topic: str) -> int:
+        service = STORE_OF_TOPIC[topic]
+        store = await asyncpg.connect(self.settings.store_dsns[service])
+        try:
+            total = await store.fetchval("SELECT count(*) FROM eventstore.events")
+            size = self.settings.rebuild_batch
+            done = 0
+            self.progress(f"{service} store", 0, total)
+
+            async def page(after: Checkpoint) -> list[RecordedEvent]:
+                rows = await store.fetch(READ_ALL, after.tx_id, after.position, size, None, None)
+                return to_records(rows)
+
+            batch = await page(START)
+            while batch:
+                upto = batch[-1].checkpoint
+                following = asyncio.ensure_future(page(upto))
+                try:
+                    events = [from_stored(r, service, topic) for r in batch]
+                    await self._prepare(events)
+                    await applier.apply(
+                        conn, events, checkpoint=(service, upto.tx_id, upto.position)
+                    )
+                except BaseException:
+                    following.cancel()
+                    with contextlib.suppress(BaseException):
+                        await following
+                    raise
+                done += len(batch)
+                self.progress(f"{service} store", done, max(total, done))
+                batch = await following
+            return done
+        finally:
+            await store.close()
+
+    async def _prepare(self, events: Sequence[Item]) -> None:
+        plain = [e for e in events if not isinstance(e, Poison)]
+        if self.registries:
+            for event in plain:
+                upcast(event, self.registries)
+        if self.projection.personal and self.keys is not None:
+            await decrypt_personal(plain, self.keys)
+
+    async def _catch_up(
+        self,
+        conn: asyncpg.Connection,
+        consumer: AIOKafkaConsumer,
+        applier: Applier,
+        partitions: list[TopicPartition],
+    ) -> int:
+        """Consume from the stored offsets until every partition reached its end offset."""
+        if not partitions:
+            return 0
+        consumer.assign(partitions)
+        rows = await conn.fetch(
+            f"SELECT topic, partition, next_offset FROM {quote(applier.schema)}._offsets"
+        )
+        position = {TopicPartition(self.settings.topic(r[0]), r[1]): r[2] for r in rows}
+        for tp in partitions:
+            consumer.seek(tp, position[tp])
+        done = 0
+        while True:
+            ends = await consumer.end_offsets(partitions)
+            waiting = sum(max(0, ends[tp] - position[tp]) for tp in partitions)
+            self.progress("kafka", done, done + waiting)
+            if not waiting:
+                return done
+            batch = await consumer.getmany(timeout_ms=1000, max_records=self.settings.rebuild_batch)
+            records = [r for rs in batch.values() for r in rs]
+            if not records:
+                continue
+            items: list[Item] = []
+            for record in records:
+                logical = self.settings.logical(record.topic)
+                try:
+                    items.append(from_record(record, logical))
+                except PoisonRecord as exc:
+                    items.append(poison_of(record, logical, exc))
+            await self._prepare(items)
+            spans = spans_of(items)
+            await applier.apply(conn, items, spans=spans)
+            for (topic, partition), span in spans.items():
+                position[TopicPartition(self.settings.topic(topic), partition)] = span.next
+            done += len(records)
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str, timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return sorted(found)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic {topic} has no partitions (does it exist?)")
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.1)

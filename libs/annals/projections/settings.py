@@ -1,0 +1,66 @@
+"""Settings of projector workers and rebuilds (ANNALS_PROJECTOR_*)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from annals.stack.settings import DATABASE_OWNERS, StackSettings
+
+# Where each event topic's events are stored (rebuild --from store reads them there).
+STORE_OF_TOPIC = {"orders.events": "orders", "customers.events": "customers"}
+STORE_ROLE = {"orders": "orders_app", "customers": "customers_app"}
+
+
+class ProjectorSettings(BaseSettings):
+    """Databases, Kafka, batching and metrics of the projector runtime."""
+
+    model_config = SettingsConfigDict(env_prefix="ANNALS_PROJECTOR_", extra="ignore")
+
+    bootstrap: str = ""
+    batch_records: int = Field(default=2000, ge=1, description="records per batch at most")
+    batch_ms: int = Field(default=5, ge=0, description="wait this long to fill a batch")
+    fetch_max_wait_ms: int = Field(default=10, ge=1)
+    rebuild_batch: int = Field(default=5000, ge=1)
+    metrics_port: int = Field(default=0, description="Prometheus port of a worker (0: none)")
+    topic_prefix: str = Field(default="", description="prepended to every topic (tests)")
+    topic_map: dict[str, str] = Field(default_factory=dict, description="logical -> Kafka topic")
+    # Owner DSN of each database projections write to; default: the stack's owner roles.
+    database_dsns: dict[str, str] = Field(default_factory=dict)
+    # DSN of each service's event store, read by rebuild --from store.
+    store_dsns: dict[str, str] = Field(default_factory=dict)
+    # DSN of the customers key store: personal data is decrypted for read models.
+    keys_dsn: str = ""
+    readers: dict[str, list[str]] = Field(
+        default_factory=lambda: {"readmodels": ["query_app"], "orders": ["orders_app"]}
+    )
+
+    @model_validator(mode="after")
+    def _defaults(self) -> ProjectorSettings:
+        stack = StackSettings()
+        self.bootstrap = self.bootstrap or stack.kafka_bootstrap
+        for database in ("readmodels", "orders"):
+            self.database_dsns.setdefault(database, stack.dsn(database, DATABASE_OWNERS[database]))
+        for service, role in STORE_ROLE.items():
+            self.store_dsns.setdefault(service, stack.dsn(service, role))
+        self.keys_dsn = self.keys_dsn or self.store_dsns["customers"]
+        return self
+
+    def topic(self, logical: str) -> str:
+        """The Kafka topic of a logical topic name."""
+        return self.topic_map.get(logical) or f"{self.topic_prefix}{logical}"
+
+    def logical(self, topic: str) -> str:
+        """The logical name of a Kafka topic."""
+        for name, mapped in self.topic_map.items():
+            if mapped == topic:
+                return name
+        prefix = self.topic_prefix
+        return topic[len(prefix) :] if prefix and topic.startswith(prefix) else topic
+
+    def dsn(self, database: str) -> str:
+        """Owner DSN of a projection database."""
+        try:
+            return self.database_dsns[database]
+        except KeyError:
+            raise ValueError(f"no DSN for projection database {database!r}") from None

@@ -1,0 +1,349 @@
+"""A projector worker: one projection, one member of its consumer group `projector.<name>`.
+
+Kafka offsets are only a hint for tools: the positions that count are stored with the rows
+(engine.py). On every assignment the worker seeks to the stored offsets, so a restart after a
+crash (kill -9 mid-batch included) resumes exactly after the last committed batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+from annals.eventstore.ports import KeyStore
+from annals.eventstore.registry import EventRegistry
+from annals.messaging.dlq import DeadLetters, dlq_headers, dlq_topic
+from annals.messaging.topics import TopicSpec, ensure_topics
+from annals.projections import versions
+from annals.projections.engine import (
+    Applier,
+    DeadLetter,
+    Fenced,
+    Item,
+    Poison,
+    VersionSwitched,
+    poison_of,
+    spans_of,
+)
+from annals.projections.events import (
+    CDC_PREFIX,
+    PoisonRecord,
+    decrypt_personal,
+    from_record,
+    upcast,
+)
+from annals.projections.metrics import ProjectionMetrics
+from annals.projections.projection import Projection
+from annals.projections.settings import ProjectorSettings
+
+log = logging.getLogger(__name__)
+TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+
+
+class VersionGap(Exception):
+    """A stream's events arrived with a gap in their versions."""
+
+
+def group_of(projection: Projection, settings: ProjectorSettings) -> str:
+    """The consumer group of a projection's workers (`projector.<name>`, topic prefix first)."""
+    return f"{settings.topic_prefix}projector.{projection.name}"
+
+
+def topic_specs(settings: ProjectorSettings, projection: Projection) -> list[TopicSpec]:
+    """The projection's topics as they should exist (CDC topics as Debezium makes them)."""
+    return [
+        TopicSpec(settings.topic(t), 3 if t.startswith(CDC_PREFIX) else 6)
+        for t in projection.topics
+    ]
+
+
+class Worker:
+    """Consumes the projection's topics and applies batches until stop()."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        settings: ProjectorSettings | None = None,
+        *,
+        group: str | None = None,
+        keys: KeyStore | None = None,
+        registries: Mapping[str, EventRegistry] | None = None,
+        metrics: ProjectionMetrics | None = None,
+    ) -> None:
+        self.projection = projection
+        self.settings = settings or ProjectorSettings()
+        self.group = group or group_of(projection, self.settings)
+        self.keys = keys
+        self.registries = registries or {}
+        self.metrics = metrics or ProjectionMetrics(projection.name)
+        self.stopping = asyncio.Event()
+        self.started = asyncio.Event()
+        self.applied_batches = 0
+        self.applier: Applier | None = None
+        self._conn: asyncpg.Connection | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dead: DeadLetters | None = None
+        self._next: dict[TopicPartition, int] = {}
+        self._times: dict[TopicPartition, datetime] = {}
+        # The connection serves batches and the rebalance listener, never both at once.
+        self._lock = asyncio.Lock()
+
+    def stop(self) -> None:
+        """Finish the batch in hand and return from run()."""
+        self.stopping.set()
+
+    async def run_forever(self, restart_delay: float = 1.0) -> None:
+        """run() again after errors of PostgreSQL or Kafka, until stop()."""
+        while not self.stopping.is_set():
+            try:
+                await self.run()
+            except (*TRANSIENT, KafkaError, asyncpg.PostgresError) as exc:
+                log.warning("%s: %s: %s; restarting", self.group, type(exc).__name__, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), restart_delay)
+
+    async def run(self) -> None:
+        """Consume and apply until stop()."""
+        settings, projection = self.settings, self.projection
+        dlq = dlq_topic(self.group)
+        await ensure_topics(
+            settings.bootstrap, [*topic_specs(settings, projection), TopicSpec(dlq, 1)]
+        )
+        self._conn = await asyncpg.connect(settings.dsn(projection.database))
+        await self._load_version()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True
+        )
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        consumer.subscribe([settings.topic(t) for t in projection.topics], listener=_Listener(self))
+        self._consumer = consumer
+        await producer.start()
+        try:
+            await consumer.start()
+            self._dead = DeadLetters(producer, dlq)
+            self.started.set()
+            await self._loop(consumer)
+        finally:
+            with contextlib.suppress(KafkaError, OSError):
+                await consumer.stop()
+            await producer.stop()
+            await self._close_conn()
+
+    async def _close_conn(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._conn.close(), 5)
+            self._conn = None
+
+    async def _load_version(self) -> None:
+        assert self._conn is not None
+        readers = self.settings.readers.get(self.projection.database, [])
+        info = await versions.ensure_live(self._conn, self.projection, readers)
+        self.applier = Applier(self.projection, info.version, info.schema, live=True)
+        self.metrics.version.set(info.version)
+
+    async def stored_offsets(
+        self, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Offsets stored with the live version's rows for these partitions."""
+        assert self._conn is not None and self.applier is not None
+        rows = await self._conn.fetch(
+            f'SELECT topic, partition, next_offset FROM "{self.applier.schema}"._offsets'
+        )
+        stored = {(r[0], r[1]): r[2] for r in rows}
+        out = {}
+        for tp in partitions:
+            offset = stored.get((self.settings.logical(tp.topic), tp.partition))
+            if offset is not None:
+                out[tp] = offset
+        return out
+
+    async def seek_stored(self, partitions: Sequence[TopicPartition]) -> None:
+        """Seek partitions to their stored offsets (the beginning when none is stored)."""
+        consumer = self._consumer
+        assert consumer is not None
+        stored = await self.stored_offsets(partitions)
+        fresh = [tp for tp in partitions if tp not in stored]
+        for tp, offset in stored.items():
+            consumer.seek(tp, offset)
+            self._next[tp] = offset
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+        log.info("%s: positions %s", self.group, {str(tp): stored.get(tp, 0) for tp in partitions})
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        while not self.stopping.is_set():
+            records = await self._fetch(consumer)
+            if not records:
+                self._report_lag(consumer)
+                continue
+            await self._handle(records)
+            self._report_lag(consumer)
+
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> list:
+        limit = self.settings.batch_records
+        getting = asyncio.ensure_future(consumer.getmany(timeout_ms=500, max_records=limit))
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not getting.done():
+            getting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await getting
+            return []
+        records = [r for batch in getting.result().values() for r in batch]
+        deadline = time.monotonic() + self.settings.batch_ms / 1000
+        while records and len(records) < limit:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            more = await consumer.getmany(
+                timeout_ms=max(1, int(remaining * 1000)), max_records=limit - len(records)
+            )
+            if not more:
+                break
+            records.extend(r for batch in more.values() for r in batch)
+        return records
+
+    async def decode(self, records: Sequence) -> list[Item]:
+        """Events (upcast, personal data decrypted) and poison records of consumer records."""
+        items: list[Item] = []
+        for record in records:
+            logical = self.settings.logical(record.topic)
+            try:
+                event = from_record(record, logical)
+                if self.registries:
+                    upcast(event, self.registries)
+                items.append(event)
+            except PoisonRecord as exc:
+                items.append(poison_of(record, logical, exc))
+        if self.projection.personal and self.keys is not None:
+            events = [i for i in items if not isinstance(i, Poison)]
+            await decrypt_personal(events, self.keys)
+        return items
+
+    async def _handle(self, records: Sequence) -> None:
+        items = await self.decode(records)
+        async with self._lock:
+            await self._apply_or_split(items)
+
+    async def _apply_or_split(self, items: list[Item]) -> None:
+        try:
+            await self._apply(items)
+        except asyncpg.PostgresError as exc:
+            if isinstance(exc, asyncpg.PostgresConnectionError):
+                raise
+            log.warning("%s: batch failed (%s); applying its records one by one", self.group, exc)
+            for item in items:
+                try:
+                    await self._apply([item])
+                except asyncpg.PostgresError as one:
+                    log.warning("%s: %s@%s failed: %s", self.group, item.topic, item.offset, one)
+                    await self._apply(
+                        [item], frozenset({(item.topic, item.partition, item.offset)})
+                    )
+
+    async def _apply(
+        self, items: Sequence[Item], force: frozenset[tuple[str, int, int]] = frozenset()
+    ) -> None:
+        assert self._conn is not None and self.applier is not None and self._consumer is not None
+        spans = spans_of(items)
+        started = time.perf_counter()
+        try:
+            result = await self.applier.apply(
+                self._conn, items, spans=spans, send_dead=self._send_dead, force_dead=force
+            )
+        except Fenced as fenced:
+            log.info("%s: %s; seeking", self.group, fenced)
+            for (topic, partition), offset in fenced.offsets.items():
+                tp = TopicPartition(self.settings.topic(topic), partition)
+                if tp in self._consumer.assignment():
+                    self._consumer.seek(tp, offset)
+            return
+        except VersionSwitched as switched:
+            log.info("%s: %s; following it", self.group, switched)
+            await self._load_version()
+            await self.seek_stored(sorted(self._consumer.assignment()))
+            return
+        self.metrics.batch(result, time.perf_counter() - started)
+        self.applied_batches += 1
+        commits = {}
+        for (topic, partition), span in spans.items():
+            tp = TopicPartition(self.settings.topic(topic), partition)
+            self._next[tp] = span.next
+            if span.last_time is not None:
+                self._times[tp] = span.last_time
+            commits[tp] = OffsetAndMetadata(span.next, "")
+        if result.parked or result.unparked:
+            await self._count_parked()
+        try:
+            await self._consumer.commit(
+                {tp: o for tp, o in commits.items() if tp in self._consumer.assignment()}
+            )
+        except (KafkaError, OSError) as exc:  # a hint only: the stored offsets count
+            log.debug("%s: offset commit failed: %s", self.group, exc)
+
+    async def _count_parked(self) -> None:
+        assert self._conn is not None and self.applier is not None
+        count = await self._conn.fetchval(
+            f'SELECT count(*) FROM "{self.applier.schema}"._streams WHERE parked_at IS NOT NULL'
+        )
+        self.metrics.parked_streams.set(count)
+
+    async def _send_dead(self, letters: Sequence[DeadLetter]) -> None:
+        assert self._dead is not None
+        for d in letters:
+            error: Exception = (
+                VersionGap(d.error) if d.reason == "version gap" else PoisonRecord(d.error)
+            )
+            headers = dlq_headers(
+                d.headers, reason=d.reason, error=error, topic=self.settings.topic(d.topic),
+                partition=d.partition, offset=d.offset, timestamp_ms=None, group=self.group,
+                attempts=1,
+            )  # fmt: skip
+            if not await self._dead.send(d.key, d.value, headers, self.stopping):
+                raise KafkaError("stopping before the DLQ acknowledged a dead letter")
+
+    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        now = datetime.now(UTC)
+        worst = 0.0
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None or tp not in self._next:
+                continue
+            behind = max(0, high - self._next[tp])
+            self.metrics.lag(self.settings.logical(tp.topic), tp.partition, behind)
+            seen = self._times.get(tp)
+            if behind and seen is not None:
+                worst = max(worst, (now - seen).total_seconds())
+        self.metrics.lag_seconds.set(worst)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self.worker._next.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if assigned:
+            async with self.worker._lock:
+                await self.worker.seek_stored(sorted(assigned))

@@ -1,0 +1,1 @@
+"""Projector workers: the read models of Annals and their worker entrypoint."""
