@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from json.encoder import encode_basestring
 from typing import Any
 
 from annals.eventstore.ports import RecordedEvent
@@ -32,6 +34,8 @@ OPTIONAL = (
     "subject", "time", "datacontenttype", "dataschema", *INT_ATTRIBUTES, "correlationid",
     "causationid",
 )  # fmt: skip
+_STRUCTURED_HEADER = STRUCTURED_CONTENT_TYPE.encode()
+_ZERO = timedelta(0)
 Headers = Sequence[tuple[str, bytes]]
 
 
@@ -91,9 +95,12 @@ def dataschema_for(service: str, event_type: str, schema_version: int) -> str:
     return f"schemas/{service}/{event_type}.v{schema_version}.json"
 
 
+@lru_cache(maxsize=256)  # the events of one append share their recorded_at
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a `Z`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.utcoffset() != _ZERO:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -113,8 +120,7 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _str(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+_str = encode_basestring  # a JSON string literal (UTF-8 kept, as json.dumps(ensure_ascii=False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,39 +132,42 @@ class OutgoingRecord:
     headers: list[tuple[str, bytes]]
 
 
+@lru_cache(maxsize=4096)
+def _type_parts(service: str, event_type: str, schema_version: int) -> tuple[str, str, bytes]:
+    """The constant middle of an envelope, its ce_type and the ce_type header of one type."""
+    ce_type = f"{service}.{event_type}"
+    middle = (
+        f',"source":{_str(source_of(service))},"type":{_str(ce_type)}'
+        f',"datacontenttype":"application/json"'
+        f',"dataschema":{_str(dataschema_for(service, event_type, schema_version))}'
+        f',"schemaversion":{schema_version}'
+    )
+    return middle, ce_type, ce_type.encode()
+
+
 def to_kafka(event: RecordedEvent, service: str) -> OutgoingRecord:
     """The structured-mode record of a stored event: key = stream id, value = the envelope."""
-    ce_type = f"{service}.{event.event_type}"
+    middle, _, ce_type_header = _type_parts(service, event.event_type, event.schema_version)
     event_id = str(event.event_id)
-    meta = event.metadata_json
-    parts = [
-        '{"specversion":"1.0","id":"',
-        event_id,
-        '","source":',
-        _str(source_of(service)),
-        ',"type":',
-        _str(ce_type),
-        ',"subject":',
-        _str(event.stream_id),
-        ',"time":"',
-        format_time(event.recorded_at),
-        '","datacontenttype":"application/json","dataschema":',
-        _str(dataschema_for(service, event.event_type, event.schema_version)),
-        ',"streamversion":',
-        str(event.version),
-        ',"schemaversion":',
-        str(event.schema_version),
-    ]
-    if "correlation_id" in meta or "causation_id" in meta:
-        for name, value in _trace_ids(event.metadata).items():
-            parts.extend((',"', name, '":', _str(value)))
-    parts.extend((',"data":', event.data_json, "}"))
+    value = (
+        f'{{"specversion":"1.0","id":"{event_id}"{middle},"subject":{_str(event.stream_id)}'
+        f',"time":"{format_time(event.recorded_at)}","streamversion":{event.version}'
+        f'{_trace(event.metadata_json)},"data":{event.data_json}}}'
+    )
     headers = [
         ("ce_id", event_id.encode()),
-        ("ce_type", ce_type.encode()),
-        ("content-type", STRUCTURED_CONTENT_TYPE.encode()),
+        ("ce_type", ce_type_header),
+        ("content-type", _STRUCTURED_HEADER),
     ]
-    return OutgoingRecord(event.stream_id.encode(), "".join(parts).encode(), headers)
+    return OutgoingRecord(event.stream_id.encode(), value.encode(), headers)
+
+
+@lru_cache(maxsize=256)  # the events of one append share their metadata
+def _trace(metadata_json: str) -> str:
+    if "correlation_id" not in metadata_json and "causation_id" not in metadata_json:
+        return ""
+    ids = _trace_ids(json.loads(metadata_json))
+    return "".join(f',"{name}":{_str(value)}' for name, value in ids.items())
 
 
 def _trace_ids(metadata: Mapping[str, Any]) -> dict[str, str]:

@@ -8,16 +8,19 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from annals.eventstore.ports import RecordedEvent
 from annals.messaging.cloudevents import OutgoingRecord, to_kafka
 from annals.messaging.errors import PublishError
 
 MAX_BATCH_BYTES = 256 * 1024
+MAX_CACHED_KEYS = 100_000
 
 
 def make_producer(
-    bootstrap: str, linger_ms: int = 5, request_timeout_ms: int = 60_000
+    bootstrap: str, linger_ms: int = 0, request_timeout_ms: int = 60_000
 ) -> AIOKafkaProducer:
     """An idempotent producer with acks=all: per-partition order survives retries."""
     return AIOKafkaProducer(
@@ -32,27 +35,67 @@ def make_producer(
 
 
 class KafkaPublisher:
-    """Produces structured CloudEvents of one service to its topic, key = stream id."""
+    """Produces structured CloudEvents of one service to its topic, key = stream id.
+
+    Records are appended to one batch per partition (the Java client's murmur2 partitioner of
+    the key, as every producer of the topic uses) and each batch is handed to the idempotent
+    producer in order, so a partition receives its records in the order of `events`.
+    """
 
     def __init__(self, producer: AIOKafkaProducer, topic: str, service: str) -> None:
         self.producer = producer
         self.topic = topic
         self.service = service
+        self._partitions: dict[bytes, int] = {}
+        self._count = 0
+
+    def _partition(self, key: bytes, count: int) -> int:
+        if count != self._count or len(self._partitions) > MAX_CACHED_KEYS:
+            self._partitions.clear()
+            self._count = count
+        partition = self._partitions.get(key)
+        if partition is None:
+            partition = self._partitions[key] = (murmur2(key) & 0x7FFFFFFF) % count
+        return partition
 
     async def publish(self, events: Sequence[RecordedEvent]) -> None:
         """Send every event, then wait until the broker acknowledged all of them."""
         try:
-            futures = []
+            count = len(await self.producer.partitions_for(self.topic))
+            builders: dict[int, BatchBuilder] = {}
+            futures: list[asyncio.Future[object]] = []
             for event in events:
                 record = to_kafka(event, self.service)
-                futures.append(
-                    await self.producer.send(
-                        self.topic, record.value, key=record.key, headers=record.headers
-                    )
-                )
+                partition = self._partition(record.key, count)
+                builder = builders.get(partition)
+                if builder is None:
+                    builder = builders[partition] = self.producer.create_batch()
+                if not _append(builder, record):
+                    futures.append(await self._send(builder, partition))
+                    builder = builders[partition] = self.producer.create_batch()
+                    if not _append(builder, record):
+                        raise PublishError(
+                            f"{event.stream_id}@{event.version} ({len(record.value)} bytes) "
+                            "does not fit in a Kafka batch"
+                        )
+            for partition, builder in builders.items():
+                futures.append(await self._send(builder, partition))
             await asyncio.gather(*futures)
         except KafkaError as exc:
             raise PublishError(f"Kafka did not take the batch: {exc!r}") from exc
+
+    async def _send(self, builder: BatchBuilder, partition: int) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = await self.producer.send_batch(
+            builder, self.topic, partition=partition
+        )
+        return future
+
+
+def _append(builder: BatchBuilder, record: OutgoingRecord) -> bool:
+    meta = builder.append(
+        timestamp=None, key=record.key, value=record.value, headers=record.headers
+    )
+    return meta is not None
 
 
 @dataclass

@@ -49,7 +49,7 @@ class PublisherSettings(BaseSettings):
     publisher_batch_size: int = 2000
     publisher_standby_poll: float = 1.0
     publisher_max_poll: float = 0.5
-    publisher_linger_ms: int = 5
+    publisher_linger_ms: int = 0  # batches are built whole; lingering only adds latency
     publisher_request_timeout_ms: int = 60_000
 
     @model_validator(mode="after")
