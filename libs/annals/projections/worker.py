@@ -118,7 +118,10 @@ class Worker:
         await ensure_topics(
             settings.bootstrap, [*topic_specs(settings, projection), TopicSpec(dlq, 1)]
         )
-        self._conn = await asyncpg.connect(settings.dsn(projection.database))
+        self._conn = await asyncpg.connect(
+            settings.dsn(projection.database),
+            server_settings={"application_name": f"projector:{projection.name}"},
+        )
         await self._load_version()
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True
@@ -130,6 +133,8 @@ class Worker:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.session_timeout_ms // 3,
         )
         consumer.subscribe([settings.topic(t) for t in projection.topics], listener=_Listener(self))
         self._consumer = consumer

@@ -28,6 +28,7 @@ from annals.messaging.checkpoints import migrate_messaging
 from annals.messaging.cloudevents import to_kafka
 from annals.messaging.runner import RelayProcess
 from annals.messaging.settings import KafkaSettings, PublisherSettings
+from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.projections import versions
 from annals.projections.projection import Projection
 from annals.projections.settings import ProjectorSettings
@@ -161,7 +162,8 @@ def recorded(
 async def produce(
     bootstrap: str, topic: str, service: str, events: Sequence[RecordedEvent], raw: bool = False
 ) -> None:
-    """Publish events as the relay would (CloudEvents, key = stream id)."""
+    """Publish events as the relay would (CloudEvents, key = stream id, 6 partitions)."""
+    await ensure_topics(bootstrap, [TopicSpec(topic, 6)])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:

@@ -1,0 +1,73 @@
+"""The query API: `uvicorn --factory query.app:create_app` (port 8003); wiring in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from fastapi import FastAPI
+
+from annals.web.app import configure_logging
+from annals.web.auth import TokenVerifier
+from annals.web.health import router as health_router
+from annals.web.middleware import RequestMiddleware
+from annals.web.problems import install_problem_handlers
+from query import catalog, orders
+from query.consistency import Consistency
+from query.settings import QuerySettings
+
+log = structlog.get_logger("annals.query")
+DESCRIPTION = """Read models of Annals (DESIGN §5, §6): orders, customers, products, daily sales.
+
+Send `X-Consistency-Token: <stream id>@<version>` (a write's stream and its ETag) to read your
+own writes: the answer waits (bounded, `?wait=` seconds) until the read model applied it and
+says how fresh it is (`X-Consistency`, `X-Read-Model`). Answers carry an `ETag`; send it back as
+`If-None-Match` for a 304. Personal data is masked without the `read:pii` scope. Tokens:
+`annals token --scope read --scope read:pii`.
+"""
+
+
+@dataclass
+class ReadStore:
+    """What /readyz checks: the read-model pool."""
+
+    pool: asyncpg.Pool
+
+
+def create_app(settings: QuerySettings | None = None) -> FastAPI:
+    """The query app (settings from ANNALS_QUERY_* unless given)."""
+    settings = settings or QuerySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings)
+        pool = await asyncpg.create_pool(
+            settings.dsn, min_size=2, max_size=settings.pool_size,
+            server_settings={"statement_timeout": "10000"},
+        )  # fmt: skip
+        consistency = Consistency(pool, settings.dsn, settings.view_schema)
+        await consistency.start()
+        app.state.pool = pool
+        app.state.store = ReadStore(pool)
+        app.state.consistency = consistency
+        app.state.verifier = TokenVerifier(settings)
+        log.info("query API started", database=settings.database)
+        try:
+            yield
+        finally:
+            await consistency.close()
+            await pool.close()
+
+    app = FastAPI(
+        title="Annals query API", description=DESCRIPTION, version="1.0.0", lifespan=lifespan
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestMiddleware, service="query", max_body_bytes=settings.max_body_bytes)
+    app.include_router(orders.router)
+    app.include_router(catalog.router)
+    app.include_router(health_router)
+    app.state.settings = settings
+    return app

@@ -1,0 +1,124 @@
+"""JSON answers of the query API: ETag / If-None-Match (304), freshness and consistency headers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from annals.web.problems import Problem
+from query.consistency import Outcome, parse_tokens
+
+JSON = "application/json"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag of a representation."""
+    return '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
+
+
+def _matches(header: str | None, tag: str) -> bool:
+    if header is None:
+        return False
+    wanted = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in wanted or tag in wanted
+
+
+async def answer(
+    request: Request,
+    body: Any,
+    projections: Sequence[str],
+    outcome: Outcome | None = None,
+    status: int = 200,
+) -> Response:
+    """The JSON answer with ETag, 304 on a matching If-None-Match, and freshness headers."""
+    payload = json.dumps(body, default=_default, separators=(",", ":")).encode()
+    tag = etag_of(payload)
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    headers.update(await freshness(request, projections))
+    if outcome is not None:
+        headers.update(outcome.headers())
+    if status == 200 and _matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers=headers)
+    return Response(payload, status, headers, media_type=JSON)
+
+
+async def freshness(request: Request, projections: Sequence[str]) -> dict[str, str]:
+    """`X-Read-Model: order_summary@v2; updated=<newest applied event time>` per projection."""
+    schema = request.app.state.settings.view_schema
+    parts = []
+    for name in projections:
+        try:
+            row = await request.app.state.pool.fetchrow(
+                f'SELECT (SELECT version FROM "{schema}"."{name}__version"), '
+                f'(SELECT max(last_event_at) FROM "{schema}"."{name}__offsets")'
+            )
+        except Exception:  # a projection not deployed yet answers as unknown
+            parts.append(f"{name}@unknown")
+            continue
+        updated = "" if row[1] is None else f"; updated={row[1].isoformat()}"
+        parts.append(f"{name}@v{row[0]}{updated}")
+    return {"X-Read-Model": ", ".join(parts)} if parts else {}
+
+
+async def consistent(
+    request: Request, projections: Sequence[str], wait: float | None
+) -> Outcome | None:
+    """Wait for the request's consistency tokens (None without tokens)."""
+    settings = request.app.state.settings
+    tokens = parse_tokens(
+        request.headers.get("x-consistency-token"), request.query_params.get("consistency")
+    )
+    if not tokens:
+        return None
+    timeout = settings.consistency_timeout if wait is None else wait
+    timeout = max(0.0, min(timeout, settings.max_consistency_timeout))
+    outcome: Outcome = await request.app.state.consistency.wait(tokens, projections, timeout)
+    return outcome
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    """An opaque keyset cursor of sort-key values."""
+    raw = json.dumps(list(values), default=_default, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    """The sort-key values of a cursor; 400 when it is not one of ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(values, list) or len(values) != size:
+            raise ValueError("wrong size")
+        return values
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise Problem(
+            400, "Malformed cursor", f"the cursor is not valid: {exc}", slug="malformed-cursor"
+        ) from None
+
+
+def not_found(kind: str, ident: str, outcome: Outcome | None) -> Problem:
+    """A 404 problem that says how fresh the read model was."""
+    headers: Mapping[str, str] = outcome.headers() if outcome is not None else {}
+    return Problem(
+        404,
+        "Not found",
+        f"{kind} {ident!r} is not in the read model",
+        slug=f"{kind}-not-found",
+        headers=headers,
+    )
