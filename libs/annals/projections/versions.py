@@ -151,6 +151,8 @@ async def _point_views(
     conn: asyncpg.Connection, projection: Projection, schema: str, readers: list[str]
 ) -> None:
     vs = quote(projection.view_schema)
+    # Grants and CREATE SCHEMA of different projections race on the same catalog rows.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('annals.projections.views'))")
     await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {vs}")
     for reader in readers:
         await conn.execute(f"GRANT USAGE ON SCHEMA {vs} TO {quote(reader)}")

@@ -1,0 +1,1 @@
+"""Adapters of the orders service to other parts of the platform."""

@@ -1,0 +1,79 @@
+"""The customer directory: the order service's replica of customer status (DESIGN §5).
+
+The `customer_status` projection (services/projector) keeps `customer_directory.customer_status`
+in the orders database from `customers.events`. PlaceOrder refuses unknown and deactivated
+customers with 422. The replica follows the customer service by milliseconds, so an unknown
+customer is looked up again for a short, bounded while before the command is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol
+
+import asyncpg
+
+from annals.commands.errors import RuleBroken
+
+log = logging.getLogger(__name__)
+STATUS = "SELECT status FROM customer_directory.customer_status WHERE customer_id = $1"
+INSTALLED = "SELECT to_regclass('customer_directory.customer_status') IS NOT NULL"
+ALLOWED = frozenset({"active"})
+RECHECK = 30.0  # seconds between looks for a missing replica
+
+
+class Queries(Protocol):
+    """What the directory needs of a pool."""
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        """One value."""
+        ...
+
+
+class CustomerDirectory:
+    """Answers whether a customer may place orders, from the replica in the orders database."""
+
+    def __init__(self, pool: Queries, *, wait_unknown: float = 1.0, poll: float = 0.02) -> None:
+        self.pool = pool
+        self.wait_unknown = wait_unknown
+        self.poll = poll
+        self._installed = False
+        self._checked = -RECHECK
+
+    async def installed(self) -> bool:
+        """Whether the replica exists in this database (the projector has run against it)."""
+        if not self._installed and time.monotonic() - self._checked >= RECHECK:
+            self._checked = time.monotonic()
+            self._installed = bool(await self.pool.fetchval(INSTALLED))
+            if not self._installed:
+                log.warning("customer_directory.customer_status is missing: customers unchecked")
+        return self._installed
+
+    async def status(self, customer_id: str) -> str | None:
+        """The customer's status in the replica (None: unknown)."""
+        try:
+            found = await self.pool.fetchval(STATUS, customer_id)
+        except asyncpg.UndefinedTableError:
+            self._installed = False
+            return None
+        return None if found is None else str(found)
+
+    async def check(self, customer_id: str) -> None:
+        """Raise RuleBroken (422) unless the customer exists and is active."""
+        if not await self.installed():
+            return
+        deadline = time.monotonic() + self.wait_unknown
+        status = await self.status(customer_id)
+        while status is None and time.monotonic() < deadline:
+            await asyncio.sleep(self.poll)
+            status = await self.status(customer_id)
+        if status is None:
+            raise RuleBroken(
+                "customer-unknown", f"customer {customer_id!r} is not known", "customer_id"
+            )
+        if status not in ALLOWED:
+            raise RuleBroken(
+                "customer-inactive", f"customer {customer_id!r} is {status}", "customer_id"
+            )
