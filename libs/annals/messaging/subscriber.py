@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
 from annals.eventstore.domain import DomainEvent
@@ -141,6 +141,20 @@ class Subscriber:
 
     async def run(self) -> None:
         """Consume, handle, retry, dead-letter and commit until stop()."""
+        delay = 0.5
+        while not self.stopping.is_set():
+            try:
+                await self._run_once()
+                return
+            except (KafkaConnectionError, OSError) as exc:
+                if self.started.is_set():
+                    raise
+                log.warning("%s: Kafka unreachable (%s), retrying in %.1fs", self.group, exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _run_once(self) -> None:
         await ensure_topics(self.bootstrap, [TopicSpec(self.dlq_topic, partitions=1)])
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
@@ -153,10 +167,15 @@ class Subscriber:
             **self.consumer_options,
         )
         consumer.subscribe(self.topics, listener=_Rebalance(self))
-        self._consumer = consumer
-        await producer.start()
         try:
+            await producer.start()
             await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            await producer.stop()
+            raise
+        self._consumer = consumer
+        try:
             dead = DeadLetters(producer, self.dlq_topic)
             self.started.set()
             try:

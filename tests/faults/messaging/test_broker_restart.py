@@ -19,6 +19,7 @@ from tests.faults.messaging.appender import Appender
 from tests.integration.messaging.support import (
     PublisherProcess,
     ScratchDatabase,
+    caught_up,
     checkpoint_row,
     delivery,
     eventually,
@@ -54,9 +55,7 @@ async def test_publishing_resumes_after_the_broker_restarts(
             await asyncio.to_thread(kafka.start, stack)  # waits until healthy
         downtime = time.monotonic() - stopped_at
         await appending
-        await wait_for(
-            lambda: _published(msg_db, topic, 3000), 90, what="all published after the restart"
-        )
+        await caught_up(msg_db, topic, timeout=90)
         records = await read_topic(stack.kafka_bootstrap, topic, 3000, timeout=60)
     finally:
         publisher.stop()

@@ -13,6 +13,7 @@ from tests.faults.messaging.appender import Appender
 from tests.integration.messaging.support import (
     PublisherProcess,
     ScratchDatabase,
+    caught_up,
     checkpoint_row,
     delivery,
     eventually,
@@ -44,6 +45,7 @@ async def test_every_event_arrives_in_order_after_the_publisher_is_killed(
         await asyncio.sleep(0.5)
         second.start()
         await appending
+        await caught_up(msg_db, topic)
         records = await read_topic(stack.kafka_bootstrap, topic, 5000, timeout=60)
     finally:
         first.stop()

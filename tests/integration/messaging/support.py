@@ -108,7 +108,11 @@ class Delivery:
         for stream, last in expected.items():
             first_seen = list(dict.fromkeys(self.versions.get(stream, [])))
             if first_seen != list(range(1, last + 1)):
-                out.append(f"{stream}: {first_seen[:10]}... (want 1..{last})")
+                missing = sorted(set(range(1, last + 1)) - set(first_seen))
+                out.append(
+                    f"{stream}: {len(first_seen)} versions, missing {missing[:10]}, "
+                    f"order ok {first_seen == sorted(first_seen)} (want 1..{last})"
+                )
         return out
 
 
@@ -216,3 +220,21 @@ async def eventually(condition: Callable[[], bool], timeout: float, what: str = 
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not reached in {timeout}s")
         await asyncio.sleep(0.05)
+
+
+async def caught_up(db: ScratchDatabase, topic: str, timeout: float = 60.0) -> None:
+    """Wait until the publisher of `topic` stored the checkpoint of the store's last event."""
+
+    async def reached() -> bool:
+        conn = await asyncpg.connect(db.admin_dsn)
+        try:
+            last = await conn.fetchrow(
+                "SELECT tx_id::text::bigint, global_position FROM eventstore.events "
+                "ORDER BY tx_id DESC, global_position DESC LIMIT 1"
+            )
+        finally:
+            await conn.close()
+        tx, pos, *_ = await checkpoint_row(db, topic)
+        return last is None or (tx, pos) >= (last[0], last[1])
+
+    await wait_for(reached, timeout, what=f"publisher of {topic} caught up")

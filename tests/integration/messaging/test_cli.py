@@ -15,7 +15,12 @@ from annals.eventstore.settings import ServiceDatabase
 from annals.messaging.runner import RelayProcess
 from annals.messaging.settings import KafkaSettings, PublisherSettings
 from annals.stack.settings import REPO_ROOT, StackSettings
-from tests.integration.messaging.support import ScratchDatabase, read_topic, remove_topics
+from tests.integration.messaging.support import (
+    create_database,
+    drop_database,
+    read_topic,
+    remove_topics,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -50,25 +55,31 @@ async def test_topics_ensure_creates_with_unlimited_retention_and_describe_shows
 
 
 async def test_tail_prints_events_as_json_filtered_by_type(
-    stack: StackSettings, msg_db: ScratchDatabase, store: PostgresEventStore, topic: str, unique
+    stack: StackSettings, topic: str, unique: str
 ):
     stream = f"order-{unique}"
-    await store.append(
-        stream,
-        [NewEvent("OrderPlaced", {"n": 1}), NewEvent("ItemAdded", {"n": 2})],
-        metadata={"correlation_id": "corr-tail"},
-    )
-    process = RelayProcess(
-        PublisherSettings(service="orders", topic=topic),
-        ServiceDatabase(service="orders", dsn=msg_db.app_dsn, owner_dsn=msg_db.owner_dsn),
-        KafkaSettings(),
-    )
-    running = asyncio.create_task(process.run())
+    db = await create_database(stack, "msg_cli")  # holds only this test's events
     try:
-        await read_topic(stack.kafka_bootstrap, topic, 2, timeout=30)
+        store = await PostgresEventStore.connect(db.app_dsn, min_size=1, max_size=2)
+        await store.append(
+            stream,
+            [NewEvent("OrderPlaced", {"n": 1}), NewEvent("ItemAdded", {"n": 2})],
+            metadata={"correlation_id": "corr-tail"},
+        )
+        await store.close()
+        process = RelayProcess(
+            PublisherSettings(service="orders", topic=topic),
+            ServiceDatabase(service="orders", dsn=db.app_dsn, owner_dsn=db.owner_dsn),
+            KafkaSettings(),
+        )
+        running = asyncio.create_task(process.run())
+        try:
+            await read_topic(stack.kafka_bootstrap, topic, 2, timeout=30)
+        finally:
+            process.stop()
+            await running
     finally:
-        process.stop()
-        await running
+        await drop_database(stack, db.name)
 
     done = await asyncio.to_thread(
         annals, "tail", topic, "--from-beginning", "--type", "ItemAdded", "--json",

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from annals.eventstore.ports import NewEvent
+from annals.eventstore.ports import Checkpoint, NewEvent
 from annals.eventstore.postgres import PostgresEventStore
 from annals.eventstore.settings import ServiceDatabase
 from annals.messaging.cloudevents import from_kafka
@@ -17,9 +17,11 @@ from annals.messaging.settings import KafkaSettings, PublisherSettings
 from annals.stack.settings import StackSettings
 from tests.integration.messaging.support import (
     ScratchDatabase,
+    caught_up,
     checkpoint_row,
     delivery,
     read_topic,
+    wait_for,
 )
 
 pytestmark = pytest.mark.stack
@@ -47,6 +49,7 @@ async def test_appended_events_reach_kafka_keyed_and_in_stream_order(
                     for s in streams
                 )
             )
+        await caught_up(msg_db, topic)
         records = await read_topic(stack.kafka_bootstrap, topic, 200, timeout=30)
     finally:
         process.stop()
@@ -71,10 +74,13 @@ async def test_kcat_reads_a_record_as_plain_json(
         [NewEvent("OrderPlaced", {"sku": "SKU-1", "quantity": 2})],
         metadata={"correlation_id": f"corr-{unique}"},
     )
+    [mine_stored] = await store.read_stream(stream)
     process = relay_process(msg_db, topic)
     running = asyncio.create_task(process.run())
     try:
-        await read_topic(stack.kafka_bootstrap, topic, 1, timeout=30)
+        await wait_for(
+            lambda: _reached(msg_db, topic, mine_stored.checkpoint), 30, what="event published"
+        )
     finally:
         process.stop()
         await running
@@ -105,3 +111,8 @@ async def test_kcat_reads_a_record_as_plain_json(
     assert headers["ce_type"] == "orders.OrderPlaced"
     event = from_kafka(mine[0]["payload"].encode(), [])
     assert event.id == envelope["id"]
+
+
+async def _reached(db: ScratchDatabase, topic: str, checkpoint: Checkpoint) -> bool:
+    tx, pos, *_ = await checkpoint_row(db, topic)
+    return Checkpoint(tx, pos) >= checkpoint

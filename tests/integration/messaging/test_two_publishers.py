@@ -16,6 +16,7 @@ from annals.stack.settings import StackSettings
 from tests.integration.messaging.support import (
     PublisherProcess,
     ScratchDatabase,
+    caught_up,
     checkpoint_row,
     delivery,
     read_topic,
@@ -79,6 +80,7 @@ async def test_only_one_publisher_is_active_and_the_standby_takes_over(
         sampling = False
         await sampler
 
+        await caught_up(msg_db, topic)
         records = await read_topic(stack.kafka_bootstrap, topic, sum(appended.values()), 60)
     finally:
         sampling = False
