@@ -19,6 +19,7 @@ from annals.cdc.reader import ChangeReader, topic_pattern
 from annals.connect import ConnectClient, ConnectorSpec, load_spec
 from annals.connect.client import ConnectorStatus
 from annals.connect.configs import deploy_dir
+from annals.connect.errors import ConnectError, ConnectorNotFound
 from annals.connect.slots import drop_slot, slot_info
 from annals.stack.settings import DATABASE_OWNERS, StackSettings
 from legacy.schema import LegacySchema, migrate, quote
@@ -103,8 +104,7 @@ class Sandbox:
 
     async def cleanup(self) -> None:
         """Delete the connector, drop the slot, publication, schema and topics."""
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.connect.delete, self.name)
+        deleted = await self._delete_connector()
         with contextlib.suppress(TimeoutError):
             await drop_slot(self.admin, self.slot, timeout=60)
         leaked = await slot_info(self.admin, self.slot)
@@ -112,8 +112,24 @@ class Sandbox:
         await self.admin.execute(f"DROP SCHEMA IF EXISTS {quote(self.where.schema)} CASCADE")
         await delete_topics(self.stack, self.prefix)
         self.connect.close()
+        if not deleted:
+            raise RuntimeError(f"connector {self.name} not deleted: Connect did not answer")
         if leaked is not None:
             raise RuntimeError(f"replication slot {self.slot} is still active: drop it by hand")
+
+    async def _delete_connector(self, timeout: float = 90) -> bool:
+        """Delete the connector, waiting for Connect to come back if it is restarting."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await asyncio.to_thread(self.connect.delete, self.name)
+                return True
+            except ConnectorNotFound:
+                return True
+            except ConnectError:
+                if asyncio.get_running_loop().time() > deadline:
+                    return False
+                await asyncio.sleep(1)
 
 
 async def delete_topics(stack: StackSettings, prefix: str) -> None:

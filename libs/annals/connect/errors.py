@@ -43,9 +43,15 @@ class InvalidConfig(ConnectError):
     """Connect's validation rejected a config; nothing was applied."""
 
     def __init__(self, name: str, errors: Sequence[FieldError]) -> None:
-        super().__init__(f"connector {name!r}: {len(errors)} invalid setting(s), nothing applied")
+        self.summary = f"connector {name!r}: {len(errors)} invalid setting(s), nothing applied"
+        details = "; ".join(f"{e.name}: {e.message}" for e in errors)
+        super().__init__(f"{self.summary} ({details})")
         self.name = name
         self.errors = list(errors)
+
+    def line(self) -> str:
+        """The summary; the CLI lists the errors in a table below it."""
+        return self.summary
 
 
 class ConnectorFailed(ConnectError):
