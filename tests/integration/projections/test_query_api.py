@@ -80,7 +80,7 @@ async def check_customer(
     client: httpx.AsyncClient, read: dict[str, str], pii: dict[str, str], version: int
 ) -> None:
     """Personal data masked without read:pii; orders and spend from both topics."""
-    token = {"X-Consistency-Token": f"order-fresh@{version}"}
+    token = {"X-Consistency-Token": f"customer-c1@1, order-fresh@{version}"}
     masked = (await client.get("/customers/c1/orders", headers={**read, **token})).json()
     assert masked["customer"]["email"] == PII and masked["customer"]["name"] == PII
     assert masked["customer"]["orders"] == 6
