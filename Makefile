@@ -27,6 +27,8 @@ install: system-deps $(INSTALLED) ## everything the platform needs (system packa
 
 up: install ## start the whole stack and print where everything is
 	$(BIN)/annals stack up
+	$(BIN)/annals legacy migrate
+	$(BIN)/annals connectors apply
 	$(BIN)/annals services up
 
 down: ## stop what `make up` started (data is kept)
