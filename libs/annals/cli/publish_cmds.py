@@ -15,14 +15,14 @@ from rich.table import Table
 from annals.connect import slots
 from annals.connect.client import ConnectClient
 from annals.connect.configs import load_spec
-from annals.connect.errors import ConnectError
+from annals.connect.errors import ConnectError, ConnectUnavailable
 from annals.messaging import workers
 from annals.messaging.errors import MessagingError
 from annals.messaging.runner import serve
 from annals.messaging.settings import KafkaSettings, PublisherSettings
 from annals.stack.settings import StackSettings
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=max(Console().width, 120))
 publishers_app = typer.Typer(
     help="Publishers of every service (ANNALS_KAFKA_SERVICES): relay workers or Debezium outbox.",
     no_args_is_help=True,
@@ -104,11 +104,14 @@ def _remove_outbox(service: str) -> None:
     if not path.exists():
         return
     spec = load_spec(path, stack)
-    with ConnectClient(stack.connect_url) as client:
-        config = client.config(spec.name)
-        if config is None:
-            return
-        client.delete(spec.name)
+    try:
+        with ConnectClient(stack.connect_url) as client:
+            if client.config(spec.name) is None:
+                return
+            client.delete(spec.name)
+    except ConnectUnavailable as exc:
+        console.print(f"[yellow]warning[/yellow] cannot check for connector {spec.name}: {exc}")
+        return
     asyncio.run(slots.drop_connector_slot(spec.config))
     console.print(f"  removed connector {spec.name} and its slot (relay mode)")
 

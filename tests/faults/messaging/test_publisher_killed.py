@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from annals.eventstore.postgres import PostgresEventStore
+from annals.messaging.topics import describe_topics
 from annals.stack.settings import StackSettings
 from tests.faults.messaging.appender import Appender
 from tests.integration.messaging.support import (
@@ -52,9 +53,12 @@ async def test_every_event_arrives_in_order_after_the_publisher_is_killed(
         second.stop()
 
     got = delivery(records)
+    [info] = await describe_topics(stack.kafka_bootstrap, [topic])
     assert published_before > 0 and killed_at < 5000
     assert sum(appender.appended.values()) == 5000
-    assert got.problems(appender.appended) == [], second.output()[-3000:]
+    assert got.problems(appender.appended) == [], (
+        f"read {len(records)} of {info.records} records\n" + second.output()[-3000:]
+    )
     print(
         f"\nkilled after {killed_at} appends ({published_before} published); "
         f"{len(records)} records for 5000 events, duplicates {got.duplicates}"

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from annals.eventstore.migrations import migrate
 from annals.messaging.checkpoints import migrate_messaging
 from annals.messaging.cloudevents import from_kafka
-from annals.messaging.topics import TopicSpec, delete_topics, ensure_topics
+from annals.messaging.topics import TopicSpec, delete_topics, describe_topics, ensure_topics
 from annals.stack.settings import REPO_ROOT, StackSettings
 
 OWNER, APP = "orders_owner", "orders_app"
@@ -75,17 +75,23 @@ async def remove_topics(stack: StackSettings, names: Iterable[str]) -> None:
 async def read_topic(
     bootstrap: str, topic: str, count: int, timeout: float = 60.0
 ) -> list[ConsumerRecord]:
-    """At least `count` records of every partition from the beginning (or what came by timeout)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
+    """Every record of every partition, read once the topic holds at least `count` records."""
+    [info] = await describe_topics(bootstrap, [topic])
+    partitions = [TopicPartition(topic, p) for p in sorted(info.leaders)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
         deadline = time.monotonic() + timeout
-        while len(records) < count and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             for batch in (await consumer.getmany(timeout_ms=300, max_records=5000)).values():
                 records.extend(batch)
+            if len(records) >= count:
+                ends = await consumer.end_offsets(partitions)
+                if all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
+                    break
     finally:
         await consumer.stop()
     return records
