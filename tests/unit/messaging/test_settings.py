@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from annals.messaging.leadership import lock_key
-from annals.messaging.settings import KafkaSettings, PublisherSettings
+from annals.messaging.settings import KafkaSettings, PublisherSettings, connector_enabled
+from annals.stack.settings import REPO_ROOT
 
 
 def test_defaults_follow_the_service_name():
@@ -35,3 +38,14 @@ def test_services_list_and_lock_keys(monkeypatch: pytest.MonkeyPatch):
     assert KafkaSettings().service_names == ["orders", "customers"]
     assert lock_key("orders.events") == lock_key("orders.events") != lock_key("x.events")
     assert -(2**63) <= lock_key("orders.events") < 2**63
+
+
+def test_outbox_connector_files_apply_only_in_debezium_mode():
+    for service in ("orders", "customers"):
+        path = REPO_ROOT / "deploy" / "connect" / f"{service}-outbox.json"
+        document = json.loads(path.read_text())
+        variable = f"ANNALS_{service.upper()}_PUBLISHER"
+        assert not connector_enabled(document, {})
+        assert not connector_enabled(document, {variable: "relay"})
+        assert connector_enabled(document, {variable: "debezium"})
+    assert connector_enabled({"name": "legacy-erp", "config": {}}, {})
