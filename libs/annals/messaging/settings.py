@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,19 +67,3 @@ class PublisherSettings(BaseSettings):
 def env_prefix(service: str) -> str:
     """ANNALS_<SERVICE>_ of a service name."""
     return f"ANNALS_{service.upper().replace('-', '_')}_"
-
-
-def connector_enabled(document: Mapping[str, Any], env: Mapping[str, str] | None = None) -> bool:
-    """Whether a deploy/connect/ file applies: its `annals.enabled_when` settings all hold.
-
-    `{"annals": {"enabled_when": {"ANNALS_ORDERS_PUBLISHER": "debezium"}}}` applies only when
-    that variable says so; an unset ANNALS_<SERVICE>_PUBLISHER means the default, relay.
-    """
-    env = os.environ if env is None else env
-    annals = document.get("annals")
-    conditions = annals.get("enabled_when", {}) if isinstance(annals, Mapping) else {}
-    for name, wanted in conditions.items():
-        default = "relay" if name.endswith("_PUBLISHER") else ""
-        if env.get(name, default).strip().lower() != str(wanted).lower():
-            return False
-    return True

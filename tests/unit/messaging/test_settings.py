@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from annals.connect.configs import load_spec
 from annals.messaging.leadership import lock_key
-from annals.messaging.settings import KafkaSettings, PublisherSettings, connector_enabled
+from annals.messaging.settings import KafkaSettings, PublisherSettings
 from annals.stack.settings import REPO_ROOT
 
 
@@ -42,10 +41,8 @@ def test_services_list_and_lock_keys(monkeypatch: pytest.MonkeyPatch):
 
 def test_outbox_connector_files_apply_only_in_debezium_mode():
     for service in ("orders", "customers"):
-        path = REPO_ROOT / "deploy" / "connect" / f"{service}-outbox.json"
-        document = json.loads(path.read_text())
+        spec = load_spec(REPO_ROOT / "deploy" / "connect" / f"{service}-outbox.json")
         variable = f"ANNALS_{service.upper()}_PUBLISHER"
-        assert not connector_enabled(document, {})
-        assert not connector_enabled(document, {variable: "relay"})
-        assert connector_enabled(document, {variable: "debezium"})
-    assert connector_enabled({"name": "legacy-erp", "config": {}}, {})
+        assert not spec.enabled({})
+        assert not spec.enabled({variable: "relay"})
+        assert spec.enabled({variable: "debezium"})
