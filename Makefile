@@ -30,8 +30,10 @@ up: install ## start the whole stack and print where everything is
 	$(BIN)/annals legacy migrate
 	$(BIN)/annals connectors apply
 	$(BIN)/annals services up
+	$(BIN)/annals publishers up
 
 down: ## stop what `make up` started (data is kept)
+	@test -x $(BIN)/annals && $(BIN)/annals publishers down || true
 	@test -x $(BIN)/annals && $(BIN)/annals services down || true
 	@test -x $(BIN)/annals && $(BIN)/annals stack down || true
 
