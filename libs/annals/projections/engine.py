@@ -82,6 +82,18 @@ class BatchResult:
     ignored: int = 0
 
 
+@dataclass
+class Staged:
+    """A batch planned and handled, ready to be written."""
+
+    result: BatchResult
+    rows: Rows
+    marks: dict[str, tuple[int, int | None]]
+    parks: list[Event]
+    unparks: list[tuple[str, int]]
+    planned: bool
+
+
 class Fenced(Exception):
     """Another worker moved a partition's stored offset: seek to these offsets and retry."""
 
@@ -106,6 +118,8 @@ class Applier:
         self.version = version
         self.schema = schema
         self.live = live
+        # Marks kept in memory by a sole writer (a rebuild) instead of read back every batch.
+        self.known: dict[str, tuple[int, int | None]] | None = None
         self.tables: dict[str, TableSql] = projection.table_sql(schema)
         s = quote(schema)
         self.sql_streams = (
@@ -178,20 +192,55 @@ class Applier:
                     raise VersionSwitched(f"{self.projection.name} is now v{current}")
             if spans:
                 items = await self._fence(conn, items, spans)
-            result = BatchResult()
-            plan, marks, parks, unparks = await self._plan(conn, items, result, force_dead)
-            await self._run(conn, plan, result)
-            await self._write_bookkeeping(conn, marks, parks, unparks, result.dead)
-            if spans:
-                await self._save_offsets(conn, spans)
-            if checkpoint is not None:
-                await conn.execute(self.sql_checkpoint, *checkpoint)
-            if plan or marks:
-                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, self.projection.name)
-            if result.dead and send_dead is not None:
-                # Before the commit: a crash now re-sends (a DLQ duplicate), never loses one.
-                await send_dead(result.dead)
-        return result
+            staged = await self.stage(conn, items, force_dead=force_dead)
+            await self.write(conn, staged, spans=spans, checkpoint=checkpoint, send_dead=send_dead)
+        return staged.result
+
+    async def stage(
+        self,
+        conn: asyncpg.Connection,
+        items: Sequence[Item],
+        *,
+        force_dead: frozenset[tuple[str, int, int]] = frozenset(),
+        carry: Rows | None = None,
+    ) -> Staged:
+        """Plan the batch, load its rows and run the handlers (reads only, nothing written).
+
+        `carry` (a sole writer's previous batch, not yet committed) supplies the rows it
+        wrote, so a rebuild can stage batch N+1 while batch N is being written.
+        """
+        result = BatchResult()
+        plan, marks, parks, unparks = await self._plan(conn, items, result, force_dead)
+        rows = Rows(self.tables)
+        if carry is not None:
+            rows.seed(carry)
+        await self._run(conn, rows, plan, result)
+        if self.known is not None:
+            self.known.update(marks)
+        return Staged(result, rows, marks, parks, unparks, bool(plan))
+
+    async def write(
+        self,
+        conn: asyncpg.Connection,
+        staged: Staged,
+        *,
+        spans: dict[Partition, Span] | None = None,
+        checkpoint: tuple[str, int, int] | None = None,
+        send_dead: SendDead | None = None,
+    ) -> None:
+        """Write a staged batch with its positions (inside the caller's transaction)."""
+        await staged.rows.flush(conn)
+        dead = staged.result.dead
+        await self._write_bookkeeping(conn, staged.marks, staged.parks, staged.unparks, dead)
+        if spans:
+            await self._save_offsets(conn, spans)
+        if checkpoint is not None:
+            await conn.execute(self.sql_checkpoint, *checkpoint)
+        if staged.planned or staged.marks:
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, self.projection.name)
+        if dead and send_dead is not None:
+            # Before the commit: a crash now re-sends (a DLQ duplicate), never loses one.
+            await send_dead(dead)
 
     async def _fence(
         self, conn: asyncpg.Connection, items: Sequence[Item], spans: dict[Partition, Span]
@@ -217,11 +266,13 @@ class Applier:
         """Which events to apply, in order; the streams' new marks; events to park / unpark."""
         streams = {i.stream_id for i in items if isinstance(i, Event) and i.stream_id}
         marks: dict[str, tuple[int, int | None]] = {}
-        if streams:
+        if self.known is not None:
+            marks = self.known
+        elif streams:
             rows = await conn.fetch(self.sql_streams, list(streams))
             marks = {r[0]: (r[1], r[2]) for r in rows}
         parked: dict[str, dict[int, Event]] = defaultdict(dict)
-        waiting = [s for s, (_, at) in marks.items() if at is not None]
+        waiting = [s for s in streams if s in marks and marks[s][1] is not None]
         if waiting:
             for r in await conn.fetch(self.sql_parked, waiting):
                 parked[r[0]][r[1]] = Event(
@@ -271,10 +322,11 @@ class Applier:
             changed[sid] = (applied, applied + 1 if parked[sid] else None)
         return plan, changed, parks, unparks
 
-    async def _run(self, conn: asyncpg.Connection, plan: list[Event], result: BatchResult) -> None:
+    async def _run(
+        self, conn: asyncpg.Connection, rows: Rows, plan: list[Event], result: BatchResult
+    ) -> None:
         projection = self.projection
         handlers = projection.handlers
-        rows = Rows(self.tables)
         wanted: dict[str, set[Key]] = defaultdict(set)
         for event in plan:
             if event.type in handlers:
@@ -297,7 +349,6 @@ class Applier:
                 continue
             rows.end_event(True)
             result.applied += 1
-        await rows.flush(conn)
 
     async def _write_bookkeeping(
         self,

@@ -87,7 +87,8 @@ class Rows:
         self.deletes: dict[str, set[Key]] = {t: set() for t in tables}
         self.merges: dict[str, dict[Key, Merge]] = {t: {} for t in tables}
         self.lookups: dict[str, Any] = {}
-        self._undo: list[Callable[[], None]] | None = None
+        # Per event: (table, key, put before | _MISSING, deleted before, merge before | _MISSING)
+        self._undo: list[tuple[str, Key, Any, Any, Any]] | None = None
 
     def get(self, table: str, key: Key) -> dict[str, Any] | None:
         """The row as staged or loaded (a copy), None when absent."""
@@ -104,18 +105,20 @@ class Rows:
     def put(self, table: str, row: dict[str, Any]) -> None:
         """Stage the whole row (insert or replace)."""
         key = self.tables[table].key_of(row)
-        self._remember_put(table, key)
-        self.deletes[table].discard(key)
-        self.puts[table][key] = row
+        puts, deletes = self.puts[table], self.deletes[table]
+        if self._undo is not None:
+            self._undo.append((table, key, puts.get(key), key in deletes, _MISSING))
+        deletes.discard(key)
+        puts[key] = row
 
     def delete(self, table: str, key: Key) -> None:
         """Stage the row's deletion."""
-        self._remember_put(table, key)
+        puts, deletes = self.puts[table], self.deletes[table]
         merged = self.merges[table].pop(key, None)
-        if self._undo is not None and merged is not None:
-            self._undo.append(lambda: self.merges[table].__setitem__(key, merged))
-        self.puts[table].pop(key, None)
-        self.deletes[table].add(key)
+        if self._undo is not None:
+            self._undo.append((table, key, puts.get(key), key in deletes, merged or _MISSING))
+        puts.pop(key, None)
+        deletes.add(key)
 
     def merge(
         self,
@@ -130,7 +133,7 @@ class Rows:
         current = self.merges[table].get(key)
         if self._undo is not None:
             before = None if current is None else current.copy()
-            self._undo.append(lambda: self._restore_merge(table, key, before))
+            self._undo.append((table, key, _MISSING, None, before))
         merged = current or Merge()
         merged.sets.update(sets or {})
         for column, value in (adds or {}).items():
@@ -141,30 +144,6 @@ class Rows:
                 merged.maxes[column] = value
         self.merges[table][key] = merged
 
-    def _restore_merge(self, table: str, key: Key, before: Merge | None) -> None:
-        if before is None:
-            self.merges[table].pop(key, None)
-        else:
-            self.merges[table][key] = before
-
-    def _remember_put(self, table: str, key: Key) -> None:
-        if self._undo is None:
-            return
-        put = self.puts[table].get(key)
-        deleted = key in self.deletes[table]
-
-        def undo() -> None:
-            if put is None:
-                self.puts[table].pop(key, None)
-            else:
-                self.puts[table][key] = put
-            if deleted:
-                self.deletes[table].add(key)
-            else:
-                self.deletes[table].discard(key)
-
-        self._undo.append(undo)
-
     def begin_event(self) -> None:
         """Start recording undo steps for one event."""
         self._undo = []
@@ -172,9 +151,22 @@ class Rows:
     def end_event(self, ok: bool) -> None:
         """Keep the event's writes (ok) or undo them."""
         undo, self._undo = self._undo or [], None
-        if not ok:
-            for step in reversed(undo):
-                step()
+        if ok:
+            return
+        for table, key, put, deleted, merge in reversed(undo):
+            if put is not _MISSING:  # a put or a delete
+                if put is None:
+                    self.puts[table].pop(key, None)
+                else:
+                    self.puts[table][key] = put
+                if deleted:
+                    self.deletes[table].add(key)
+                else:
+                    self.deletes[table].discard(key)
+            if merge is None:
+                self.merges[table].pop(key, None)
+            elif merge is not _MISSING:
+                self.merges[table][key] = merge
 
     @property
     def writes(self) -> int:
@@ -182,6 +174,15 @@ class Rows:
         return sum(
             len(self.puts[t]) + len(self.deletes[t]) + len(self.merges[t]) for t in self.tables
         )
+
+    def seed(self, previous: Rows) -> None:
+        """Start from the rows a previous batch of the same (sole) writer staged."""
+        for name in self.tables:
+            self.loaded[name].update(previous.puts[name])
+            for key in previous.deletes[name]:
+                self.loaded[name][key] = None
+            for key in previous.merges[name]:
+                self.loaded[name].pop(key, None)
 
     async def load(self, conn: asyncpg.Connection, wanted: Mapping[str, set[Key]]) -> None:
         """Load the rows of `wanted` keys per table (absent rows remembered as None)."""

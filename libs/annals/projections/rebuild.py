@@ -24,20 +24,20 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from annals.eventstore.ports import START, Checkpoint, KeyStore, RecordedEvent
-from annals.eventstore.postgres import READ_ALL, to_records
+from annals.eventstore.ports import KeyStore
+from annals.eventstore.postgres import READ_ALL
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.topics import ensure_topics
 from annals.projections import versions
-from annals.projections.engine import Applier, Item, Poison, poison_of, spans_of
+from annals.projections.engine import Applier, Item, Poison, Staged, poison_of, spans_of
 from annals.projections.events import (
     PoisonRecord,
     decrypt_personal,
     from_record,
-    from_stored,
+    stored_event,
     upcast,
 )
-from annals.projections.projection import Projection
+from annals.projections.projection import Projection, Rows
 from annals.projections.settings import STORE_OF_TOPIC, ProjectorSettings
 from annals.projections.tables import quote
 from annals.projections.worker import topic_specs
@@ -149,7 +149,7 @@ class Rebuild:
         partitions: list[TopicPartition] = []
         for topic in self.projection.topics:
             physical = self.settings.topic(topic)
-            ids = await _partitions(consumer, physical)
+            ids = await partitions_of(consumer, physical)
             partitions += [TopicPartition(physical, p) for p in ids]
         if not partitions:
             return []
@@ -172,38 +172,58 @@ class Rebuild:
         return partitions
 
     async def _replay_store(self, conn: asyncpg.Connection, applier: Applier, topic: str) -> int:
+        """Replay one event store in its global order, batch N+1 staged while N is written.
+
+        The rebuild is the new version's only writer: its stream marks stay in memory and
+        batch N+1 reads the rows of batch N from memory (`carry`), the older ones from the
+        database, where batch N-1 has committed by then.
+        """
         service = STORE_OF_TOPIC[topic]
         store = await asyncpg.connect(self.settings.store_dsns[service])
+        reader = await asyncpg.connect(self.settings.dsn(self.projection.database))
+        applier.known = {}
+        writing: asyncio.Future[None] | None = None
         try:
             total = await store.fetchval("SELECT count(*) FROM eventstore.events")
-            size = self.settings.rebuild_batch
-            done = 0
+            size, done = self.settings.rebuild_batch, 0
             self.progress(f"{service} store", 0, total)
 
-            async def page(after: Checkpoint) -> list[RecordedEvent]:
-                rows = await store.fetch(READ_ALL, after.tx_id, after.position, size, None, None)
-                return to_records(rows)
+            async def page(after: tuple[int, int]) -> list[asyncpg.Record]:
+                return await store.fetch(READ_ALL, after[0], after[1], size, None, None)
 
-            batch = await page(START)
-            while batch:
-                upto = batch[-1].checkpoint
+            async def write(staged: Staged, upto: tuple[int, int]) -> None:
+                async with conn.transaction():
+                    await applier.write(conn, staged, checkpoint=(service, *upto))
+
+            carry: Rows | None = None
+            in_flight = 0
+            rows = await page((0, 0))
+            while rows:
+                upto = (rows[-1][1], rows[-1][0])  # (tx_id, global_position)
                 following = asyncio.ensure_future(page(upto))
-                try:
-                    events = [from_stored(r, service, topic) for r in batch]
-                    await self._prepare(events)
-                    await applier.apply(
-                        conn, events, checkpoint=(service, upto.tx_id, upto.position)
-                    )
-                except BaseException:
-                    following.cancel()
-                    with contextlib.suppress(BaseException):
-                        await following
-                    raise
-                done += len(batch)
-                self.progress(f"{service} store", done, max(total, done))
-                batch = await following
+                events = [stored_event(r, service, topic) for r in rows]
+                await self._prepare(events)
+                staged = await applier.stage(reader, events, carry=carry)
+                if writing is not None:
+                    await writing
+                    done += in_flight
+                    self.progress(f"{service} store", done, max(total, done))
+                writing, carry = asyncio.ensure_future(write(staged, upto)), staged.rows
+                in_flight = len(rows)
+                rows = await following
+            if writing is not None:
+                await writing
+                writing = None
+                done += in_flight
+            self.progress(f"{service} store", done, max(total, done))
             return done
         finally:
+            applier.known = None
+            if writing is not None:
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
+            await reader.close()
             await store.close()
 
     async def _prepare(self, events: Sequence[Item]) -> None:
@@ -257,7 +277,8 @@ class Rebuild:
             done += len(records)
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str, timeout: float = 10.0) -> list[int]:
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str, timeout: float = 10.0) -> list[int]:
+    """Partition ids of a topic, waiting for its metadata."""
     deadline = time.monotonic() + timeout
     while True:
         found = consumer.partitions_for_topic(topic)

@@ -88,6 +88,8 @@ class Worker:
         self.stopping = asyncio.Event()
         self.started = asyncio.Event()
         self.applied_batches = 0
+        self.records = 0  # records in applied batches
+        self.first_record_at: float | None = None  # time.monotonic() of the first fetch
         self.applier: Applier | None = None
         self._conn: asyncpg.Connection | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -244,6 +246,8 @@ class Worker:
         return items
 
     async def _handle(self, records: Sequence) -> None:
+        if self.first_record_at is None:
+            self.first_record_at = time.monotonic()
         items = await self.decode(records)
         async with self._lock:
             await self._apply_or_split(items)
@@ -288,6 +292,7 @@ class Worker:
             return
         self.metrics.batch(result, time.perf_counter() - started)
         self.applied_batches += 1
+        self.records += len(items)
         commits = {}
         for (topic, partition), span in spans.items():
             tp = TopicPartition(self.settings.topic(topic), partition)

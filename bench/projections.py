@@ -1,0 +1,325 @@
+"""bench/projections: live projection rate, rebuild from the store, command-to-query freshness.
+
+Run `.venv/bin/python -m bench.projections`; needs the stack (PostgreSQL, Kafka). Every phase
+runs on a private sandbox (scratch databases, own topics) that is removed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from orders.settings import OrdersSettings
+from projector.daily_sales import PROJECTION as DAILY_SALES
+from projector.order_summary import PROJECTION as ORDER_SUMMARY
+
+from annals.eventstore.importer import import_file
+from annals.eventstore.postgres import READ_ALL, to_records
+from annals.projections.rebuild import Rebuild, partitions_of
+from annals.projections.sandbox import Rig, create, destroy, produce, recorded
+from annals.projections.worker import Worker
+from annals.stack.settings import REPO_ROOT, StackSettings
+from annals.web.auth import mint_token
+from bench.baselines import ensure_bench_database, pg_copy_rows_per_s
+from bench.harness import Result, percentile, write_results
+
+LIVE_ORDERS = 40_000  # x 5 events
+REBUILD_EVENTS = 1_000_000
+FRESH_RATE = 300  # commands/s
+FRESH_SECONDS = 20
+EUR = {"currency": "EUR"}
+
+
+def order_history(order_id: str, at: datetime) -> list[tuple[str, dict]]:
+    """(event type, data) of one order: placed, two items, confirmed, shipped."""
+    item = {"order_id": order_id, "quantity": 2, "unit_price": {"amount": "12.50", **EUR}}
+    return [
+        ("OrderPlaced", {"order_id": order_id, "customer_id": f"c{hash(order_id) % 500}", **EUR}),
+        ("ItemAdded", {**item, "sku": "SKU-1"}),
+        ("ItemAdded", {**item, "sku": "SKU-2"}),
+        ("OrderConfirmed", {"order_id": order_id, "total": {"amount": "50.00", **EUR}}),
+        ("OrderShipped", {"order_id": order_id}),
+    ]
+
+
+async def live_throughput(rig: Rig) -> list[Result]:
+    """One worker process applying order_summary from Kafka, vs a raw consumer of the topic."""
+    now = datetime.now(UTC)
+    events = [
+        recorded(f"order-l{i}", v, kind, data, now)
+        for i in range(LIVE_ORDERS)
+        for v, (kind, data) in enumerate(order_history(f"l{i}", now), 1)
+    ]
+    topic = rig.topic("orders.events")
+    await produce(rig.stack.kafka_bootstrap, topic, "orders", events)
+    raw = await raw_consume_rate(rig.stack.kafka_bootstrap, topic, len(events))
+    worker = Worker(ORDER_SUMMARY, rig.settings(batch_records=5000, batch_ms=20))
+    task = asyncio.create_task(worker.run())
+    try:
+        while worker.records < len(events):
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        assert worker.first_record_at is not None
+        rate = len(events) / (time.monotonic() - worker.first_record_at)
+    finally:
+        worker.stop()
+        await task
+    return [
+        Result("live order_summary (1 process)", rate, "events/s", raw, ">= 20,000/s"),
+    ]
+
+
+async def raw_consume_rate(bootstrap: str, topic: str, count: int) -> float:
+    """Records/s of a bare aiokafka consumer reading the topic from the start (no work)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 << 20)  # fmt: skip
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen, started = 0, time.perf_counter()
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            seen += sum(len(records) for records in batch.values())
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def ndjson(path: Path, events: int) -> None:
+    """An import file of order histories (5 events each), spread over the last 30 days."""
+    start = datetime.now(UTC) - timedelta(days=30)
+    with path.open("w") as out:
+        for i in range(events // 5):
+            at = (start + timedelta(seconds=i * 2.5)).isoformat()
+            for kind, data in order_history(f"r{i}", start):
+                line = {"stream_id": f"order-r{i}", "event_type": kind, "data": data,
+                        "recorded_at": at}  # fmt: skip
+                out.write(json.dumps(line) + "\n")
+
+
+async def rebuild_from_store(rig: Rig) -> list[Result]:
+    """Rebuild order_summary and daily_sales from 1,000,000 stored events."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "orders.ndjson"
+        ndjson(path, REBUILD_EVENTS)
+        imported = await import_file(rig.app_dsn("orders"), path)
+    scan = await read_all_rate(rig.app_dsn("orders"))
+    copy = await pg_copy_rows_per_s(await ensure_bench_database(rig.stack.dsn()))
+    settings = rig.settings()
+    out = [Result("import 1M events (COPY importer)", imported.rate, "events/s", copy)]
+    for projection in (ORDER_SUMMARY, DAILY_SALES):
+        result = await Rebuild(projection, settings, source="store").run()
+        assert result.store_events == REBUILD_EVENTS, result
+        rate = result.store_events / result.seconds
+        out.append(
+            Result(
+                f"rebuild {projection.name} from store (1M)", rate, "events/s", scan, ">= 50,000/s"
+            )
+        )
+    out.append(Result("raw read_all scan (baseline)", scan, "events/s"))
+    return out
+
+
+async def read_all_rate(dsn: str) -> float:
+    """Events/s of reading the whole store in pages with read_all (no projection work)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        started, seen, tx, pos = time.perf_counter(), 0, 0, 0
+        while True:
+            rows = to_records(await conn.fetch(READ_ALL, tx, pos, 5000, None, None))
+            if not rows:
+                break
+            seen += len(rows)
+            for r in rows:
+                _ = r.data
+            tx, pos = rows[-1].tx_id, rows[-1].global_position
+        return seen / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Processes:
+    """The orders API, its relay, a projector and the query API as real processes."""
+
+    def __init__(self, rig: Rig, log_dir: Path) -> None:
+        self.rig = rig
+        self.log_dir = log_dir
+        self.orders_port, self.query_port = free_port(), free_port()
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def _start(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.procs.append(
+            subprocess.Popen(
+                args, env={**os.environ, **env}, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
+
+    def start(self) -> None:
+        """Start the four processes."""
+        rig, py = self.rig, sys.executable
+        uvicorn = [py, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--workers", "1",
+                   "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        self._start("orders", [*uvicorn, "--port", str(self.orders_port),
+                               "orders.entrypoints.app:create_app"], {
+            "ANNALS_ORDERS_DATABASE": rig.databases["orders"],
+            "ANNALS_ORDERS_DSN": rig.app_dsn("orders"),
+            "ANNALS_ORDERS_OWNER_DSN": rig.owner_dsn("orders"),
+        })  # fmt: skip
+        self._start("relay", [py, "-m", "annals.cli.main", "publish", "orders"], {
+            "ANNALS_ORDERS_DSN": rig.app_dsn("orders"),
+            "ANNALS_ORDERS_OWNER_DSN": rig.owner_dsn("orders"),
+            "ANNALS_ORDERS_TOPIC": rig.topic("orders.events"),
+            "ANNALS_ORDERS_PUBLISHER_NAME": f"{rig.prefix}orders",
+        })  # fmt: skip
+        self._start("projector", [py, "-m", "annals.cli.main", "projections", "run",
+                                  "order_summary"], rig.env())  # fmt: skip
+        self._start("query", [*uvicorn, "--port", str(self.query_port),
+                              "query.app:create_app"], {
+            "ANNALS_QUERY_DATABASE": rig.databases["readmodels"],
+            "ANNALS_QUERY_DSN": rig.app_dsn("readmodels"),
+        })  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop every process."""
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def freshness(stack: StackSettings) -> list[Result]:
+    """HTTP PlaceOrder accepted -> visible in the query API, at FRESH_RATE commands/s."""
+    rig = await create(stack, uuid.uuid4().hex[:12])
+    with tempfile.TemporaryDirectory() as folder:
+        procs = Processes(rig, Path(folder))
+        try:
+            procs.start()
+            return await _measure(procs)
+        except BaseException:
+            _show_logs(Path(folder))
+            raise
+        finally:
+            procs.stop()
+            await destroy(rig)
+
+
+def _show_logs(folder: Path) -> None:
+    for log in folder.glob("*.log"):
+        print(f"--- {log.name}\n{log.read_text()[-2000:]}", file=sys.stderr)
+
+
+async def _measure(procs: Processes) -> list[Result]:
+    token = mint_token(OrdersSettings(), ["orders:write", "read"])
+    auth = {"Authorization": f"Bearer {token}"}
+    orders = f"http://127.0.0.1:{procs.orders_port}"
+    query = f"http://127.0.0.1:{procs.query_port}"
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    async with httpx.AsyncClient(headers=auth, timeout=30, limits=limits) as client:
+        await _ready(client, f"{orders}/readyz", f"{query}/readyz")
+        for i in range(20):  # warm up: the projector joined its group and applies
+            await _one(client, orders, query, f"warm{i}-{uuid.uuid4().hex[:6]}", [], [])
+        latencies: list[float] = []
+        accepted: list[float] = []
+        tasks = []
+        started = time.perf_counter()
+        for n in range(FRESH_RATE * FRESH_SECONDS):
+            due = started + n / FRESH_RATE
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            order_id = f"f{n}-{uuid.uuid4().hex[:6]}"
+            tasks.append(
+                asyncio.create_task(_one(client, orders, query, order_id, latencies, accepted))
+            )
+        await asyncio.gather(*tasks)
+        rate = len(tasks) / (time.perf_counter() - started)
+    ms = [x * 1000 for x in latencies]
+    return [
+        Result("freshness p50 (command -> query)", percentile(ms, 50), "ms", None, "<= 50 ms"),
+        Result("freshness p99 (command -> query)", percentile(ms, 99), "ms", None, "<= 250 ms"),
+        Result(
+            "command latency p50 (baseline)", percentile([a * 1000 for a in accepted], 50), "ms"
+        ),
+        Result("commands sent", rate, "commands/s", None, f"{FRESH_RATE}/s"),
+    ]
+
+
+async def _ready(client: httpx.AsyncClient, *urls: str) -> None:
+    deadline = time.monotonic() + 90
+    for url in urls:
+        while True:
+            try:
+                if (await client.get(url)).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not become ready")
+            await asyncio.sleep(0.2)
+
+
+async def _one(client: httpx.AsyncClient, orders: str, query: str, order_id: str,
+               latencies: list[float], accepted: list[float]) -> None:  # fmt: skip
+    sent = time.perf_counter()
+    body = {"order_id": order_id, "customer_id": "c1", "currency": "EUR"}
+    placed = await client.post(f"{orders}/orders", json=body)
+    assert placed.status_code == 201, placed.text
+    done = time.perf_counter()
+    version = placed.headers["etag"].strip('"')
+    headers = {"X-Consistency-Token": f"order-{order_id}@{version}"}
+    read = await client.get(f"{query}/orders/{order_id}", headers=headers, params={"wait": 10})
+    assert read.status_code == 200 and read.headers["x-consistency"] == "satisfied", read.text
+    latencies.append(time.perf_counter() - done)
+    accepted.append(done - sent)
+
+
+async def main(only: set[str]) -> None:
+    stack = StackSettings()
+    results: list[Result] = []
+    rig = await create(stack, uuid.uuid4().hex[:12])
+    try:
+        for name, phase in (("live", live_throughput), ("rebuild", rebuild_from_store)):
+            if not only or name in only:
+                print(f"== {name}", flush=True)
+                results += await phase(rig)
+                print(
+                    "\n".join(f"   {r.name}: {r.value:,.1f} {r.unit}" for r in results), flush=True
+                )
+    finally:
+        await destroy(rig)
+    if not only or "freshness" in only:
+        print("== freshness", flush=True)
+        results += await freshness(stack)
+    write_results("projections", results)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(set(sys.argv[1:])))
