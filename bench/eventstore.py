@@ -15,14 +15,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import asyncpg
-
 from annals.eventstore import NO_STREAM, Aggregate, DomainEvent, EventRegistry, NewEvent
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.importer import import_file
 from annals.eventstore.migrations import migrate
 from annals.eventstore.postgres import PostgresEventStore
 from annals.eventstore.repository import Repository
+from annals.stack import scratch
 from annals.stack.settings import StackSettings
 from bench.baselines import PAYLOAD, ensure_bench_database, pg_copy_rows_per_s, pg_insert_tps
 from bench.harness import Result, percentile, write_results
@@ -194,24 +193,14 @@ async def bench_wakeup(store: PostgresEventStore, samples: int = 40) -> list[flo
 
 async def scratch_database(settings: StackSettings) -> str:
     """Create and migrate a scratch event store; return its name."""
-    name = f"es_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(settings.dsn())
-    try:
-        await conn.execute(f"CREATE DATABASE {name} OWNER {OWNER}")
-        await conn.execute(f"GRANT CONNECT ON DATABASE {name} TO {APP}")
-    finally:
-        await conn.close()
+    name = await scratch.create_database(settings, "es_bench", OWNER, [APP])
     await migrate(settings.dsn(name, OWNER), APP)
     return name
 
 
 async def drop_database(settings: StackSettings, name: str) -> None:
     """Drop a scratch database."""
-    conn = await asyncpg.connect(settings.dsn())
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
+    await scratch.drop_database(settings, name)
 
 
 async def measure(settings: StackSettings) -> list[Result]:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-import asyncpg
 import pytest
 
 from annals.eventstore.migrations import migrate
 from annals.eventstore.postgres import PostgresEventStore
+from annals.stack.scratch import create_database, drop_database
 from annals.stack.settings import StackSettings
 
 OWNER, APP = "orders_owner", "orders_app"
@@ -27,33 +26,15 @@ class ScratchDatabase:
     app_dsn: str
 
 
-async def _create(stack: StackSettings, name: str) -> None:
-    conn = await asyncpg.connect(stack.dsn())
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" OWNER {OWNER}')
-        await conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO {APP}')
-    finally:
-        await conn.close()
-    await migrate(stack.dsn(name, OWNER), APP)
-
-
-async def _drop(stack: StackSettings, name: str) -> None:
-    conn = await asyncpg.connect(stack.dsn())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def es_database(stack: StackSettings) -> Iterator[ScratchDatabase]:
     """Create, migrate and finally drop the scratch database."""
-    name = f"es_test_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_create(stack, name))
+    name = asyncio.run(create_database(stack, "es_test", OWNER, [APP]))
+    asyncio.run(migrate(stack.dsn(name, OWNER), APP))
     try:
         yield ScratchDatabase(name, stack.dsn(name), stack.dsn(name, OWNER), stack.dsn(name, APP))
     finally:
-        asyncio.run(_drop(stack, name))
+        asyncio.run(drop_database(stack, name))
 
 
 @pytest.fixture

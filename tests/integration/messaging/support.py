@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from annals.eventstore.migrations import migrate
 from annals.messaging.checkpoints import migrate_messaging
 from annals.messaging.cloudevents import from_kafka
 from annals.messaging.topics import TopicSpec, delete_topics, describe_topics, ensure_topics
+from annals.stack import scratch
 from annals.stack.settings import REPO_ROOT, StackSettings
 
 OWNER, APP = "orders_owner", "orders_app"
@@ -39,13 +39,7 @@ class ScratchDatabase:
 
 async def create_database(stack: StackSettings, prefix: str = "msg_test") -> ScratchDatabase:
     """Create and migrate a scratch database owned by orders_owner."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(stack.dsn())
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" OWNER {OWNER}')
-        await conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO {APP}, debezium')
-    finally:
-        await conn.close()
+    name = await scratch.create_database(stack, prefix, OWNER, [APP, "debezium"])
     db = ScratchDatabase(name, stack.dsn(name), stack.dsn(name, OWNER), stack.dsn(name, APP))
     await migrate(db.owner_dsn, APP)
     await migrate_messaging(db.owner_dsn, APP)
@@ -54,11 +48,7 @@ async def create_database(stack: StackSettings, prefix: str = "msg_test") -> Scr
 
 async def drop_database(stack: StackSettings, name: str) -> None:
     """Drop a scratch database (its replication slots must be gone)."""
-    conn = await asyncpg.connect(stack.dsn())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await scratch.drop_database(stack, name)
 
 
 async def create_topic(stack: StackSettings, name: str, partitions: int = 6) -> str:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 import httpx
 import pytest
 from customers.entrypoints.app import create_app as create_customers
@@ -16,6 +14,7 @@ from fastapi import FastAPI
 from orders.entrypoints.app import create_app as create_orders
 from orders.settings import OrdersSettings
 
+from annals.stack.scratch import create_database, drop_database
 from annals.stack.settings import StackSettings
 from annals.web.auth import mint_token
 from annals.web.settings import ServiceSettings
@@ -23,30 +22,13 @@ from annals.web.settings import ServiceSettings
 ALL_SCOPES = ("orders:write", "customers:write", "read", "read:pii")
 
 
-async def _create(stack: StackSettings, name: str, owner: str, app_role: str) -> None:
-    conn = await asyncpg.connect(stack.dsn())
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" OWNER {owner}')
-        await conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO {app_role}')
-    finally:
-        await conn.close()
-
-
-async def _drop(stack: StackSettings, name: str) -> None:
-    conn = await asyncpg.connect(stack.dsn())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def _scratch(stack: StackSettings, service: str) -> Iterator[str]:
-    name = f"{service}_test_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_create(stack, name, f"{service}_owner", f"{service}_app"))
+    owner, app_role = f"{service}_owner", f"{service}_app"
+    name = asyncio.run(create_database(stack, f"{service}_test", owner, [app_role]))
     try:
         yield name
     finally:
-        asyncio.run(_drop(stack, name))
+        asyncio.run(drop_database(stack, name))
 
 
 @pytest.fixture(scope="session")
