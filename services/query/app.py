@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 import asyncpg
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 from annals.web.app import configure_logging
 from annals.web.auth import TokenVerifier
 from annals.web.health import router as health_router
 from annals.web.middleware import RequestMiddleware
-from annals.web.problems import install_problem_handlers
+from annals.web.problems import Problem, install_problem_handlers, problem_response
 from query import catalog, orders
 from query.consistency import Consistency
 from query.settings import QuerySettings
@@ -37,6 +38,14 @@ class ReadStore:
     pool: asyncpg.Pool
 
 
+async def _not_deployed(request: Request, exc: Exception) -> Response:
+    problem = Problem(
+        503, "Read model not ready", "the read model is not deployed yet (is a projector running?)",
+        slug="read-model-not-ready", headers={"Retry-After": "1"},
+    )  # fmt: skip
+    return problem_response(request, problem)
+
+
 def create_app(settings: QuerySettings | None = None) -> FastAPI:
     """The query app (settings from ANNALS_QUERY_* unless given)."""
     settings = settings or QuerySettings()
@@ -53,6 +62,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         app.state.pool = pool
         app.state.store = ReadStore(pool)
         app.state.consistency = consistency
+        app.state.freshness = {}
         app.state.verifier = TokenVerifier(settings)
         log.info("query API started", database=settings.database)
         try:
@@ -65,6 +75,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         title="Annals query API", description=DESCRIPTION, version="1.0.0", lifespan=lifespan
     )
     install_problem_handlers(app)
+    app.add_exception_handler(asyncpg.UndefinedTableError, _not_deployed)
     app.add_middleware(RequestMiddleware, service="query", max_body_bytes=settings.max_body_bytes)
     app.include_router(orders.router)
     app.include_router(catalog.router)

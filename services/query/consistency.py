@@ -90,13 +90,17 @@ class Outcome:
 
 
 class Consistency:
-    """Waits for projections to apply stream versions; woken by the projectors' NOTIFY."""
+    """Waits for projections to apply stream versions; woken by the projectors' NOTIFY.
+
+    Waiters of one projection share one watcher: each notification (or a slow poll) runs a
+    single query for every stream still awaited, however many requests wait.
+    """
 
     def __init__(self, pool: asyncpg.Pool, dsn: str, view_schema: str) -> None:
         self.pool = pool
         self.dsn = dsn
         self.view_schema = view_schema
-        self._wakers: dict[str, asyncio.Event] = {}
+        self._watchers: dict[str, _Watcher] = {}
         self._listener: asyncpg.Connection | None = None
 
     async def start(self) -> None:
@@ -108,26 +112,23 @@ class Consistency:
             self._listener = None
 
     async def close(self) -> None:
-        """Stop listening."""
+        """Stop listening and watching."""
+        for watcher in self._watchers.values():
+            watcher.close()
         if self._listener is not None:
             await self._listener.close()
 
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        name = payload.rsplit(":", 1)[-1]
-        waker = self._wakers.pop(name, None)
-        if waker is not None:
-            waker.set()
+        watcher = self._watchers.get(payload.rsplit(":", 1)[-1])
+        if watcher is not None:
+            watcher.wake.set()
 
-    async def applied(self, projection: str, stream_id: str) -> int:
-        """The version of a stream the projection's live version has applied (0: none)."""
-        view = f'"{self.view_schema}"."{projection}__applied"'
-        try:
-            version = await self.pool.fetchval(
-                f"SELECT version FROM {view} WHERE stream_id = $1", stream_id
-            )
-        except asyncpg.UndefinedTableError:
-            return 0
-        return int(version or 0)
+    def _watcher(self, projection: str) -> _Watcher:
+        watcher = self._watchers.get(projection)
+        if watcher is None:
+            view = f'"{self.view_schema}"."{projection}__applied"'
+            watcher = self._watchers[projection] = _Watcher(self.pool, view)
+        return watcher
 
     async def wait(
         self, tokens: Sequence[Token], projections: Sequence[str], timeout: float
@@ -141,18 +142,70 @@ class Consistency:
             for projection in projections:
                 if token.topic not in TOPICS.get(projection, ()):
                     continue
-                version = await self._wait_one(projection, token, deadline)
+                version = await self._watcher(projection).wait(token, deadline)
                 key = token.stream_id
                 applied[key] = min(applied.get(key, version), version)
                 satisfied = satisfied and version >= token.version
         return Outcome(satisfied, applied, (time.monotonic() - started) * 1000)
 
-    async def _wait_one(self, projection: str, token: Token, deadline: float) -> int:
-        while True:
-            waker = self._wakers.setdefault(projection, asyncio.Event())
-            version = await self.applied(projection, token.stream_id)
-            remaining = deadline - time.monotonic()
-            if version >= token.version or remaining <= 0:
-                return version
+
+class _Watcher:
+    """The streams awaited in one projection, checked together after each notification."""
+
+    def __init__(self, pool: asyncpg.Pool, view: str) -> None:
+        self.pool = pool
+        self.one = f"SELECT version FROM {view} WHERE stream_id = $1"
+        self.many = f"SELECT stream_id, version FROM {view} WHERE stream_id = ANY($1::text[])"
+        self.wake = asyncio.Event()
+        self.waiting: dict[str, list[tuple[int, asyncio.Future[int]]]] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def wait(self, token: Token, deadline: float) -> int:
+        """The applied version once it reaches the token's, or what it is at the deadline."""
+        version = await self._applied(token.stream_id)
+        remaining = deadline - time.monotonic()
+        if version >= token.version or remaining <= 0:
+            return version
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(token.stream_id, []).append((token.version, future))
+        self.wake.set()  # it may have been applied since the look above
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._watch())
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), remaining)
+        except TimeoutError:
+            entries = self.waiting.get(token.stream_id, [])
+            if (token.version, future) in entries:
+                entries.remove((token.version, future))
+            if not entries:
+                self.waiting.pop(token.stream_id, None)
+            return await self._applied(token.stream_id)
+
+    async def _applied(self, stream_id: str) -> int:
+        try:
+            return int(await self.pool.fetchval(self.one, stream_id) or 0)
+        except asyncpg.UndefinedTableError:  # not deployed yet: nothing applied
+            return 0
+
+    async def _watch(self) -> None:
+        while self.waiting:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waker.wait(), min(remaining, POLL))
+                await asyncio.wait_for(self.wake.wait(), POLL)
+            self.wake.clear()
+            try:
+                rows = await self.pool.fetch(self.many, list(self.waiting))
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                continue
+            for stream_id, version in rows:
+                entries = self.waiting.get(stream_id, [])
+                for wanted, future in [e for e in entries if e[0] <= version]:
+                    entries.remove((wanted, future))
+                    if not future.done():
+                        future.set_result(version)
+                if not entries:
+                    self.waiting.pop(stream_id, None)
+
+    def close(self) -> None:
+        """Stop watching."""
+        if self.task is not None:
+            self.task.cancel()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -17,6 +19,7 @@ from annals.web.problems import Problem
 from query.consistency import Outcome, parse_tokens
 
 JSON = "application/json"
+FRESHNESS_TTL = 0.2
 
 
 def _default(value: Any) -> Any:
@@ -59,20 +62,30 @@ async def answer(
 
 
 async def freshness(request: Request, projections: Sequence[str]) -> dict[str, str]:
-    """`X-Read-Model: order_summary@v2; updated=<newest applied event time>` per projection."""
+    """`X-Read-Model: order_summary@v2; updated=<newest applied event time>` per projection.
+
+    Looked up at most every FRESHNESS_TTL seconds per projection (not once per request).
+    """
     schema = request.app.state.settings.view_schema
+    cache: dict[str, tuple[float, str]] = request.app.state.freshness
     parts = []
+    now = time.monotonic()
     for name in projections:
+        hit = cache.get(name)
+        if hit is not None and now - hit[0] < FRESHNESS_TTL:
+            parts.append(hit[1])
+            continue
         try:
             row = await request.app.state.pool.fetchrow(
                 f'SELECT (SELECT version FROM "{schema}"."{name}__version"), '
                 f'(SELECT max(last_event_at) FROM "{schema}"."{name}__offsets")'
             )
-        except Exception:  # a projection not deployed yet answers as unknown
+        except asyncpg.PostgresError:  # a projection not deployed yet answers as unknown
             parts.append(f"{name}@unknown")
             continue
         updated = "" if row[1] is None else f"; updated={row[1].isoformat()}"
-        parts.append(f"{name}@v{row[0]}{updated}")
+        cache[name] = (now, f"{name}@v{row[0]}{updated}")
+        parts.append(cache[name][1])
     return {"X-Read-Model": ", ".join(parts)} if parts else {}
 
 
