@@ -28,7 +28,7 @@ from projector.order_summary import PROJECTION as ORDER_SUMMARY
 
 from annals.eventstore.importer import import_file
 from annals.eventstore.postgres import READ_ALL, to_records
-from annals.projections.rebuild import Rebuild, partitions_of
+from annals.projections.rebuild import Rebuild, partitions_of, stop_consumer
 from annals.projections.sandbox import Rig, create, destroy, produce, recorded
 from annals.projections.worker import Worker
 from annals.stack.settings import REPO_ROOT, StackSettings
@@ -98,7 +98,7 @@ async def raw_consume_rate(bootstrap: str, topic: str, count: int) -> float:
             seen += sum(len(records) for records in batch.values())
         return seen / (time.perf_counter() - started)
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 def ndjson(path: Path, events: int) -> None:

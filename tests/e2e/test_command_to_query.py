@@ -85,6 +85,10 @@ async def test_http_command_is_read_back_from_the_query_api(rig: Rig) -> None:
             with pytest.raises(RuleBroken, match="not known"):
                 await CustomerDirectory(orders_app.state.store.pool, wait_unknown=0).check("bob")
 
+            unknown = {"order_id": "o0", "customer_id": "bob", "currency": "EUR"}
+            refused = await orders.post("/orders", json=unknown, headers=auth)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["rule"] == "customer-unknown"
             order = {"order_id": "o1", "customer_id": "ada", "currency": "EUR"}
             placed = await orders.post("/orders", json=order, headers=auth)
             assert placed.status_code == 201, placed.text

@@ -139,7 +139,7 @@ class Rebuild:
             result.seconds = time.perf_counter() - started
             return result
         finally:
-            await consumer.stop()
+            await stop_consumer(consumer)
             await conn.close()
 
     async def _start_offsets(
@@ -288,3 +288,13 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str, timeout: float =
             raise TimeoutError(f"topic {topic} has no partitions (does it exist?)")
         await consumer._client.force_metadata_update()
         await asyncio.sleep(0.1)
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer; aiokafka may surface the cancellation of its own internal task."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise

@@ -12,6 +12,7 @@ from aiokafka.structs import TopicPartition
 
 from annals.projections import versions
 from annals.projections.projection import Projection
+from annals.projections.rebuild import partitions_of, stop_consumer
 from annals.projections.settings import ProjectorSettings
 from annals.projections.tables import quote
 
@@ -41,12 +42,13 @@ async def end_offsets(settings: ProjectorSettings, topics: list[str]) -> dict[tu
         partitions = []
         for topic in topics:
             physical = settings.topic(topic)
-            for p in consumer.partitions_for_topic(physical) or ():
-                partitions.append(TopicPartition(physical, p))
+            with contextlib.suppress(TimeoutError):  # a topic not created yet has no lag
+                for p in await partitions_of(consumer, physical, timeout=3):
+                    partitions.append(TopicPartition(physical, p))
         ends = await consumer.end_offsets(partitions) if partitions else {}
         return {(settings.logical(tp.topic), tp.partition): off for tp, off in ends.items()}
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def status(

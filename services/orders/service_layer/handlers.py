@@ -9,7 +9,8 @@ from annals.commands.uow import UnitOfWork
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.postgres import PostgresEventStore
 from annals.eventstore.registry import EventRegistry
-from orders.domain.commands import Command
+from orders.adapters.customer_directory import CustomerDirectory
+from orders.domain.commands import Command, PlaceOrder
 from orders.domain.events import ORDER_EVENTS
 from orders.domain.order import Order, OrderState
 
@@ -24,16 +25,24 @@ class Deps:
     """What order handlers use."""
 
     executor: CommandExecutor[OrderState]
+    customers: CustomerDirectory | None = None
 
     @classmethod
     def build(cls, store: PostgresEventStore, retries: int, cache_size: int) -> Deps:
         """Handlers' dependencies on an open store."""
         codec = EventCodec(registry(), store.keys)
-        return cls(CommandExecutor(store, codec, Order, retries=retries, cache_size=cache_size))
+        executor = CommandExecutor(store, codec, Order, retries=retries, cache_size=cache_size)
+        return cls(executor, CustomerDirectory(store.pool))
 
 
 async def handle(
     command: Command, target: Target, uow: UnitOfWork | None, deps: Deps
 ) -> Outcome[OrderState]:
-    """Every order command: load the order, decide, append (retried on concurrent changes)."""
+    """Every order command: load the order, decide, append (retried on concurrent changes).
+
+    PlaceOrder first asks the customer directory (the replica of customer status): unknown
+    and deactivated customers are refused with 422.
+    """
+    if isinstance(command, PlaceOrder) and deps.customers is not None:
+        await deps.customers.check(command.customer_id)
     return await deps.executor.execute(target, command, uow)
