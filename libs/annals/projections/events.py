@@ -11,7 +11,7 @@ from typing import Any
 from annals.cdc import DecodeError, RowChange, decode_record
 from annals.eventstore.codec import FORGOTTEN, PII_MARK, decrypt_value
 from annals.eventstore.errors import EventStoreError, UndecodableEvent
-from annals.eventstore.ports import KeyStore, RecordedEvent
+from annals.eventstore.ports import KeyStore
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.cloudevents import from_kafka
 from annals.messaging.errors import MalformedEvent
@@ -76,14 +76,6 @@ def from_record(record: Any, logical_topic: str) -> Event:
         ce.type, ce.data, ce.time or _ts(record.timestamp), ce.subject, ce.streamversion,
         ce.schemaversion or 1, logical_topic, record.partition, record.offset, record.key,
         record.value, headers,
-    )  # fmt: skip
-
-
-def from_stored(record: RecordedEvent, service: str, logical_topic: str) -> Event:
-    """An event read from a service's event store (rebuild --from store)."""
-    return Event(
-        f"{service}.{record.event_type}", record.data, record.recorded_at, record.stream_id,
-        record.version, record.schema_version, logical_topic,
     )  # fmt: skip
 
 
