@@ -21,22 +21,11 @@ from query.settings import QuerySettings
 from annals.commands.errors import RuleBroken
 from annals.eventstore.pgstores import PostgresKeyStore
 from annals.projections.worker import Worker
-from annals.stack.settings import StackSettings
 from annals.web.auth import mint_token
 from tests.integration.projections.helpers import eventually, fetchval, running
-from tests.integration.projections.rig import Rig, create, destroy
+from tests.integration.projections.rig import Rig
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-async def rig(stack: StackSettings, unique: str) -> AsyncIterator[Rig]:
-    """Scratch databases and topics of this test."""
-    created = await create(stack, unique)
-    try:
-        yield created
-    finally:
-        await destroy(created)
 
 
 @contextlib.asynccontextmanager

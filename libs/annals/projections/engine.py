@@ -151,13 +151,13 @@ class Applier:
             "event_type, reason, error) SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], "
             "$4::text[], $5::int[], $6::text[], $7::text[], $8::text[])"
         )
-        self.sql_offsets_init = (
-            f"INSERT INTO {s}._offsets (topic, partition, next_offset) "
-            "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) ON CONFLICT DO NOTHING"
-        )
+        # One statement: insert the partitions first seen, lock all of them, return the stored
+        # offsets (a conflicting row is "updated" to itself, which locks it like FOR UPDATE).
         self.sql_offsets_lock = (
-            f"SELECT topic, partition, next_offset FROM {s}._offsets WHERE (topic, partition) IN "
-            "(SELECT * FROM unnest($1::text[], $2::int[])) ORDER BY topic, partition FOR UPDATE"
+            f"INSERT INTO {s}._offsets AS o (topic, partition, next_offset) "
+            "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) ORDER BY 1, 2 "
+            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = o.next_offset "
+            "RETURNING topic, partition, next_offset"
         )
         self.sql_offsets_save = (
             f"UPDATE {s}._offsets o SET next_offset = n.next_offset, updated_at = now(), "
@@ -247,10 +247,9 @@ class Applier:
     ) -> list[Item]:
         topics = [tp[0] for tp in spans]
         parts = [tp[1] for tp in spans]
-        await conn.execute(self.sql_offsets_init, topics, parts, [s.first for s in spans.values()])
-        stored = {
-            (r[0], r[1]): r[2] for r in await conn.fetch(self.sql_offsets_lock, topics, parts)
-        }
+        firsts = [s.first for s in spans.values()]
+        rows = await conn.fetch(self.sql_offsets_lock, topics, parts, firsts)
+        stored = {(r[0], r[1]): r[2] for r in rows}
         behind = {tp: off for tp, off in stored.items() if spans[tp].first > off}
         if behind:
             raise Fenced(behind)

@@ -241,7 +241,12 @@ class Rebuild:
         applier: Applier,
         partitions: list[TopicPartition],
     ) -> int:
-        """Consume from the stored offsets until every partition reached its end offset."""
+        """Consume from the stored offsets up to the end offsets, then return (to switch).
+
+        Under steady writes the end offsets keep moving: they are chased until at most
+        `switch_lag` records are left, then fixed; what is written after that is applied by
+        the live workers, which continue from the offsets stored with the new version.
+        """
         if not partitions:
             return 0
         consumer.assign(partitions)
@@ -252,12 +257,15 @@ class Rebuild:
         for tp in partitions:
             consumer.seek(tp, position[tp])
         done = 0
+        target: dict[TopicPartition, int] | None = None
         while True:
-            ends = await consumer.end_offsets(partitions)
+            ends = target or await consumer.end_offsets(partitions)
             waiting = sum(max(0, ends[tp] - position[tp]) for tp in partitions)
             self.progress("kafka", done, done + waiting)
             if not waiting:
                 return done
+            if target is None and waiting <= self.settings.switch_lag:
+                target = ends
             batch = await consumer.getmany(timeout_ms=1000, max_records=self.settings.rebuild_batch)
             records = [r for rs in batch.values() for r in rs]
             if not records:

@@ -19,9 +19,10 @@ class ProjectorSettings(BaseSettings):
 
     bootstrap: str = ""
     batch_records: int = Field(default=2000, ge=1, description="records per batch at most")
-    batch_ms: int = Field(default=5, ge=0, description="wait this long to fill a batch")
-    fetch_max_wait_ms: int = Field(default=10, ge=1)
+    batch_ms: int = Field(default=10, ge=0, description="wait this long to fill a batch")
+    fetch_max_wait_ms: int = Field(default=100, ge=1, description="long poll: data ends it early")
     session_timeout_ms: int = Field(default=10_000, ge=6_000, description="group membership")
+    switch_lag: int = Field(default=500, ge=0, description="records left when a rebuild switches")
     rebuild_batch: int = Field(default=5000, ge=1)
     metrics_port: int = Field(default=0, description="Prometheus port of a worker (0: none)")
     topic_prefix: str = Field(default="", description="prepended to every topic (tests)")

@@ -47,6 +47,7 @@ from annals.projections.settings import ProjectorSettings
 
 log = logging.getLogger(__name__)
 TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+CONTENTION = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 class VersionGap(Exception):
@@ -255,6 +256,11 @@ class Worker:
     async def _apply_or_split(self, items: list[Item]) -> None:
         try:
             await self._apply(items)
+        except CONTENTION as exc:  # transient: read the records again from the stored offsets
+            log.info("%s: %s; retrying from the stored offsets", self.group, exc)
+            assert self._consumer is not None
+            await self.seek_stored(sorted(self._consumer.assignment()))
+            return
         except asyncpg.PostgresError as exc:
             if isinstance(exc, asyncpg.PostgresConnectionError):
                 raise

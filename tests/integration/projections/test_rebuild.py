@@ -51,9 +51,9 @@ async def test_rebuild_during_live_writes_equals_a_build_from_scratch(rig: Rig) 
     owner, reader = rig.owner_dsn("readmodels"), rig.app_dsn("readmodels")
     live = [Worker(ORDER_SUMMARY, settings), Worker(DAILY_SALES, settings)]
     async with rig.relay("orders"), running(*live):
-        writing = asyncio.create_task(write_orders(rig, ORDERS, 0.01))
+        writing = asyncio.create_task(write_orders(rig, ORDERS, 0.025))
         await eventually(
-            lambda: fetchval(reader, "SELECT count(*) >= 40 FROM readmodels.order_summary")
+            lambda: fetchval(reader, "SELECT count(*) >= 20 FROM readmodels.order_summary")
         )
         rebuilt = await asyncio.gather(
             Rebuild(ORDER_SUMMARY, settings, source="store").run(),
