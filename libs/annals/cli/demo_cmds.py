@@ -118,6 +118,7 @@ def up(processes: int = typer.Option(2, help="projector worker processes")) -> N
     urls()
 
 
+@platform_app.command("urls")
 def urls() -> None:
     """Print where everything is."""
     table = Table("what", "where", title="Annals platform")
@@ -175,12 +176,16 @@ def demo(
     orders: int = typer.Option(30, help="orders to place"),
     legacy_seconds: float = typer.Option(5.0, help="seconds of legacy ERP changes"),
     seed: int = typer.Option(42, help="seed of the random choices"),
+    once: bool = typer.Option(False, "--once", help="do nothing when orders exist already"),
 ) -> None:
     """Seed the running platform: legacy changes, customers and orders over HTTP; show curls."""
     from orders.settings import OrdersSettings
 
     from annals.web.auth import mint_token
 
+    if once and asyncio.run(_seeded()):
+        console.print("demo data is there already (`annals demo` without --once adds more)")
+        return
     rng = random.Random(seed)
     token = mint_token(OrdersSettings(), ["orders:write", "customers:write", "read", "read:pii"])
     console.print(f"legacy ERP: {legacy_seconds:.0f}s of product, stock and customer changes")
@@ -194,6 +199,21 @@ def demo(
             last = _order(http, rng, rng.choice(ids), skus)
     console.print(f"[green]✓[/green] {customers} customers, {orders} orders, legacy changes")
     _show_curls(last, ids[0])
+
+
+async def _seeded() -> bool:
+    from query.settings import QuerySettings
+
+    try:
+        conn = await asyncpg.connect(QuerySettings().dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    try:
+        return bool(await conn.fetchval("SELECT EXISTS (SELECT FROM readmodels.order_summary)"))
+    except asyncpg.PostgresError:
+        return False
+    finally:
+        await conn.close()
 
 
 async def _legacy_changes(seconds: float, seed: int) -> list[tuple[str, str]]:
