@@ -31,8 +31,14 @@ up: install ## start the whole stack and print where everything is
 	$(BIN)/annals connectors apply
 	$(BIN)/annals services up
 	$(BIN)/annals publishers up
+	$(BIN)/annals projectors up
+	$(BIN)/annals query up
+	$(BIN)/annals demo --once
+	$(BIN)/annals platform urls
 
 down: ## stop what `make up` started (data is kept)
+	@test -x $(BIN)/annals && $(BIN)/annals query down || true
+	@test -x $(BIN)/annals && $(BIN)/annals projectors down || true
 	@test -x $(BIN)/annals && $(BIN)/annals publishers down || true
 	@test -x $(BIN)/annals && $(BIN)/annals services down || true
 	@test -x $(BIN)/annals && $(BIN)/annals stack down || true
