@@ -56,7 +56,8 @@ lint: $(INSTALLED) ## ruff and mypy
 test: install lint ## the full suite; starts the stack it needs (and stops it if it started it)
 	$(BIN)/pytest -ra $(PYTEST_ARGS)
 
-bench: up ## all benchmarks, or one: make bench B=<name>; results in bench/results/
+bench: install ## all benchmarks, or one: make bench B=<name>; results in bench/results/
+	$(BIN)/annals stack up
 	@for b in $(if $(B),$(B),$(BENCHES)); do \
 	  echo "== bench/$$b"; $(BIN)/python -m bench.$$b || exit 1; done
 
