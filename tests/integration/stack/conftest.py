@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,12 +13,32 @@ import pytest
 
 from annals.stack.settings import StackSettings
 
-PRIVATE_PORTS = {
-    "ANNALS_STACK_PG_PORT": "56432",
-    "ANNALS_STACK_KAFKA_PORT": "19092",
-    "ANNALS_STACK_CONTROLLER_PORT": "19093",
-    "ANNALS_STACK_CONNECT_PORT": "18083",
-}
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+# Ports of the private stack: free ones picked per session, so a second test run on the same
+# machine (or the shared stack) never collides with it.
+PRIVATE_PORTS = dict(
+    zip(
+        (
+            "ANNALS_STACK_PG_PORT",
+            "ANNALS_STACK_KAFKA_PORT",
+            "ANNALS_STACK_CONTROLLER_PORT",
+            "ANNALS_STACK_CONNECT_PORT",
+        ),
+        map(str, _free_ports(4)),
+        strict=True,
+    )
+)
 
 
 class Cli:
