@@ -270,11 +270,11 @@ class Applier:
         elif streams:
             rows = await conn.fetch(self.sql_streams, list(streams))
             marks = {r[0]: (r[1], r[2]) for r in rows}
-        parked: dict[str, dict[int, Event]] = defaultdict(dict)
+        parked: dict[str, dict[int, Event]] = {}
         waiting = [s for s in streams if s in marks and marks[s][1] is not None]
         if waiting:
             for r in await conn.fetch(self.sql_parked, waiting):
-                parked[r[0]][r[1]] = Event(
+                parked.setdefault(r[0], {})[r[1]] = Event(
                     r[2], json.loads(r[4]), r[5], r[0], r[1], r[3], r[6], r[7], r[8]
                 )
         changed: dict[str, tuple[int, int | None]] = {}
@@ -299,11 +299,12 @@ class Applier:
                 plan.append(item)
                 continue
             applied, at = changed.get(sid) or marks.get(sid, (0, None))
-            if version <= applied or version in parked[sid]:
+            held = parked.get(sid)
+            if version <= applied or (held is not None and version in held):
                 result.skipped += 1
                 continue
             if version > applied + 1:
-                parked[sid][version] = item
+                parked.setdefault(sid, {})[version] = item
                 parks.append(item)
                 result.parked += 1
                 result.dead.append(
@@ -313,12 +314,13 @@ class Applier:
                 continue
             plan.append(item)
             applied = version
-            while applied + 1 in parked[sid]:
-                applied += 1
-                plan.append(parked[sid].pop(applied))
-                unparks.append((sid, applied))
-                result.unparked += 1
-            changed[sid] = (applied, applied + 1 if parked[sid] else None)
+            if held:
+                while applied + 1 in held:
+                    applied += 1
+                    plan.append(held.pop(applied))
+                    unparks.append((sid, applied))
+                    result.unparked += 1
+            changed[sid] = (applied, applied + 1 if held else None)
         return plan, changed, parks, unparks
 
     async def _run(

@@ -16,6 +16,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 DIALECT = postgresql.dialect()
+# One encoder for every JSON column value (json.dumps with options builds one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
 Key = tuple[Any, ...]
 
 
@@ -112,17 +114,19 @@ class TableSql:
 
     def key_of(self, row: Mapping[str, Any]) -> Key:
         """The primary key of a row."""
+        if len(self.key) == 1:
+            return (row[self.key[0]],)
         return tuple(row[k] for k in self.key)
 
     def columns_of(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> list[list]:
         """One list per column of rows, JSON columns encoded."""
-        out: list[list[Any]] = [[] for _ in columns]
-        for row in rows:
-            for i, c in enumerate(columns):
-                value = row.get(c)
-                if c in self.json and value is not None:
-                    value = json.dumps(value, separators=(",", ":"), default=str)
-                out[i].append(value)
+        rows = rows if isinstance(rows, list) else list(rows)
+        out: list[list[Any]] = []
+        for c in columns:
+            values = [row.get(c) for row in rows]
+            if c in self.json:
+                values = [None if v is None else _ENCODE(v) for v in values]
+            out.append(values)
         return out
 
     def key_columns(self, keys: Iterable[Key]) -> list[list[Any]]:
