@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -12,18 +11,9 @@ from annals.eventstore.migrations import migrate
 from annals.eventstore.postgres import PostgresEventStore
 from annals.stack.scratch import create_database, drop_database
 from annals.stack.settings import StackSettings
+from tests.support.databases import ScratchDatabase
 
 OWNER, APP = "orders_owner", "orders_app"
-
-
-@dataclass(frozen=True)
-class ScratchDatabase:
-    """DSNs of the session's scratch database."""
-
-    name: str
-    admin_dsn: str
-    owner_dsn: str
-    app_dsn: str
 
 
 @pytest.fixture(scope="session")

@@ -23,18 +23,9 @@ from annals.messaging.cloudevents import from_kafka
 from annals.messaging.topics import TopicSpec, delete_topics, describe_topics, ensure_topics
 from annals.stack import scratch
 from annals.stack.settings import REPO_ROOT, StackSettings
+from tests.support.databases import ScratchDatabase
 
 OWNER, APP = "orders_owner", "orders_app"
-
-
-@dataclass(frozen=True)
-class ScratchDatabase:
-    """DSNs of a scratch event-store database with the messaging tables."""
-
-    name: str
-    admin_dsn: str
-    owner_dsn: str
-    app_dsn: str
 
 
 async def create_database(stack: StackSettings, prefix: str = "msg_test") -> ScratchDatabase:
