@@ -81,6 +81,14 @@ def to_records(rows: Sequence[Any]) -> list[RecordedEvent]:
     return [RecordedEvent(*row) for row in rows]
 
 
+def statement_args(stream_id: str, stype: str, batch: EncodedBatch, single: bool) -> list[Any]:
+    """Parameters $1..$7 of the append statement: scalars for one event, else arrays."""
+    columns = (batch.event_ids, batch.event_types, batch.schema_versions, batch.data)
+    if single:
+        return [stream_id, stype, *(c[0] for c in columns), batch.metadata[0]]
+    return [stream_id, stype, *columns, batch.metadata]
+
+
 class PostgresEventStore(CatchUp):
     """Event store on one PostgreSQL database, used as the service role."""
 
@@ -151,14 +159,14 @@ class PostgresEventStore(CatchUp):
         batch = encode_batch(events, metadata, self.max_event_bytes)
         stype = stream_type or default_stream_type(stream_id)
         kind = kind_of(code)
-        args: list[Any] = [stream_id, stype, batch.event_ids, batch.event_types]
-        args += [batch.schema_versions, batch.data, batch.metadata]
+        single = len(batch.event_ids) == 1
+        args = statement_args(stream_id, stype, batch, single)
         if kind == "exact":
             args.append(code)
         notify = self.notifier.carry()
         try:
             async with self.pool.acquire() as conn:
-                rows = await conn.fetch(APPEND_SQL[kind, notify], *args)
+                rows = await conn.fetch(APPEND_SQL[kind, notify, single], *args)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_event_id_key":
                 return await self._resolve_duplicate(stream_id, batch, expected_version, None)

@@ -60,7 +60,7 @@ async def test_reader_sees_every_event_once_despite_a_late_commit(
     await slow_tx.start()
     slow_id = uuid.uuid4()
     row = await slow_conn.fetchrow(
-        APPEND_SQL["none", False],
+        APPEND_SQL["none", False, False],
         f"slow-{tag}",
         "slow",
         [slow_id],
