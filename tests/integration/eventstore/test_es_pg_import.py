@@ -48,6 +48,9 @@ async def test_import_assigns_versions_and_streams_continue(
     assert (await pg_store.append(existing, [NewEvent("After", {})], 16)).version == 17
     three = (await pg_store.read_stream(f"legacy-{tag}-3"))[0]
     assert three.metadata == {"source": "erp"} and three.recorded_at.year == 2019
+    everything = await pg_store.read_all(None, 100_000, event_types=["Imported"])
+    imported = [e.event_id for e in everything if tag in e.stream_id]
+    assert len(set(imported)) == 100 and {i.version for i in imported} == {7}
 
 
 async def test_import_refuses_version_conflicts_and_bad_lines(
