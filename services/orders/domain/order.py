@@ -11,7 +11,7 @@ from annals.commands.errors import AlreadyExists, NotFound, RuleBroken
 from annals.eventstore.domain import DomainEvent
 from orders.domain import commands as c
 from orders.domain import events as e
-from orders.domain.money import Money
+from orders.domain.money import ZERO, Money
 
 MAX_LINES = 100
 KIND = "order"
@@ -61,15 +61,15 @@ class OrderState:
     @property
     def subtotal(self) -> Money:
         """Sum of the line totals."""
-        total = Money.zero(self.currency or "XXX")
-        for line in self.lines:
-            total = total + line.total
-        return total
+        currency = self.currency or "XXX"
+        amount = sum((line.unit_price.amount * line.quantity for line in self.lines), ZERO)
+        return Money.model_construct(amount=amount, currency=currency)
 
     @property
     def total(self) -> Money:
         """Subtotal minus discount, never negative."""
-        return self.subtotal if self.discount is None else self.subtotal.less(self.discount)
+        subtotal = self.subtotal
+        return subtotal if self.discount is None else subtotal.less(self.discount)
 
 
 def evolve(state: OrderState, event: DomainEvent) -> OrderState:
