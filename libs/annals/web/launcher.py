@@ -16,6 +16,7 @@ from annals.commands.storage import TableStep, migrate_tables
 from annals.stack.errors import StackError
 from annals.stack.procs import port_open, read_pid, spawn, stop_pid, tail
 from annals.stack.settings import StackSettings
+from annals.web.server import HTTP_PROTOCOL
 from annals.web.settings import ServiceSettings
 
 
@@ -73,6 +74,8 @@ def uvicorn_args(spec: ServiceSpec, settings: ServiceSettings) -> list[str]:
         "--no-access-log",
         "--log-level",
         "warning",
+        "--http",
+        HTTP_PROTOCOL,
     ]
 
 

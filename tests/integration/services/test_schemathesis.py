@@ -37,6 +37,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from annals.web.auth import mint_token
+from annals.web.server import CoalescingHttpToolsProtocol
 from annals.web.settings import ServiceSettings
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -66,7 +67,9 @@ def running(app: FastAPI) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", http=CoalescingHttpToolsProtocol
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
