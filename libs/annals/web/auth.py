@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import jwt
-from fastapi import Request, Security
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from annals.web.problems import Problem
 from annals.web.settings import ServiceSettings
@@ -111,14 +111,21 @@ def mint_token(
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
-def require(scope: str) -> Callable[..., Awaitable[Principal]]:
-    """A FastAPI dependency: the caller's principal, which must hold `scope` (401/403 else)."""
+class ScopedBearer(HTTPBearer):
+    """A FastAPI dependency: the caller's principal, which must hold `scope` (401/403 else).
 
-    async def dependency(
-        request: Request,
-        credentials: HTTPAuthorizationCredentials | None = Security(bearer, scopes=[scope]),
-    ) -> Principal:
-        if credentials is None:
+    Being an HTTPBearer, it also documents the bearer scheme in OpenAPI; checking the header
+    itself (instead of depending on an HTTPBearer) saves FastAPI one dependency per request.
+    """
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scheme_name="HTTPBearer", description=bearer.model.description)
+        self.scope = scope
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        """The verified principal of the request's bearer token."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
             raise Problem(
                 401,
                 "Unauthorized",
@@ -127,15 +134,20 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         verifier: TokenVerifier = request.app.state.verifier
-        principal = await verifier.verify(credentials.credentials)
-        if not principal.has(scope):
+        principal = await verifier.verify(token.strip())
+        if not principal.has(self.scope):
             raise Problem(
                 403,
                 "Forbidden",
-                f"this operation needs the scope {scope!r}",
+                f"this operation needs the scope {self.scope!r}",
                 slug="insufficient-scope",
-                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope" scope="{scope}"'},
+                headers={
+                    "WWW-Authenticate": f'Bearer error="insufficient_scope" scope="{self.scope}"'
+                },
             )
         return principal
 
-    return dependency
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A FastAPI dependency: the caller's principal, which must hold `scope` (401/403 else)."""
+    return ScopedBearer(scope)
