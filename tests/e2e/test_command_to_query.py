@@ -88,8 +88,10 @@ async def test_http_command_is_read_back_from_the_query_api(rig: Rig) -> None:
             confirmed = await orders.post("/orders/o1/confirm", headers=auth)
             assert confirmed.status_code == 200, confirmed.text
             version = confirmed.headers["etag"].strip('"')
+            token = confirmed.headers["x-consistency-token"]
+            assert token == f"order-o1@{version}"
 
-            consistency = {"X-Consistency-Token": f"order-o1@{version}", **auth}
+            consistency = {"X-Consistency-Token": token, **auth}
             read = await query.get("/orders/o1", headers=consistency)
             assert read.status_code == 200, read.text
             assert read.headers["x-consistency"] == "satisfied"

@@ -80,9 +80,13 @@ class CommandApi(Generic[S]):
         return self.codec.registry
 
     def respond(self, outcome: Outcome[S], principal: Principal, status: int) -> Response:
-        """The JSON view of an aggregate with its version as ETag."""
+        """The aggregate's JSON view, its version as ETag and a consistency token."""
         view = self.render(outcome.aggregate_id, outcome.state, outcome.version, principal)
-        headers = {"ETag": etag(outcome.version)}
+        stream = self.executor.decider.stream_id(outcome.aggregate_id)
+        headers = {
+            "ETag": etag(outcome.version),
+            "X-Consistency-Token": f"{stream}@{outcome.version}",
+        }
         if status == 201:
             headers["Location"] = f"{self.prefix}/{outcome.aggregate_id}"
         return Response(view.model_dump_json(), status, headers, media_type=JSON)
@@ -124,8 +128,11 @@ async def run_command(
     return response
 
 
+KEPT_HEADERS = ("etag", "location", "x-consistency-token")  # replayed with a stored response
+
+
 def _kept_headers(response: Response) -> dict[str, str]:
-    return {k: v for k, v in response.headers.items() if k in ("etag", "location")}
+    return {k: v for k, v in response.headers.items() if k in KEPT_HEADERS}
 
 
 def _replay(stored: StoredResponse) -> Response:
@@ -186,5 +193,9 @@ def headers_doc(*names: str) -> Mapping[str, Any]:
         "ETag": {"description": 'the stream version, e.g. "3"', "schema": {"type": "string"}},
         "Location": {"description": "URL of the created aggregate", "schema": {"type": "string"}},
         "X-Correlation-ID": {"description": "correlation id", "schema": {"type": "string"}},
+        "X-Consistency-Token": {
+            "description": "`<stream id>@<version>`: send it to the query API to read this write",
+            "schema": {"type": "string", "examples": ["order-o1@3"]},
+        },
     }
     return {name: docs[name] for name in names}

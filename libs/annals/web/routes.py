@@ -42,7 +42,8 @@ WRITE_HEADERS: dict[str, Any] = {
 
 def write_docs(status: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses of a command route answering `status`."""
-    headers = headers_doc("ETag", "Location") if status == 201 else headers_doc("ETag")
+    names = ("ETag", "X-Consistency-Token", "Location")
+    headers = headers_doc(*names) if status == 201 else headers_doc(*names[:2])
     docs: dict[int | str, dict[str, Any]] = {status: {"headers": headers}}
     docs.update(problem_docs(400, 401, 403, 404, 409, 412, 413, 422))
     return docs
@@ -58,7 +59,10 @@ def read_router(*, prefix: str, id_name: str, kind: str, view: type[BaseModel]) 
         f"/{{{id_name}}}",
         response_model=view,
         summary=f"Get a {kind}, rebuilt from its events",
-        responses={200: {"headers": headers_doc("ETag")}, **problem_docs(401, 403, 404, 422)},
+        responses={
+            200: {"headers": headers_doc("ETag", "X-Consistency-Token")},
+            **problem_docs(401, 403, 404, 422),
+        },
         operation_id=f"get_{kind}",
     )
     async def get_one(

@@ -56,6 +56,8 @@ async def test_same_idempotency_key_twice_appends_once(
     )
     assert first.status_code == second.status_code == 200
     assert first.json() == second.json()
+    token = f"order-{unique}@2"
+    assert first.headers["x-consistency-token"] == second.headers["x-consistency-token"] == token
     assert "true" in (
         first.headers.get("idempotent-replayed"),
         second.headers.get("idempotent-replayed"),
