@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -84,7 +87,9 @@ def service_lifespan(
         )
         app.state.store = store
         app.state.verifier = TokenVerifier(settings)
-        app.state.api = build(store, settings)
+        app.state.api = api = build(store, settings)
+        api.idempotency.ttl = timedelta(hours=settings.idempotency_ttl_hours)
+        purge = asyncio.create_task(api.idempotency.purge_forever(), name="idempotency-purge")
         gc.freeze()  # long-lived startup objects leave the collector's generations: shorter pauses
         # A request allocates thousands of short-lived objects (pydantic, JSON, asyncpg records):
         # with the default gen-0 threshold (700) the collector runs several times per request.
@@ -93,6 +98,9 @@ def service_lifespan(
         try:
             yield
         finally:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
             await store.close()
 
     return lifespan

@@ -2,31 +2,50 @@
 
 The key is claimed in the same transaction as the command's append, so a key yields at most
 one set of events; a concurrent duplicate waits for the first and then replays its response.
-A failed request (any error) rolls the claim back, so the key can be retried.
+A failed request (any error) rolls the claim back, so the key can be retried. A key is kept
+for a time to live (24 hours by default): past it, the key counts as new, and a purge task of
+each service worker deletes expired keys in small batches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
 
 from annals.commands.uow import UnitOfWork, unit_of_work
 from annals.eventstore.postgres import PostgresEventStore
 from annals.web.problems import Problem
 
+log = logging.getLogger(__name__)
+
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-CLAIM = (
-    "INSERT INTO api.idempotency_keys (actor, key, request_hash) VALUES ($1, $2, $3) "
-    "ON CONFLICT (actor, key) DO NOTHING RETURNING 1"
-)
+# An expired key is claimed afresh; the conflict's row lock orders concurrent claims.
+CLAIM = """
+INSERT INTO api.idempotency_keys AS k (actor, key, request_hash) VALUES ($1, $2, $3)
+ON CONFLICT (actor, key) DO UPDATE
+   SET request_hash = excluded.request_hash, status = 0, headers = '{}', body = '',
+       created_at = now()
+ WHERE k.created_at < now() - $4::interval
+RETURNING 1
+"""
 STORED = (
     "SELECT request_hash, status, headers::text, body FROM api.idempotency_keys "
     "WHERE actor = $1 AND key = $2"
 )
+PURGE = """
+DELETE FROM api.idempotency_keys WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM api.idempotency_keys WHERE created_at < now() - $1::interval LIMIT $2))
+"""
+DEFAULT_TTL = timedelta(hours=24)
 SAVE = (
     "UPDATE api.idempotency_keys SET status = $3, headers = $4::jsonb, body = $5 "
     "WHERE actor = $1 AND key = $2"
@@ -80,8 +99,9 @@ class Claim:
 class IdempotencyStore:
     """Keys in the service database's `api.idempotency_keys` (they survive restarts)."""
 
-    def __init__(self, store: PostgresEventStore) -> None:
+    def __init__(self, store: PostgresEventStore, ttl: timedelta = DEFAULT_TTL) -> None:
         self.store = store
+        self.ttl = ttl
 
     @asynccontextmanager
     async def claim(
@@ -89,7 +109,7 @@ class IdempotencyStore:
     ) -> AsyncIterator[Claim | StoredResponse]:
         """Yield a Claim for a new key, or the StoredResponse of a used one (422 if reused)."""
         async with unit_of_work(self.store) as uow:
-            claimed = await uow.conn.fetchval(CLAIM, actor, key, fingerprint)
+            claimed = await uow.conn.fetchval(CLAIM, actor, key, fingerprint, self.ttl)
             if claimed is None:
                 row = await uow.conn.fetchrow(STORED, actor, key)
                 if row[0] != fingerprint:
@@ -106,3 +126,23 @@ class IdempotencyStore:
             yield claim
             if not claim.saved:
                 raise RuntimeError("an idempotency claim ended without a stored response")
+
+    async def purge(self, batch: int = 5_000) -> int:
+        """Delete expired keys, a batch per statement; return how many went."""
+        total = 0
+        while True:
+            status = await self.store.pool.execute(PURGE, self.ttl, batch)
+            deleted = int(status.rsplit(" ", 1)[-1])
+            total += deleted
+            if deleted < batch:
+                return total
+
+    async def purge_forever(self, every: float = 600.0) -> None:
+        """Purge now and then every `every` seconds; failures are logged and retried later."""
+        while True:
+            try:
+                if deleted := await self.purge():
+                    log.info("purged %d expired idempotency keys", deleted)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+                log.warning("idempotency key purge failed (retried later): %s", exc)
+            await asyncio.sleep(every)

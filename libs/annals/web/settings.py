@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
         default=10_000, ge=0, description="aggregates whose last state a worker keeps (0: off)"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    idempotency_ttl_hours: float = Field(
+        default=24, gt=0, le=24 * 365, description="how long an Idempotency-Key is replayed"
+    )
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr = SecretStr(UNSAFE_LOCAL_SECRET)
     jwks_url: str | None = None

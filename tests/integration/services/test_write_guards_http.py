@@ -84,6 +84,34 @@ async def test_idempotent_creation_replays_after_restart(
         assert len(page["events"]) == 1
 
 
+async def test_an_expired_key_counts_as_new_and_is_purged(
+    orders_settings: OrdersSettings, auth: Auth, unique: str
+) -> None:
+    ttl = 0.2 / 3600  # 200 ms
+    app = create_app(orders_settings.model_copy(update={"idempotency_ttl_hours": ttl}))
+    async with serve(app) as client:
+        await place(client, auth, unique)
+        headers = {**auth(), "Idempotency-Key": f"ttl-{unique}"}
+        first = await client.post(f"/orders/{unique}/items", json=ITEM, headers=headers)
+        reused = await client.post(
+            f"/orders/{unique}/items", json={**ITEM, "sku": "B"}, headers=headers
+        )
+        assert first.status_code == 200 and reused.status_code == 422
+        await asyncio.sleep(0.3)
+        again = await client.post(
+            f"/orders/{unique}/items", json={**ITEM, "sku": "B"}, headers=headers
+        )
+        assert again.status_code == 200 and "idempotent-replayed" not in again.headers
+        assert await versions(client, auth, unique) == 3
+        await asyncio.sleep(0.3)
+        store = app.state.api.idempotency
+        assert await store.purge(batch=1) >= 1
+        left = await store.store.pool.fetchval(
+            "SELECT count(*) FROM api.idempotency_keys WHERE key = $1", f"ttl-{unique}"
+        )
+        assert left == 0
+
+
 async def test_a_failed_request_does_not_use_up_its_key(
     orders: httpx.AsyncClient, auth: Auth, unique: str
 ) -> None:
