@@ -6,11 +6,12 @@ import json
 import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 from typer.testing import CliRunner
 
 from annals.cli.main import app
-from annals.eventstore import NewEvent
+from annals.eventstore import NewEvent, importer
 from annals.eventstore.errors import ImportConflict, InvalidEvent
 from annals.eventstore.importer import import_file
 from annals.eventstore.postgres import PostgresEventStore
@@ -91,3 +92,33 @@ def test_cli_migrate_and_import(
     assert "imported 3 events (1 new streams)" in result.output
     result = runner.invoke(app, ["import", "scratch", str(tmp_path / "missing.ndjson")])
     assert result.exit_code != 0
+
+
+async def test_chunks_touch_only_their_own_streams_in_a_big_store(
+    es_database: ScratchDatabase,
+) -> None:
+    """The statements that read or update `streams` probe its index (no scan of every stream)."""
+    tag = uuid.uuid4().hex[:8]
+    conn = await asyncpg.connect(es_database.app_dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO eventstore.streams (stream_id, stream_type, version) "
+                "SELECT $1 || g, 'big', 1 FROM generate_series(1, 50000) g",
+                f"big-{tag}-",
+            )
+            await conn.execute("ANALYZE eventstore.streams")
+            await conn.execute(importer.STAGE)
+            await conn.execute(
+                "INSERT INTO import_rows VALUES (1, $1, 'big', 1, '{}')", f"big-{tag}-7"
+            )
+            assert await conn.fetchval(importer.LOCK) == 0
+            for statement in (importer.LOCK, importer.SET_VERSIONS):
+                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {statement}"))
+                assert "Seq Scan on streams" not in plan, plan
+            assert "eventstore.streams" not in importer.MOVE.split("FROM", 1)[1]
+            raise asyncpg.exceptions.RaiseError("roll back")  # keep the shared store small
+    except asyncpg.exceptions.RaiseError:
+        pass
+    finally:
+        await conn.close()
