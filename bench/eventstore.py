@@ -1,5 +1,8 @@
 """bench/eventstore: appends, order lifecycle, bulk import and typed read_all vs raw baselines.
 
+Two reference rows (bench/reference_paths.py) show what bare statements on the events table
+reach in the same run, next to the store's appends and lifecycle.
+
 Run `.venv/bin/python -m bench.eventstore`; needs the stack's PostgreSQL. Creates scratch
 databases (dropped at the end) and writes bench/results/eventstore.json.
 """
@@ -27,6 +30,7 @@ from annals.stack import scratch
 from annals.stack.settings import StackSettings
 from bench.baselines import PAYLOAD, ensure_bench_database, pg_copy_rows_per_s, pg_insert_tps
 from bench.harness import Result, percentile, write_results
+from bench.reference_paths import bare_insert_rate, plain_lifecycle_rate
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 IMPORT_EVENTS = int(os.environ.get("BENCH_IMPORT_EVENTS", "200000"))
@@ -247,10 +251,15 @@ async def measure(settings: StackSettings) -> list[Result]:
             results.append(
                 Result(f"append 1 event, {writers} writers", rate, "tx/s", raw[writers], goal)
             )
-        store = await PostgresEventStore.connect(settings.dsn(name, APP), min_size=9, max_size=10)
+        app_dsn = settings.dsn(name, APP)
+        rate = await bare_insert_rate(app_dsn, 8, SECONDS)
+        results.append(Result("reference: bare INSERT into events, 8", rate, "tx/s", raw[8]))
+        store = await PostgresEventStore.connect(app_dsn, min_size=9, max_size=10)
         try:
             rate = await bench_lifecycle(store, 8)
             results.append(Result("order lifecycle, 8 concurrent", rate, "cmd/s", raw[8], 0.75))
+            rate = await plain_lifecycle_rate(app_dsn, 8, SECONDS)
+            results.append(Result("reference: bare lifecycle, 8", rate, "cmd/s", raw[8]))
             copy_rate = await pg_copy_rows_per_s(raw_dsn, IMPORT_EVENTS)
             rate = await import_rate(settings.dsn(name, APP), IMPORT_EVENTS, "legacy")
             import_goal = ">= 100,000/s"
