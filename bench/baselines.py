@@ -26,6 +26,18 @@ async def ensure_bench_database(admin_dsn: str) -> str:
     return admin_dsn.rsplit("/", 1)[0] + "/annals_bench"
 
 
+async def settle(dsn: str, *tables: str) -> None:
+    """VACUUM (ANALYZE) `tables` and CHECKPOINT (superuser `dsn`), so that the writes of one
+    measurement (dirty pages, dead tuples, autovacuum) are not paid for by the next one."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if tables:
+            await conn.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
 async def pg_insert_tps(dsn: str, connections: int, seconds: float = 5.0) -> float:
     """Raw one-row INSERT transactions per second (autocommit) over `connections` connections."""
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)

@@ -28,7 +28,13 @@ from annals.eventstore.postgres import PostgresEventStore
 from annals.eventstore.repository import Repository
 from annals.stack import scratch
 from annals.stack.settings import StackSettings
-from bench.baselines import PAYLOAD, ensure_bench_database, pg_copy_rows_per_s, pg_insert_tps
+from bench.baselines import (
+    PAYLOAD,
+    ensure_bench_database,
+    pg_copy_rows_per_s,
+    pg_insert_tps,
+    settle,
+)
 from bench.harness import Result, percentile, write_results
 from bench.reference_paths import bare_insert_rate, plain_lifecycle_rate
 
@@ -36,6 +42,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 IMPORT_EVENTS = int(os.environ.get("BENCH_IMPORT_EVENTS", "200000"))
 BIG_STORE_STREAMS = int(os.environ.get("BENCH_BIG_STORE_STREAMS", "1000000"))
 OWNER, APP = "orders_owner", "orders_app"
+STORE_TABLES = ("eventstore.events", "eventstore.streams")
 ITEM = json.loads(PAYLOAD)
 
 
@@ -238,8 +245,13 @@ async def measure(settings: StackSettings) -> list[Result]:
     name = await scratch_database(settings)
     results: list[Result] = []
     try:
-        raw = {n: await pg_insert_tps(raw_dsn, n, SECONDS) for n in (1, 8, 32)}
+        store_admin = settings.dsn(name)
+        raw: dict[int, float] = {}
+        for connections in (1, 8, 32):
+            await settle(raw_dsn)
+            raw[connections] = await pg_insert_tps(raw_dsn, connections, SECONDS)
         for writers in (1, 8, 32):
+            await settle(store_admin, *STORE_TABLES)
             store = await PostgresEventStore.connect(
                 settings.dsn(name, APP), min_size=writers + 1, max_size=writers + 2
             )
@@ -252,12 +264,15 @@ async def measure(settings: StackSettings) -> list[Result]:
                 Result(f"append 1 event, {writers} writers", rate, "tx/s", raw[writers], goal)
             )
         app_dsn = settings.dsn(name, APP)
+        await settle(store_admin, *STORE_TABLES)
         rate = await bare_insert_rate(app_dsn, 8, SECONDS)
         results.append(Result("reference: bare INSERT into events, 8", rate, "tx/s", raw[8]))
         store = await PostgresEventStore.connect(app_dsn, min_size=9, max_size=10)
         try:
+            await settle(store_admin, *STORE_TABLES)
             rate = await bench_lifecycle(store, 8)
             results.append(Result("order lifecycle, 8 concurrent", rate, "cmd/s", raw[8], 0.75))
+            await settle(store_admin, *STORE_TABLES)
             rate = await plain_lifecycle_rate(app_dsn, 8, SECONDS)
             results.append(Result("reference: bare lifecycle, 8", rate, "cmd/s", raw[8]))
             copy_rate = await pg_copy_rows_per_s(raw_dsn, IMPORT_EVENTS)

@@ -32,7 +32,15 @@ from annals.eventstore.postgres import PostgresEventStore
 from annals.stack.settings import StackSettings
 from annals.web.auth import mint_token
 from annals.web.server import HTTP_PROTOCOL
-from bench.eventstore import APP, OWNER, bench_lifecycle, drop_database, scratch_database
+from bench.baselines import settle
+from bench.eventstore import (
+    APP,
+    OWNER,
+    STORE_TABLES,
+    bench_lifecycle,
+    drop_database,
+    scratch_database,
+)
 from bench.harness import Result, write_results
 
 CLIENTS = 32
@@ -132,7 +140,9 @@ def measure(stack: StackSettings) -> list[Result]:
         with orders_server(stack, database, free_port(), settings.workers) as url:
             run_wrk(url, token, WARMUP, f"warm{tag}")
             for round_no in range(ROUNDS):
+                asyncio.run(settle(stack.dsn(database), *STORE_TABLES))
                 library.append(asyncio.run(library_rate(stack, database)))
+                asyncio.run(settle(stack.dsn(database), *STORE_TABLES))
                 runs.append(run_wrk(url, token, SECONDS / ROUNDS, f"r{round_no}{tag}"))
     finally:
         asyncio.run(drop_database(stack, database))
