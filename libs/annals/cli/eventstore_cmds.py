@@ -1,9 +1,11 @@
-"""`annals db migrate` and `annals import` (event store commands)."""
+"""`annals db migrate`, `annals import` and `annals keys` (event store commands)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import typer
@@ -19,9 +21,12 @@ from rich.progress import (
 
 from annals.eventstore.errors import EventStoreError
 from annals.eventstore.importer import import_file
+from annals.eventstore.keywrap import new_master_key
 from annals.eventstore.migrations import migrate
+from annals.eventstore.pgstores import PostgresKeyStore
 from annals.eventstore.settings import ServiceDatabase
 
+T = TypeVar("T")
 console = Console(stderr=True)
 db_app = typer.Typer(help="Event store databases.", no_args_is_help=True)
 
@@ -81,7 +86,56 @@ def import_cmd(
     )
 
 
+keys_app = typer.Typer(
+    help="Master keys that wrap the crypto-shredding subject keys (ANNALS_MASTER_KEYS).",
+    no_args_is_help=True,
+)
+
+
+def _with_keys(service: str, work: Callable[[PostgresKeyStore], Awaitable[T]]) -> T:
+    """Run `work` on the service's key store; a failure is printed and exits 1."""
+
+    async def run() -> T:
+        conn = await asyncpg.connect(ServiceDatabase.for_service(service).dsn)
+        try:
+            return await work(PostgresKeyStore(conn))
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(run())
+    except (OSError, asyncpg.PostgresError, EventStoreError, ValueError) as exc:
+        console.print(f"[red]{service}: {exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@keys_app.command("new")
+def keys_new_cmd(ident: str = typer.Argument(..., help="id of the new master key")) -> None:
+    """Print a fresh `id:base64` master key to put first in ANNALS_MASTER_KEYS."""
+    try:
+        print(new_master_key(ident))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@keys_app.command("status")
+def keys_status_cmd(service: str = typer.Argument(..., help="service (orders, customers)")) -> None:
+    """How many subject keys each master key wraps, how many are unwrapped or forgotten."""
+    counts = _with_keys(service, lambda keys: keys.status())
+    for state, count in counts.items() or {"no subject keys": 0}.items():
+        print(f"{service}: {state}: {count}")
+
+
+@keys_app.command("rotate")
+def keys_rotate_cmd(service: str = typer.Argument(..., help="service (orders, customers)")) -> None:
+    """Re-wrap every subject key under the first key of ANNALS_MASTER_KEYS."""
+    changed = _with_keys(service, lambda keys: keys.rotate())
+    print(f"{service}: re-wrapped {changed} subject keys")
+
+
 def register(app: typer.Typer) -> None:
     """Add the event store commands to `app`."""
     app.add_typer(db_app, name="db")
+    app.add_typer(keys_app, name="keys")
     app.command("import")(import_cmd)

@@ -8,6 +8,13 @@ from collections.abc import Sequence
 
 from annals.eventstore.encoding import to_json
 from annals.eventstore.errors import SubjectForgotten
+from annals.eventstore.keywrap import (
+    KEY_BYTES,
+    KeyWrapper,
+    MasterKeyUnavailable,
+    configured_wrapper,
+    wrapped_by,
+)
 from annals.eventstore.pool import Queries
 from annals.eventstore.ports import Snapshot
 
@@ -22,20 +29,45 @@ LIMIT 1
 """
 
 
-class PostgresKeyStore:
-    """Per-subject AES keys in eventstore.subject_keys; forget() deletes the key material."""
+KEY_STATUS = """
+SELECT CASE WHEN key IS NULL THEN 'forgotten'
+            WHEN length(key) = 32 THEN 'unwrapped'
+            ELSE 'wrapped by ' || convert_from(substring(key FROM 3 FOR get_byte(key, 1)), 'UTF8')
+       END, count(*)
+  FROM eventstore.subject_keys GROUP BY 1 ORDER BY 1
+"""
+KEY_PAGE = (
+    "SELECT subject, key FROM eventstore.subject_keys "
+    "WHERE subject > $1 AND key IS NOT NULL ORDER BY subject LIMIT $2"
+)
+# Compare-and-set: a key forgotten meanwhile (key NULL) or re-wrapped by another run is left alone.
+REWRAP = """
+UPDATE eventstore.subject_keys k SET key = n.new_key
+  FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS n(subject, old_key, new_key)
+ WHERE k.subject = n.subject AND k.key = n.old_key
+"""
 
-    def __init__(self, pool: Queries) -> None:
+
+class PostgresKeyStore:
+    """Per-subject AES keys in eventstore.subject_keys; forget() deletes the key material.
+
+    With master keys (ANNALS_MASTER_KEYS, or `wrapper`) the stored keys are wrapped by the
+    current master key; see annals.eventstore.keywrap.
+    """
+
+    def __init__(self, pool: Queries, wrapper: KeyWrapper | None = None) -> None:
         self._pool = pool
+        self._wrapper = wrapper if wrapper is not None else configured_wrapper()
 
     async def get_or_create(self, subject: str) -> bytes:
         """The subject's key, created when missing; SubjectForgotten after forget()."""
+        stored = self._stored(subject, os.urandom(KEY_BYTES))
         for _ in range(3):
-            row = await self._pool.fetchrow(GET_OR_CREATE_KEY, subject, os.urandom(32))
+            row = await self._pool.fetchrow(GET_OR_CREATE_KEY, subject, stored)
             if row is not None:
                 if row[0] is None:
                     raise SubjectForgotten(f"subject {subject!r} was forgotten")
-                return bytes(row[0])
+                return self._key(subject, bytes(row[0]))
         raise SubjectForgotten(f"no key could be created for subject {subject!r}")
 
     async def get_many(self, subjects: Sequence[str]) -> dict[str, bytes]:
@@ -45,7 +77,7 @@ class PostgresKeyStore:
             "WHERE subject = ANY($1::text[]) AND key IS NOT NULL",
             list(subjects),
         )
-        return {r[0]: bytes(r[1]) for r in rows}
+        return {r[0]: self._key(r[0], bytes(r[1])) for r in rows}
 
     async def forget(self, subject: str) -> None:
         """Delete the subject's key (a tombstone row refuses new personal data for it)."""
@@ -55,6 +87,38 @@ class PostgresKeyStore:
             "DO UPDATE SET key = NULL, forgotten_at = now()",
             subject,
         )
+
+    async def status(self) -> dict[str, int]:
+        """How many keys are wrapped by each master key, unwrapped, or forgotten."""
+        return {r[0]: r[1] for r in await self._pool.fetch(KEY_STATUS)}
+
+    async def rotate(self, page: int = 1000) -> int:
+        """Re-wrap every key not yet under the current master key; return how many changed."""
+        if self._wrapper is None:
+            raise MasterKeyUnavailable("rotation needs ANNALS_MASTER_KEYS")
+        changed, after = 0, ""
+        while rows := await self._pool.fetch(KEY_PAGE, after, page):
+            after = rows[-1][0]
+            stale = [(r[0], bytes(r[1])) for r in rows if wrapped_by(r[1]) != self._wrapper.current]
+            if stale:
+                new = [self._wrapper.wrap(s, self._key(s, k)) for s, k in stale]
+                subjects, old = [s for s, _ in stale], [k for _, k in stale]
+                status = await self._pool.execute(REWRAP, subjects, old, new)
+                changed += int(status.rsplit(" ", 1)[-1])
+        return changed
+
+    def _stored(self, subject: str, key: bytes) -> bytes:
+        return key if self._wrapper is None else self._wrapper.wrap(subject, key)
+
+    def _key(self, subject: str, stored: bytes) -> bytes:
+        if self._wrapper is not None:
+            return self._wrapper.unwrap(subject, stored)
+        if len(stored) != KEY_BYTES:
+            raise MasterKeyUnavailable(
+                f"the key of subject {subject!r} is wrapped by master key "
+                f"{wrapped_by(stored)!r}, but ANNALS_MASTER_KEYS is not set"
+            )
+        return stored
 
 
 class PostgresSnapshotStore:

@@ -16,6 +16,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 
 from annals.commands.storage import TableStep, open_service_store
+from annals.eventstore.keywrap import configured_wrapper
 from annals.eventstore.postgres import PostgresEventStore
 from annals.web.auth import TokenVerifier
 from annals.web.commands import CommandApi
@@ -74,6 +75,8 @@ def service_lifespan(
         configure_logging(settings)
         if settings.uses_unsafe_secret:
             log.warning("using the documented local JWT secret; set a real one in production")
+        if configured_wrapper() is None:
+            log.warning("subject keys are stored unwrapped; set ANNALS_MASTER_KEYS in production")
         store = await open_service_store(
             service=settings.service,
             dsn=settings.dsn,
