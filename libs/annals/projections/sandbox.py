@@ -30,6 +30,7 @@ from annals.projections import versions
 from annals.projections.projection import Projection
 from annals.projections.settings import ProjectorSettings
 from annals.projections.tables import quote
+from annals.stack import scratch
 from annals.stack.settings import StackSettings
 
 
@@ -112,16 +113,12 @@ class Rig:
 async def create(stack: StackSettings, unique: str) -> Rig:
     """Create the rig's databases (event stores migrated with the messaging tables)."""
     rig = Rig(stack, unique)
-    admin = await asyncpg.connect(stack.dsn())
-    try:
-        for kind in ("readmodels", "orders", "customers"):
-            name = f"pj_{kind[:4]}_{unique}"
-            reader = "query_app" if kind == "readmodels" else f"{kind}_app"
-            await admin.execute(f'CREATE DATABASE "{name}" OWNER {kind}_owner')
-            await admin.execute(f'GRANT CONNECT ON DATABASE "{name}" TO {reader}')
-            rig.databases[kind] = name
-    finally:
-        await admin.close()
+    for kind in ("readmodels", "orders", "customers"):
+        reader = "query_app" if kind == "readmodels" else f"{kind}_app"
+        prefix = f"pj_{kind[:4]}_{unique}"
+        rig.databases[kind] = await scratch.create_database(
+            stack, prefix, f"{kind}_owner", [reader]
+        )
     for service in ("orders", "customers"):
         await migrate(rig.owner_dsn(service), f"{service}_app")
         await migrate_messaging(rig.owner_dsn(service), f"{service}_app")
@@ -130,12 +127,8 @@ async def create(stack: StackSettings, unique: str) -> Rig:
 
 async def destroy(rig: Rig) -> None:
     """Drop the databases and delete the rig's topics."""
-    admin = await asyncpg.connect(rig.stack.dsn())
-    try:
-        for name in rig.databases.values():
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    for name in rig.databases.values():
+        await scratch.drop_database(rig.stack, name)
     kafka = AIOKafkaAdminClient(bootstrap_servers=rig.stack.kafka_bootstrap)
     await kafka.start()
     try:
