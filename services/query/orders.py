@@ -32,6 +32,8 @@ Consistency = Annotated[
     str | None,
     Query(description="consistency token(s) `<stream id>@<version>`, like X-Consistency-Token"),
 ]
+Limit = Annotated[int | None, Query(ge=1, le=10_000)]
+Cursor = Annotated[str | None, Query(max_length=512)]
 DOCS = problem_docs(400, 401, 403, 404)
 
 
@@ -107,8 +109,8 @@ async def list_orders(
     request: Request,
     customer: Annotated[str | None, Query(pattern=ID)] = None,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
-    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
     wait: Wait = None,
     consistency: Consistency = None,
     who: Principal = Depends(require("read")),
@@ -127,8 +129,8 @@ async def list_orders(
 async def customer_orders(
     request: Request,
     customer_id: Annotated[str, Path(pattern=ID)],
-    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
     wait: Wait = None,
     consistency: Consistency = None,
     who: Principal = Depends(require("read")),

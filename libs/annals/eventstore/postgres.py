@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
@@ -127,14 +128,14 @@ class PostgresEventStore(CatchUp):
         return cls(pool, listen_dsn=dsn, **kwargs)
 
     def bound_to(self, conn: asyncpg.Connection) -> PostgresEventStore:
-        """This store working inside `conn`'s open transaction (appends commit with it)."""
-        bound = PostgresEventStore(
-            cast(ConnectionPool, TransactionConnection(conn)),
-            max_event_bytes=self.max_event_bytes,
-        )
-        bound.notifier = self.notifier
-        bound.keys = self.keys
-        bound.snapshots = self.snapshots
+        """This store working inside `conn`'s open transaction (appends commit with it).
+
+        It shares this store's notifier, key store and snapshot store; only reads and appends
+        of events go through `conn`.
+        """
+        bound = copy.copy(self)
+        bound.pool = cast(ConnectionPool, TransactionConnection(conn))
+        bound.listener = None
         return bound
 
     async def close(self) -> None:

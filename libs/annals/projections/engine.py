@@ -32,8 +32,8 @@ Partition = tuple[str, int]
 
 
 @dataclass(slots=True)
-class Poison:
-    """A record that could not be decoded into an Event."""
+class RawRecord:
+    """Where a Kafka record was read, and its bytes."""
 
     topic: str
     partition: int
@@ -41,19 +41,19 @@ class Poison:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
+
+
+@dataclass(slots=True)
+class Poison(RawRecord):
+    """A record that could not be decoded into an Event."""
+
     reason: str
 
 
 @dataclass(slots=True)
-class DeadLetter:
+class DeadLetter(RawRecord):
     """A record the batch gave up on, and why."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
     reason: str
     error: str
     stream_id: str | None = None
@@ -403,15 +403,10 @@ class Applier:
 
 
 def _dead(item: Item, reason: str, error: str) -> DeadLetter:
+    raw = (item.topic, item.partition, item.offset, item.key, item.value, item.headers)
     if isinstance(item, Poison):
-        return DeadLetter(
-            item.topic, item.partition, item.offset, item.key, item.value, item.headers,
-            reason, error,
-        )  # fmt: skip
-    return DeadLetter(
-        item.topic, item.partition, item.offset, item.key, item.value, item.headers, reason,
-        error, item.stream_id, item.version, item.type,
-    )  # fmt: skip
+        return DeadLetter(*raw, reason, error)
+    return DeadLetter(*raw, reason, error, item.stream_id, item.version, item.type)
 
 
 def poison_of(record: Any, topic: str, error: Exception) -> Poison:

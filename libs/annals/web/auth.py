@@ -16,7 +16,7 @@ from annals.web.problems import Problem
 from annals.web.settings import ServiceSettings
 
 SCOPES = ("orders:write", "customers:write", "read", "read:pii", "admin")
-bearer = HTTPBearer(auto_error=False, description="JWT with a `scope` claim (space-separated)")
+BEARER_DESCRIPTION = "JWT with a `scope` claim (space-separated)"
 _CACHE_SIZE = 4096
 
 
@@ -119,7 +119,7 @@ class ScopedBearer(HTTPBearer):
     """
 
     def __init__(self, scope: str) -> None:
-        super().__init__(scheme_name="HTTPBearer", description=bearer.model.description)
+        super().__init__(scheme_name="HTTPBearer", description=BEARER_DESCRIPTION)
         self.scope = scope
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
