@@ -16,7 +16,6 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -24,14 +23,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from orders.settings import OrdersSettings
 
-from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEP, migrate_tables
 from annals.eventstore.postgres import PostgresEventStore
 from annals.stack.settings import StackSettings
+from annals.web import launcher
 from annals.web.auth import mint_token
-from annals.web.server import HTTP_PROTOCOL
 from bench.baselines import settle
 from bench.eventstore import (
     APP,
@@ -58,39 +55,37 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextmanager
-def orders_server(stack: StackSettings, database: str, port: int, workers: int) -> Iterator[str]:
-    """The orders app under uvicorn in a subprocess on the scratch database; yield its URL."""
-    metrics = tempfile.mkdtemp(prefix="annals-bench-metrics-")
+def scratch_settings(stack: StackSettings, database: str) -> tuple[OrdersSettings, dict[str, str]]:
+    """Settings of the orders app on the scratch database, and the environment that gives
+    them to its uvicorn workers."""
     env = {
-        **os.environ,
         "ANNALS_ORDERS_DATABASE": database,
         "ANNALS_ORDERS_DSN": stack.dsn(database, APP),
         "ANNALS_ORDERS_OWNER_DSN": stack.dsn(database, OWNER),
+        "ANNALS_ORDERS_PORT": str(free_port()),
         "ANNALS_ORDERS_MIGRATE": "false",
         "ANNALS_ORDERS_LOG_LEVEL": "warning",
-        "PROMETHEUS_MULTIPROC_DIR": metrics,
     }
-    args = [
-        sys.executable, "-m", "uvicorn", "--factory", "orders.entrypoints.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--no-access-log", "--log-level", "warning", "--http", HTTP_PROTOCOL,
-    ]  # fmt: skip
-    proc = subprocess.Popen(args, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    fields = {key.removeprefix("ANNALS_ORDERS_").lower(): value for key, value in env.items()}
+    return OrdersSettings.model_validate(fields), env
+
+
+@contextmanager
+def orders_server(settings: OrdersSettings, env: dict[str, str]) -> Iterator[str]:
+    """The orders app under uvicorn (launched as `annals services` does); yield its URL."""
+    metrics = tempfile.mkdtemp(prefix="annals-bench-metrics-")
+    args = launcher.uvicorn_args(launcher.specs()["orders"], settings)
+    child_env = {**os.environ, **env, "PROMETHEUS_MULTIPROC_DIR": metrics}
+    proc = subprocess.Popen(args, env=child_env, start_new_session=True)
+    url = f"http://{settings.host}:{settings.port}"
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while not launcher.ready(settings):
             if proc.poll() is not None:
                 raise RuntimeError(f"uvicorn exited with {proc.returncode}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the orders server did not become ready")
             time.sleep(0.2)
-        else:
-            raise RuntimeError("the orders server did not become ready")
         yield url
     finally:
         proc.terminate()
@@ -130,14 +125,13 @@ def measure(stack: StackSettings) -> list[Result]:
     """
     database = asyncio.run(scratch_database(stack))
     try:
-        owner_dsn = stack.dsn(database, OWNER)
-        asyncio.run(migrate_tables(owner_dsn, APP, [IDEMPOTENCY_STEP], [IDEMPOTENCY_GRANT]))
-        settings = OrdersSettings()
+        settings, env = scratch_settings(stack, database)
+        launcher.migrate(launcher.specs()["orders"], settings)
         token = mint_token(settings, ["orders:write"], subject="bench", ttl_seconds=3600)
         tag = uuid.uuid4().hex[:8]
         library: list[float] = []
         runs: list[dict[str, float]] = []
-        with orders_server(stack, database, free_port(), settings.workers) as url:
+        with orders_server(settings, env) as url:
             run_wrk(url, token, WARMUP, f"warm{tag}")
             for round_no in range(ROUNDS):
                 asyncio.run(settle(stack.dsn(database), *STORE_TABLES))
