@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Annotated
 
@@ -16,7 +17,8 @@ from annals.connect import slots
 from annals.connect.client import ConnectClient
 from annals.connect.configs import load_spec
 from annals.connect.errors import ConnectError, ConnectUnavailable
-from annals.messaging import workers
+from annals.eventstore.settings import ServiceDatabase
+from annals.messaging import health, workers
 from annals.messaging.errors import MessagingError
 from annals.messaging.runner import serve
 from annals.messaging.settings import KafkaSettings, PublisherSettings
@@ -126,16 +128,61 @@ def down() -> None:
 
 @publishers_app.command()
 def status() -> None:
-    """Each service's publisher: mode, pid, checkpoint, events not yet published, leader."""
+    """Each service's publisher: mode, pid, checkpoint, unpublished events, lock holder, state."""
     table = Table(title="annals publishers")
-    for column in ("service", "mode", "topic", "pid", "checkpoint", "unpublished", "leader"):
+    columns = ("service", "mode", "topic", "pid", "checkpoint", "unpublished", "holder", "state")
+    for column in columns:
         table.add_column(column)
     ok = True
+    notes: list[str] = []
     for row in workers.statuses(KafkaSettings().service_names):
         pid = str(row.pid) if row.pid else ("-" if row.mode != "relay" else "[red]down[/red]")
         ok = ok and (row.pid is not None or row.mode != "relay") and not row.error
         lag = row.error[:60] if row.error else str(row.lag) if row.mode == "relay" else "-"
-        table.add_row(row.service, row.mode, row.topic, pid, row.checkpoint, lag, row.leader or "-")
+        holder, state = "-", "-"
+        if row.mode == "relay":
+            lead = asyncio.run(_leadership(row.service))
+            holder = _holder(lead)
+            state, note = _state(lead)
+            ok = ok and lead.holder is not None
+            if note:
+                notes.append(f"{row.service}: {note}")
+        table.add_row(row.service, row.mode, row.topic, pid, row.checkpoint, lag, holder, state)
     console.print(table)
+    for note in notes:
+        console.print(f"  {note}", soft_wrap=True)
     if not ok:
         raise typer.Exit(1)
+
+
+async def _leadership(service: str) -> health.Leadership:
+    settings = PublisherSettings.for_service(service)
+    return await health.leadership(
+        ServiceDatabase.for_service(service).dsn, settings.publisher_name
+    )
+
+
+def _holder(lead: health.Leadership) -> str:
+    if lead.holder is None:
+        return "[red]none[/red]" if not lead.error else "[red]?[/red]"
+    return f"{lead.holder} since {lead.holder_since}" if lead.holder_since else lead.holder
+
+
+def _state(lead: health.Leadership) -> tuple[str, str]:
+    """The active process's state and a note on the last error or publish."""
+    now = time.time()
+    mine = lead.active or max(lead.processes, key=lambda h: h.updated_at, default=None)
+    if mine is None:
+        return "-", lead.error
+    if mine.stale(now):
+        return (
+            "[red]no report[/red]",
+            f"status of pid {mine.pid} is {now - mine.updated_at:.0f}s old",
+        )
+    state = mine.state if mine.state == "active" else f"[yellow]{mine.state}[/yellow]"
+    note = f"last publish {mine.seconds_since_publish(now):.0f}s ago"
+    if mine.last_error and mine.last_error_at is not None:
+        note += f"; last error {now - mine.last_error_at:.0f}s ago: {mine.last_error[:200]}"
+    if lead.error:
+        note += f"; {lead.error}"
+    return state, note

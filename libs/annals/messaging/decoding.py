@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.domain import DomainEvent
-from annals.eventstore.errors import UndecodableEvent
+from annals.eventstore.errors import UndecodableEvent, UnknownEventType
 from annals.eventstore.ports import KeyStore, RecordedEvent
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.cloudevents import CloudEvent
-from annals.messaging.errors import MalformedEvent, UnknownEvent
+from annals.messaging.errors import MalformedEvent, UnknownEvent, is_retriable
 
 Registries = EventRegistry | Mapping[str, EventRegistry]
 _NIL = uuid.UUID(int=0)
@@ -24,7 +24,9 @@ class EventDecoder:
 
     `registry` is one EventRegistry (for every source) or one per service name (the part of
     `type` before the dot). Personal fields are decrypted when `keys` is given, else they read
-    as redacted. An unknown type or version raises UnknownEvent.
+    as redacted. An unknown type or version raises UnknownEvent; data that does not fit its
+    model or a `$pii` envelope that cannot be opened raises MalformedEvent. Only retriable
+    errors (the key store unreachable, say) pass through unchanged, for the caller to retry.
     """
 
     def __init__(self, registry: Registries | None = None, keys: KeyStore | None = None) -> None:
@@ -51,9 +53,18 @@ class EventDecoder:
         record = _as_record(event)
         try:
             [envelope] = await EventCodec(registry, self.keys).decode([record])
-        except UndecodableEvent as exc:
-            # UnknownEventType (a newer or unconvertible version) is one of these.
+        except UnknownEventType as exc:  # a newer or unconvertible schema version
             raise UnknownEvent(str(exc)) from exc
+        except UndecodableEvent as exc:
+            raise MalformedEvent(str(exc)) from exc
+        except Exception as exc:
+            if is_retriable(exc):
+                raise
+            # e.g. a $pii envelope without "ct" or with bad base64, a failing upcaster
+            raise MalformedEvent(
+                f"{event.type} at {event.subject}@{event.streamversion} cannot be decoded: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         return envelope.event
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from annals.backoff import Backoff
 from annals.messaging.cloudevents import format_time
 from annals.messaging.errors import is_retriable
 
@@ -78,8 +81,12 @@ class DeadLetters:
         headers: list[tuple[str, bytes]],
         stopping: asyncio.Event,
     ) -> bool:
-        """Produce the dead letter; False only when stopping before it was acknowledged."""
-        delay = 0.2
+        """Produce the dead letter; False only when stopping before it was acknowledged.
+
+        The record's offset is not committed before the DLQ has it, so this waits (each try
+        bounded by the producer's request timeout, back-off between tries) rather than lose it.
+        """
+        backoff = Backoff(base=0.2, cap=5.0)
         while True:
             try:
                 await self.producer.send_and_wait(self.topic, value, key=key, headers=headers)
@@ -89,5 +96,57 @@ class DeadLetters:
                 log.warning("DLQ %s not reachable (%s), retrying", self.topic, exc)
             if stopping.is_set():
                 return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await backoff.sleep(stopping)
+
+
+async def read_dead_letters(
+    bootstrap: str,
+    topic: str,
+    offsets: Collection[int] | None = None,
+    timeout: float = 30.0,
+) -> list[ConsumerRecord]:
+    """The DLQ's records up to its end at the time of the call (only `offsets` when given).
+
+    Reads without a consumer group, so nobody's committed position moves.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15_000
+    )
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            parts = await _partitions(consumer, topic)
+        partitions = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        return await _read_to(consumer, ends, offsets, time.monotonic() + timeout)
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    topics = await consumer.topics()
+    return (consumer.partitions_for_topic(topic) or set()) if topic in topics else set()
+
+
+async def _read_to(
+    consumer: AIOKafkaConsumer,
+    ends: dict[TopicPartition, int],
+    offsets: Collection[int] | None,
+    deadline: float,
+) -> list[ConsumerRecord]:
+    records: list[ConsumerRecord] = []
+    while True:
+        positions = {tp: await consumer.position(tp) for tp in ends}
+        if all(positions[tp] >= end for tp, end in ends.items()):
+            return records
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the DLQ was not read to its end ({positions} of {ends})")
+        for tp, batch in (await consumer.getmany(timeout_ms=300)).items():
+            records.extend(
+                r for r in batch if r.offset < ends[tp] and (offsets is None or r.offset in offsets)
+            )

@@ -30,6 +30,14 @@ class UnknownEvent(MalformedEvent):
     """The event's type or schema version is not registered with the subscriber."""
 
 
+class VersionConflict(MessagingError):
+    """A (stream, version) arrived again under another event id: two events claim one slot."""
+
+
+class StreamParked(MessagingError):
+    """An earlier record of the stream is in the DLQ; this one waits there behind it."""
+
+
 class PublishError(MessagingError):
     """Kafka did not acknowledge a batch; the publisher resumes from its stored checkpoint."""
 

@@ -42,10 +42,13 @@ class KafkaPublisher:
     producer in order, so a partition receives its records in the order of `events`.
     """
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, service: str) -> None:
+    def __init__(
+        self, producer: AIOKafkaProducer, topic: str, service: str, timeout: float = 90.0
+    ) -> None:
         self.producer = producer
         self.topic = topic
         self.service = service
+        self.timeout = timeout  # bound of one publish(), acks included
         self._partitions: dict[bytes, int] = {}
         self._count = 0
 
@@ -59,30 +62,36 @@ class KafkaPublisher:
         return partition
 
     async def publish(self, events: Sequence[RecordedEvent]) -> None:
-        """Send every event, then wait until the broker acknowledged all of them."""
+        """Send every event, then wait until the broker acknowledged all of them (bounded)."""
         try:
-            count = len(await self.producer.partitions_for(self.topic))
-            builders: dict[int, BatchBuilder] = {}
-            futures: list[asyncio.Future[object]] = []
-            for event in events:
-                record = to_kafka(event, self.service)
-                partition = self._partition(record.key, count)
-                builder = builders.get(partition)
-                if builder is None:
-                    builder = builders[partition] = self.producer.create_batch()
-                if not _append(builder, record):
-                    futures.append(await self._send(builder, partition))
-                    builder = builders[partition] = self.producer.create_batch()
-                    if not _append(builder, record):
-                        raise PublishError(
-                            f"{event.stream_id}@{event.version} ({len(record.value)} bytes) "
-                            "does not fit in a Kafka batch"
-                        )
-            for partition, builder in builders.items():
-                futures.append(await self._send(builder, partition))
-            await asyncio.gather(*futures)
+            async with asyncio.timeout(self.timeout):
+                await self._publish(events)
+        except TimeoutError as exc:
+            raise PublishError(f"Kafka did not acknowledge the batch in {self.timeout}s") from exc
         except KafkaError as exc:
             raise PublishError(f"Kafka did not take the batch: {exc!r}") from exc
+
+    async def _publish(self, events: Sequence[RecordedEvent]) -> None:
+        count = len(await self.producer.partitions_for(self.topic))
+        builders: dict[int, BatchBuilder] = {}
+        futures: list[asyncio.Future[object]] = []
+        for event in events:
+            record = to_kafka(event, self.service)
+            partition = self._partition(record.key, count)
+            builder = builders.get(partition)
+            if builder is None:
+                builder = builders[partition] = self.producer.create_batch()
+            if not _append(builder, record):
+                futures.append(await self._send(builder, partition))
+                builder = builders[partition] = self.producer.create_batch()
+                if not _append(builder, record):
+                    raise PublishError(
+                        f"{event.stream_id}@{event.version} ({len(record.value)} bytes) "
+                        "does not fit in a Kafka batch"
+                    )
+        for partition, builder in builders.items():
+            futures.append(await self._send(builder, partition))
+        await asyncio.gather(*futures)
 
     async def _send(self, builder: BatchBuilder, partition: int) -> asyncio.Future[object]:
         future: asyncio.Future[object] = await self.producer.send_batch(

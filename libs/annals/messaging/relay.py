@@ -32,6 +32,7 @@ class RelayStats:
     checkpoint: Checkpoint | None = None
     published: int = 0
     batches: int = 0
+    last_publish_at: float | None = None  # time.time() of the last acknowledged batch
 
 
 class Relay:
@@ -47,6 +48,7 @@ class Relay:
         batch_size: int = 2000,
         min_poll: float = 0.01,
         max_poll: float = 0.5,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.name = name
         self.read = read
@@ -55,6 +57,7 @@ class Relay:
         self.batch_size = batch_size
         self.min_poll = min_poll
         self.max_poll = max_poll
+        self.on_batch = on_batch
         self.wake = asyncio.Event()
         self.stats = RelayStats()
         self._stopping = False
@@ -65,7 +68,11 @@ class Relay:
         self.wake.set()
 
     async def run(self) -> RelayStats:
-        """Publish until stop(); errors of the store, Kafka or the checkpoint propagate."""
+        """Publish until stop(); errors of the store, Kafka or the checkpoint propagate.
+
+        Every wait is bounded by its adapter (statement timeout of the store's session, the
+        publisher's request timeout), so an error surfaces instead of a hang.
+        """
         checkpoint = await self.checkpoints.load(self.name)
         self.stats.started_from = self.stats.checkpoint = checkpoint
         log.info("publisher %s: resuming after %s", self.name, checkpoint)
@@ -97,6 +104,9 @@ class Relay:
             self.stats.checkpoint = checkpoint = upto
             self.stats.published += len(batch)
             self.stats.batches += 1
+            self.stats.last_publish_at = time.time()
+            if self.on_batch is not None:
+                self.on_batch(len(batch))
             batch, delay = following, self.min_poll
         return self.stats
 

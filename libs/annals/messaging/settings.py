@@ -50,7 +50,10 @@ class PublisherSettings(BaseSettings):
     publisher_standby_poll: float = 1.0
     publisher_max_poll: float = 0.5
     publisher_linger_ms: int = 0  # batches are built whole; lingering only adds latency
-    publisher_request_timeout_ms: int = 60_000
+    publisher_request_timeout_ms: int = 30_000
+    publisher_publish_timeout: float = 60.0  # bound of one batch, acknowledgements included
+    publisher_restart_cap: float = 10.0  # longest back-off between restarts after errors
+    publisher_metrics_port: int = 0  # Prometheus port of the process (0: none)
 
     @model_validator(mode="after")
     def _defaults(self) -> PublisherSettings:

@@ -5,8 +5,14 @@ Delivery rules this runtime protects:
 - an offset is committed only after its record was handled or acknowledged by the DLQ, so a
   crash redelivers (at-least-once) and never skips; handlers are idempotent on
   (subject, streamversion);
+- one record never stops the subscriber: whatever fails for it (not JSON, not a CloudEvent,
+  unknown type or version, data that does not fit, a $pii envelope that does not open, the
+  handler after bounded retries) sends it to `<group>.dlq` and the next record is handled;
+- stream order stays safe (see ordering.StreamGuard): later records of a stream with a dead
+  letter follow it into the DLQ (`parked`), a version seen under another event id is an alarm;
 - before partitions are revoked the handled offsets are committed, under the same lock that
-  processing holds, so the next owner starts exactly after what this member handled.
+  processing holds, so the next owner starts exactly after what this member handled;
+- Kafka going away never ends run(): it logs, counts, backs off and starts over.
 """
 
 from __future__ import annotations
@@ -14,22 +20,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
+from annals.backoff import Backoff
 from annals.eventstore.domain import DomainEvent
 from annals.eventstore.ports import KeyStore
+from annals.messaging import metrics
 from annals.messaging.cloudevents import CloudEvent, from_kafka
 from annals.messaging.decoding import EventDecoder, Registries
-from annals.messaging.dlq import DeadLetters, dlq_headers, dlq_topic
-from annals.messaging.errors import MalformedEvent, is_retriable
+from annals.messaging.dlq import (
+    DeadLetters,
+    dlq_headers,
+    dlq_topic,
+    read_dead_letters,
+    read_dlq_headers,
+)
+from annals.messaging.errors import (
+    MalformedEvent,
+    StreamParked,
+    UnknownEvent,
+    VersionConflict,
+    is_retriable,
+)
+from annals.messaging.ordering import StreamGuard, Verdict
 from annals.messaging.settings import KafkaSettings
 from annals.messaging.topics import TopicSpec, ensure_topics
 
@@ -79,10 +100,45 @@ class SubscriberStats:
     retries: int = 0
     dead_lettered: int = 0
     commits: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    restarts: int = 0
+
+
+@dataclass
+class SubscriberHealth:
+    """What the subscriber is doing: state, its last error and when it last made progress."""
+
+    state: str = "starting"  # starting | live | reconnecting | stopped
+    last_error: str = ""
+    last_error_at: float | None = None
+    last_progress_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one record cannot be handled; `park` holds its stream's later records back."""
+
+    reason: str
+    error: BaseException
+    attempts: int
+    park: bool = True
+
+
+@dataclass
+class ReplayResult:
+    """What replay_dead_letters() did: dead letters handled, already handled, still failing."""
+
+    handled: int = 0
+    skipped: int = 0
+    failed: list[tuple[int, str]] | None = None
 
 
 class _Stopped(Exception):
     """Raised inside processing when shutdown interrupts a retry."""
+
+
+TRANSIENT = (KafkaError, OSError, TimeoutError)
 
 
 class Subscriber:
@@ -104,6 +160,7 @@ class Subscriber:
         dlq: str | None = None,
         max_records: int = 500,
         consumer_options: dict[str, Any] | None = None,
+        require_stream: bool = True,
     ) -> None:
         self.topics = list(topics)
         self.group = group
@@ -116,13 +173,18 @@ class Subscriber:
         self.from_beginning = from_beginning
         self.dlq_topic = dlq or dlq_topic(group)
         self.max_records = max_records
-        self.consumer_options = consumer_options or {}
+        self.consumer_options = {"request_timeout_ms": 30_000, **(consumer_options or {})}
+        self.require_stream = require_stream
         self.stats = SubscriberStats()
+        self.health = SubscriberHealth()
+        self.guard = StreamGuard()
         self.stopping = asyncio.Event()
         self.started = asyncio.Event()
+        self.reconnect = Backoff(base=0.5, cap=max(max_backoff, 0.5))
         self._lock = asyncio.Lock()
         self._handled: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
 
     def stop(self) -> None:
         """Finish the record in hand, commit, leave the group and return from run()."""
@@ -140,24 +202,36 @@ class Subscriber:
                 loop.remove_signal_handler(sig)
 
     async def run(self) -> None:
-        """Consume, handle, retry, dead-letter and commit until stop()."""
-        delay = 0.5
-        while not self.stopping.is_set():
-            try:
-                await self._run_once()
-                return
-            except (KafkaConnectionError, OSError) as exc:
-                if self.started.is_set():
-                    raise
-                log.warning("%s: Kafka unreachable (%s), retrying in %.1fs", self.group, exc, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), delay)
-            delay = min(delay * 2, 10.0)
+        """Consume, handle, retry, dead-letter and commit until stop(); errors restart it."""
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await self._run_once()
+                    return
+                except Exception as exc:  # nothing may end the subscriber silently
+                    self._failed(exc)
+                await self.reconnect.sleep(self.stopping)
+        finally:
+            self.health.state = "stopped"
+
+    def _failed(self, exc: Exception) -> None:
+        name = type(exc).__name__
+        self.stats.restarts += 1
+        self.health.state = "reconnecting"
+        self.health.last_error, self.health.last_error_at = f"{name}: {exc}", time.time()
+        metrics.SUBSCRIBER_RESTARTS.labels(self.group, name).inc()
+        if isinstance(exc, TRANSIENT):
+            log.warning("%s: Kafka unreachable (%s: %s), starting over", self.group, name, exc)
+        else:
+            log.exception("%s: unexpected error, starting over", self.group)
 
     async def _run_once(self) -> None:
         await ensure_topics(self.bootstrap, [TopicSpec(self.dlq_topic, partitions=1)])
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            request_timeout_ms=30_000,
         )
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
@@ -174,10 +248,11 @@ class Subscriber:
             await consumer.stop()
             await producer.stop()
             raise
-        self._consumer = consumer
+        self._consumer, self._producer = consumer, producer
         try:
             dead = DeadLetters(producer, self.dlq_topic)
             self.started.set()
+            self.health.state = "live"
             try:
                 await self._loop(consumer, dead)
             finally:
@@ -185,7 +260,7 @@ class Subscriber:
                     await self._commit()
                 await consumer.stop()
         finally:
-            self._consumer = None
+            self._consumer = self._producer = None
             await producer.stop()
 
     async def _loop(self, consumer: AIOKafkaConsumer, dead: DeadLetters) -> None:
@@ -202,6 +277,8 @@ class Subscriber:
                     await getting
                 break
             batches = getting.result()
+            self.reconnect.reset()
+            self.health.state = "live"
             async with self._lock:
                 try:
                     for tp, records in batches.items():
@@ -210,74 +287,157 @@ class Subscriber:
                                 break  # revoked meanwhile: its next owner handles the rest
                             await self._process(record, dead)
                             self._handled[tp] = record.offset + 1
+                            self._progress()
                 except _Stopped:
                     pass
                 await self._commit()
 
+    def _progress(self) -> None:
+        self.health.last_progress_at = now = time.time()
+        metrics.SUBSCRIBER_LAST_PROGRESS.labels(self.group).set(now)
+
     async def _process(self, record: ConsumerRecord, dead: DeadLetters) -> None:
+        failure = await self._attempt(record, (record.topic, record.partition, record.offset))
+        if failure is not None:
+            await self._dead_letter(record, dead, failure)
+
+    async def _attempt(self, record: ConsumerRecord, where: tuple[str, int, int]) -> Failure | None:
+        """Decode, check order and handle one record; the failure, or None when done with it."""
         headers = list(record.headers or ())
         try:
             cloudevent = from_kafka(record.value, headers)
-            event = await self.decoder.decode(cloudevent)
+            if self.require_stream and (
+                cloudevent.subject is None or cloudevent.streamversion is None
+            ):
+                raise MalformedEvent("the CloudEvent has no subject or no streamversion")
         except MalformedEvent as exc:
-            await self._dead_letter(record, headers, dead, "undecodable", exc, 0)
-            return
-        received = Received(
-            cloudevent, event, record.topic, record.partition, record.offset, record.key
-        )
+            return Failure("malformed", exc, 0, park=False)
+        stream = f"{where[0]}/{cloudevent.subject}" if cloudevent.subject is not None else None
+        verdict = self.guard.check(stream, cloudevent.streamversion, cloudevent.id)
+        if verdict is Verdict.DUPLICATE:
+            self.stats.duplicates += 1
+            metrics.SUBSCRIBER_RECORDS.labels(self.group, "duplicate").inc()
+            return None
+        if verdict is Verdict.CONFLICT:
+            self.stats.conflicts += 1
+            metrics.SUBSCRIBER_CONFLICTS.labels(self.group).inc()
+            conflict = VersionConflict(
+                f"{cloudevent.subject}@{cloudevent.streamversion} was handled under another "
+                f"event id than {cloudevent.id}"
+            )
+            return Failure("version conflict", conflict, 0, park=False)
+        if verdict is Verdict.PARKED:
+            parked = StreamParked(
+                f"{cloudevent.subject}@{cloudevent.streamversion} waits behind an earlier "
+                "record of its stream in the DLQ"
+            )
+            return Failure("parked", parked, 0)
+        failure = await self._handle(cloudevent, record.key, where)
+        if failure is None:
+            self.guard.handled(stream, cloudevent.streamversion, cloudevent.id)
+        return failure
+
+    async def _handle(
+        self, cloudevent: CloudEvent, key: bytes | None, where: tuple[str, int, int]
+    ) -> Failure | None:
+        backoff = Backoff(base=self.backoff, cap=self.max_backoff)
         attempt = 0
         while True:
             attempt += 1
             try:
-                await self.handler(received)
-                self.stats.handled += 1
-                return
-            except Exception as exc:
-                retriable = is_retriable(exc)
-                if not retriable or attempt >= self.max_attempts:
-                    reason = "retries exhausted" if retriable else "permanent error"
-                    await self._dead_letter(record, headers, dead, reason, exc, attempt)
-                    return
-                delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
-                delay *= 0.8 + 0.4 * random.random()
-                log.info(
-                    "%s@%s:%s attempt %d failed (%s), retrying in %.2fs",
-                    record.topic, record.partition, record.offset, attempt, exc, delay,
-                )  # fmt: skip
-                self.stats.retries += 1
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), delay)
-                if self.stopping.is_set():
-                    raise _Stopped from exc
+                event = await self.decoder.decode(cloudevent)
+            except UnknownEvent as exc:
+                return Failure("unknown type", exc, attempt)
+            except MalformedEvent as exc:
+                return Failure("undecodable", exc, attempt)
+            except Exception as exc:  # the decoder lets only retriable errors by
+                error: Exception = exc
+            else:
+                received = Received(cloudevent, event, *where, key)
+                try:
+                    await self.handler(received)
+                    self.stats.handled += 1
+                    metrics.SUBSCRIBER_RECORDS.labels(self.group, "handled").inc()
+                    return None
+                except Exception as exc:  # the handler's errors are the record's
+                    error = exc
+            retriable = is_retriable(error)
+            if not retriable or attempt >= self.max_attempts:
+                reason = "retries exhausted" if retriable else "permanent error"
+                return Failure(reason, error, attempt)
+            delay = backoff.next_delay()
+            log.info(
+                "%s@%s:%s attempt %d failed (%s), retrying in %.2fs",
+                *where, attempt, error, delay,
+            )  # fmt: skip
+            self.stats.retries += 1
+            metrics.SUBSCRIBER_RECORDS.labels(self.group, "retried").inc()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+            if self.stopping.is_set():
+                raise _Stopped from error
 
     async def _dead_letter(
-        self,
-        record: ConsumerRecord,
-        headers: list[tuple[str, bytes]],
-        dead: DeadLetters,
-        reason: str,
-        error: BaseException,
-        attempts: int,
+        self, record: ConsumerRecord, dead: DeadLetters, failure: Failure
     ) -> None:
+        error = failure.error
         log.warning(
             "%s@%s:%s goes to %s: %s (%s: %s)",
-            record.topic, record.partition, record.offset, self.dlq_topic, reason,
+            record.topic, record.partition, record.offset, self.dlq_topic, failure.reason,
             type(error).__name__, error,
         )  # fmt: skip
         letter = dlq_headers(
-            headers,
-            reason=reason,
+            list(record.headers or ()),
+            reason=failure.reason,
             error=error,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
             timestamp_ms=record.timestamp,
             group=self.group,
-            attempts=attempts,
+            attempts=failure.attempts,
         )
         if not await dead.send(record.key, record.value, letter, self.stopping):
             raise _Stopped
+        if failure.park:
+            self._park(record)
         self.stats.dead_lettered += 1
+        metrics.SUBSCRIBER_RECORDS.labels(self.group, "dead_lettered").inc()
+        metrics.SUBSCRIBER_DEAD_LETTERS.labels(self.group, failure.reason).inc()
+
+    def _park(self, record: ConsumerRecord) -> None:
+        try:
+            event = from_kafka(record.value, list(record.headers or ()))
+        except MalformedEvent:
+            return
+        if event.subject is not None:
+            self.guard.park(f"{record.topic}/{event.subject}", event.streamversion)
+            metrics.SUBSCRIBER_PARKED.labels(self.group).set(self.guard.parked_streams)
+
+    async def replay_dead_letters(self, offsets: Collection[int] | None = None) -> ReplayResult:
+        """Hand the group's dead letters (all, or those at `offsets`) to the handler again.
+
+        Goes through the normal path (decoding, order guard, retries); a record handled
+        before under the same event id is skipped, and a record that fails again stays in the
+        DLQ (it is not dead-lettered twice). The group's committed offsets do not move. Run it
+        in the process of the live subscriber to unpark the streams it parked.
+        """
+        letters = await read_dead_letters(self.bootstrap, self.dlq_topic, offsets)
+        result = ReplayResult(failed=[])
+        async with self._lock:
+            for letter in letters:
+                origin = read_dlq_headers(list(letter.headers or ()))
+                before = self.stats.duplicates
+                failure = await self._attempt(letter, _origin(origin, letter))
+                if failure is not None:
+                    assert result.failed is not None
+                    result.failed.append((letter.offset, f"{failure.reason}: {failure.error}"))
+                elif self.stats.duplicates > before:
+                    result.skipped += 1
+                else:
+                    result.handled += 1
+            metrics.SUBSCRIBER_PARKED.labels(self.group).set(self.guard.parked_streams)
+        return result
 
     async def _commit(self, only: set[TopicPartition] | None = None) -> None:
         consumer = self._consumer
@@ -300,6 +460,16 @@ class Subscriber:
         """Commit what was handled of the partitions this member is about to lose."""
         async with self._lock:
             await self._commit(set(revoked))
+
+
+def _origin(origin: dict[str, str], letter: ConsumerRecord) -> tuple[str, int, int]:
+    """Where a dead letter was read from first (its dlq_original_* headers)."""
+    try:
+        partition = int(origin.get("original_partition", ""))
+        offset = int(origin.get("original_offset", ""))
+    except ValueError:
+        return letter.topic, letter.partition, letter.offset
+    return origin.get("original_topic") or letter.topic, partition, offset
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar
 import pytest
 
 from annals.eventstore.domain import PERSONAL, REDACTED, DomainEvent
+from annals.eventstore.memory import InMemoryKeyStore
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.cloudevents import CloudEvent
 from annals.messaging.decoding import EventDecoder
@@ -61,12 +62,53 @@ async def test_older_version_is_upcast():
         (cloudevent("orders.ItemRemoved", {}), "unknown event type"),
         (cloudevent("orders.ItemAdded", {"sku": "A", "quantity": 1}, 3), "newer"),
         (cloudevent("billing.ItemAdded", {"sku": "A", "quantity": 1}), "no event registry"),
-        (cloudevent("orders.ItemAdded", {"sku": "A"}), "does not fit"),
     ],
 )
 async def test_unknown_or_undecodable_events_raise_unknown_event(event, message):
     with pytest.raises(UnknownEvent, match=message):
         await EventDecoder({"orders": registry()}).decode(event)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"sku": "A"}, "does not fit"),  # a missing field
+        ({"sku": "A", "quantity": "many"}, "does not fit"),  # a wrong type
+        ({}, "does not fit"),  # the "data": {} of issue 11
+    ],
+)
+async def test_data_that_does_not_fit_its_model_is_malformed_not_unknown(data, message):
+    with pytest.raises(MalformedEvent, match=message) as raised:
+        await EventDecoder({"orders": registry()}).decode(cloudevent("orders.ItemAdded", data))
+    assert not isinstance(raised.value, UnknownEvent)
+
+
+@pytest.mark.parametrize(
+    "sealed",
+    [
+        {"$pii": "v1", "s": "cust-1"},  # no ciphertext
+        {"$pii": "v1", "s": "cust-1", "ct": "%%% not base64"},
+        {"$pii": "v1", "s": "cust-1", "ct": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},  # wrong key/tag
+    ],
+)
+async def test_a_pii_envelope_that_does_not_open_is_malformed(sealed):
+    keys = InMemoryKeyStore()
+    await keys.get_or_create("cust-1")
+    decoder = EventDecoder(registry(), keys)
+    with pytest.raises(MalformedEvent):
+        await decoder.decode(cloudevent("orders.CustomerNamed", {"name": sealed}, 1))
+
+
+async def test_a_retriable_error_of_the_key_store_passes_through_for_a_retry():
+    class Down(InMemoryKeyStore):
+        async def get_many(self, subjects):  # type: ignore[override]
+            raise ConnectionRefusedError("key store away")
+
+    sealed = {"$pii": "v1", "s": "cust-1", "ct": "AAAA"}
+    with pytest.raises(ConnectionRefusedError):
+        await EventDecoder(registry(), Down()).decode(
+            cloudevent("orders.CustomerNamed", {"name": sealed}, 1)
+        )
 
 
 async def test_data_that_is_not_an_object_is_malformed():
