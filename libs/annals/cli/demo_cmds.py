@@ -16,6 +16,7 @@ from rich.table import Table
 
 from annals.stack.errors import StackError
 from annals.stack.settings import StackSettings
+from annals.stack.supervisor import LISTENER, ProcessStatus, Supervisor
 
 console = Console(highlight=False, soft_wrap=True)
 platform_app = typer.Typer(
@@ -151,14 +152,41 @@ def down() -> None:
         workers.stop(service)
     for spec in web.specs().values():
         web.stop(spec, stack)
-    console.print("platform stopped (query, projectors, publishers, services)")
+    Supervisor(stack).shutdown()
+    console.print("platform stopped (query, projectors, publishers, services, supervisord)")
+
+
+def processes_table(rows: list[ProcessStatus]) -> Table:
+    """The supervised processes: state, pid, uptime and restarts since they were started."""
+    table = Table("process", "state", "pid", "uptime", "restarts", title="supervised processes")
+    for row in rows:
+        if row.program == LISTENER:
+            continue
+        colour = "green" if row.state == "RUNNING" else "yellow" if row.alive else "red"
+        uptime = "-" if row.uptime is None else _duration(row.uptime)
+        table.add_row(
+            row.name, f"[{colour}]{row.state}[/{colour}]", str(row.pid or "-"), uptime,
+            str(row.restarts),
+        )  # fmt: skip
+    return table
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 @platform_app.command("status")
 def status() -> None:
-    """The services' readiness and the read models' status."""
+    """Each supervised process (state, pid, uptime, restarts), readiness, read models."""
     from annals.cli.projections_cmds import status_
 
+    rows = Supervisor(StackSettings()).status()
+    if rows:
+        console.print(processes_table(rows))
+    else:
+        console.print("supervisord is not running: nothing started (`make up`)")
     with httpx.Client(timeout=2) as client:
         for name, url in (("orders", ORDERS), ("customers", CUSTOMERS), ("query", QUERY)):
             try:

@@ -12,13 +12,14 @@ from rich.table import Table
 
 from annals.commands.storage import DatabaseNotReady
 from annals.stack.errors import StackError
-from annals.stack.procs import read_pid
 from annals.stack.settings import StackSettings
 from annals.web import launcher
 from annals.web.settings import ServiceSettings
 
 console = Console(highlight=False, soft_wrap=True)
-services_app = typer.Typer(help="Run the service APIs (uvicorn, detached).", no_args_is_help=True)
+services_app = typer.Typer(
+    help="Run the service APIs (uvicorn under supervisord).", no_args_is_help=True
+)
 Names = Annotated[list[str] | None, typer.Argument(help="orders, customers (default: both)")]
 
 
@@ -63,7 +64,7 @@ def _migrate(spec: launcher.ServiceSpec, settings: ServiceSettings) -> None:
 
 @services_app.command()
 def up(names: Names = None, wait: float = 60.0) -> None:
-    """Migrate each service's database, start it detached (workers = cores), wait until ready."""
+    """Migrate each service's database, run it supervised (workers = cores), wait until ready."""
     stack = StackSettings()
     for spec in _pick(names):
         settings = _settings(spec)
@@ -75,7 +76,7 @@ def up(names: Names = None, wait: float = 60.0) -> None:
             raise typer.Exit(1) from None
         console.print(
             f"[green]✓[/green] {spec.name} http://{settings.host}:{settings.port} "
-            f"(pid {pid}, {settings.workers} workers, log {stack.log(spec.name)})"
+            f"(pid {pid}, {settings.workers} supervised workers, log {stack.log(spec.name)})"
         )
 
 
@@ -92,15 +93,15 @@ def down(names: Names = None) -> None:
 def status(names: Names = None) -> None:
     """Each service with pid, address and readiness; exit 1 unless all are ready."""
     stack = StackSettings()
-    table = Table("service", "pid", "address", "ready")
+    table = Table("service", "pids", "address", "ready")
     healthy = True
     for spec in _pick(names):
         settings = _settings(spec)
-        pid = read_pid(stack.pid_file(spec.name))
+        pids = launcher.pids(spec, stack)
         ok = launcher.ready(settings)
         healthy = healthy and ok
         address = f"http://{settings.host}:{settings.port}"
-        table.add_row(spec.name, str(pid or "-"), address, "yes" if ok else "no")
+        table.add_row(spec.name, ", ".join(map(str, pids)) or "-", address, "yes" if ok else "no")
     console.print(table)
     if not healthy:
         raise typer.Exit(1)

@@ -1,8 +1,9 @@
-"""Detached publisher workers (`annals publishers up|down|status`) and their preparation."""
+"""Publisher workers under supervisord (`annals publishers up|down|status`), their preparation."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from annals.messaging.settings import KafkaSettings, PublisherSettings
 from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.stack import procs
 from annals.stack.settings import StackSettings
+from annals.stack.supervisor import Program, Supervisor, passed_environment
 
 LAG = (
     "SELECT count(*) FROM eventstore.events "
@@ -45,20 +47,32 @@ async def prepare(service: str, kafka: KafkaSettings | None = None) -> None:
 
 
 def start(service: str, stack: StackSettings | None = None) -> int:
-    """Start `annals publish <service>` detached unless it runs; its pid."""
+    """Run `annals publish <service>` under supervisord unless it runs; its pid."""
     stack = stack or StackSettings()
     name = component(service)
-    pid = procs.read_pid(stack.pid_file(name))
-    if pid is not None:
-        return pid
+    supervisor = Supervisor(stack)
+    running = supervisor.pids(name)
+    if running:
+        return running[0]
+    procs.stop_pid(stack.pid_file(name))  # one detached by an older checkout
     args = [sys.executable, "-m", "annals.cli.main", "publish", service]
-    return procs.spawn(args, stack.log(name), stack.pid_file(name), stack.repo)
+    env = passed_environment(os.environ)
+    supervisor.add(Program(name, args, stack.repo, stack.log(name), env))
+    return supervisor.spawned(name)
 
 
 def stop(service: str, stack: StackSettings | None = None) -> bool:
-    """Stop the detached publisher of `service`; True when one was running."""
+    """Stop the supervised publisher of `service`; True when one was running."""
     stack = stack or StackSettings()
-    return procs.stop_pid(stack.pid_file(component(service)))
+    detached = procs.stop_pid(stack.pid_file(component(service)))
+    return Supervisor(stack).remove(component(service)) or detached
+
+
+def running_pid(service: str, stack: StackSettings | None = None) -> int | None:
+    """The pid of the publisher of `service` while it runs, else None."""
+    stack = stack or StackSettings()
+    pids = Supervisor(stack).pids(component(service))
+    return pids[0] if pids else procs.read_pid(stack.pid_file(component(service)))
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,7 @@ async def status(service: str, stack: StackSettings | None = None) -> PublisherS
     stack = stack or StackSettings()
     settings = PublisherSettings.for_service(service)
     database = ServiceDatabase.for_service(service)
-    pid = procs.read_pid(stack.pid_file(component(service)))
+    pid = running_pid(service, stack)
     try:
         conn = await asyncpg.connect(database.dsn, timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:

@@ -1,4 +1,4 @@
-"""Starting and stopping the service APIs as detached uvicorn processes (pid/log under .stack/)."""
+"""Running the service APIs under supervisord (restarted when they crash; logs under .stack/)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
 
 from annals.commands.storage import TableStep, migrate_tables
+from annals.stack import procs
 from annals.stack.errors import StackError
-from annals.stack.procs import port_open, read_pid, spawn, stop_pid, tail
+from annals.stack.procs import port_open
 from annals.stack.settings import StackSettings
+from annals.stack.supervisor import Program, Supervisor, passed_environment
 from annals.web.server import HTTP_PROTOCOL
 from annals.web.settings import ServiceSettings
 
@@ -86,47 +87,69 @@ def migrate(spec: ServiceSpec, settings: ServiceSettings) -> list[int]:
     )
 
 
-def _env(spec: ServiceSpec, stack: StackSettings) -> Mapping[str, str]:
+def supervised_args(spec: ServiceSpec, settings: ServiceSettings) -> list[str]:
+    """One supervised uvicorn process serving the socket supervisord holds on fd 0."""
+    args = uvicorn_args(spec, settings)
+    for option in ("--host", "--port", "--workers"):
+        at = args.index(option)
+        del args[at : at + 2]
+    return [*args, "--fd", "0"]
+
+
+def program(spec: ServiceSpec, settings: ServiceSettings, stack: StackSettings) -> Program:
+    """The supervisord program of a service: `workers` processes sharing one listening socket."""
     metrics = stack.run_dir / f"metrics-{spec.name}"
     shutil.rmtree(metrics, ignore_errors=True)
     metrics.mkdir(parents=True, exist_ok=True)
     # The launcher migrated already: workers only check, and share one metrics folder.
-    return {
+    env = {
+        **passed_environment(os.environ),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
         f"ANNALS_{spec.name.upper()}_MIGRATE": "false",
     }
+    return Program(
+        name=spec.name,
+        command=supervised_args(spec, settings),
+        directory=stack.repo,
+        log=stack.log(spec.name),
+        environment=env,
+        processes=settings.workers,
+        socket=f"tcp://{settings.host}:{settings.port}",
+    )
+
+
+def pids(spec: ServiceSpec, stack: StackSettings) -> list[int]:
+    """Pids of the service's supervised processes that are alive."""
+    return Supervisor(stack).pids(spec.name)
 
 
 def start(spec: ServiceSpec, settings: ServiceSettings, stack: StackSettings, wait: float) -> int:
-    """Spawn the service detached and wait until /readyz answers; StackError otherwise."""
-    pid_file, log_file = stack.pid_file(spec.name), stack.log(spec.name)
-    running = read_pid(pid_file)
-    if running is not None:
-        return running
+    """Run the service under supervisord and wait until /readyz answers; StackError otherwise."""
+    supervisor = Supervisor(stack)
+    running = supervisor.pids(spec.name)
+    if running:
+        return running[0]
+    procs.stop_pid(stack.pid_file(spec.name), grace=15)  # one detached by an older checkout
     if port_open(settings.host, settings.port):
         raise StackError(
             spec.name,
             f"port {settings.host}:{settings.port} is taken by another process",
             f"stop it or set ANNALS_{spec.name.upper()}_PORT",
         )
-    saved = dict(os.environ)
-    os.environ.update(_env(spec, stack))
-    try:
-        pid = spawn(uvicorn_args(spec, settings), log_file, pid_file, stack.repo)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    supervisor.add(program(spec, settings, stack))
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if ready(settings):
-            return pid
-        if read_pid(pid_file) is None:
+            alive = supervisor.pids(spec.name)
+            if alive:
+                return alive[0]
+        if any(p.state in ("BACKOFF", "FATAL") for p in supervisor.status(spec.name)):
             break
         time.sleep(0.2)
-    stop_pid(pid_file, grace=5)
-    raise StackError(
-        spec.name, f"did not become ready:\n{tail(log_file)}", f"see the log {log_file}"
-    )
+    log_file = stack.log(spec.name)
+    tail = procs.tail(log_file)
+    supervisor.remove(spec.name)
+    raise StackError(spec.name, f"did not become ready:\n{tail}", f"see the log {log_file}")
 
 
 def ready(settings: ServiceSettings) -> bool:
@@ -139,5 +162,6 @@ def ready(settings: ServiceSettings) -> bool:
 
 
 def stop(spec: ServiceSpec, stack: StackSettings) -> bool:
-    """Stop the service started by `start`; True if it was running."""
-    return stop_pid(stack.pid_file(spec.name), grace=15)
+    """Stop the service started by `start` (and remove it from supervisord); True if it ran."""
+    detached = procs.stop_pid(stack.pid_file(spec.name), grace=15)
+    return Supervisor(stack).remove(spec.name) or detached
