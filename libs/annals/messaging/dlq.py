@@ -14,7 +14,8 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from annals.backoff import Backoff
 from annals.messaging.cloudevents import format_time
-from annals.messaging.errors import is_retriable
+from annals.messaging.errors import MessagingError, is_retriable
+from annals.messaging.topics import describe_topics
 
 log = logging.getLogger(__name__)
 HEADER_PREFIX = "dlq_"
@@ -109,28 +110,28 @@ async def read_dead_letters(
 
     Reads without a consumer group, so nobody's committed position moves.
     """
+    try:
+        infos = await describe_topics(bootstrap, [topic])
+    except MessagingError:  # no DLQ yet: nothing ever went there
+        return []
+    partitions = [TopicPartition(topic, p) for info in infos for p in sorted(info.leaders)]
+    if not partitions:
+        return []
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15_000
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=15_000,
     )
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            parts = await _partitions(consumer, topic)
-        partitions = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not partitions:
-            return []
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
         return await _read_to(consumer, ends, offsets, time.monotonic() + timeout)
     finally:
         await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    topics = await consumer.topics()
-    return (consumer.partitions_for_topic(topic) or set()) if topic in topics else set()
 
 
 async def _read_to(
@@ -140,13 +141,14 @@ async def _read_to(
     deadline: float,
 ) -> list[ConsumerRecord]:
     records: list[ConsumerRecord] = []
-    while True:
-        positions = {tp: await consumer.position(tp) for tp in ends}
-        if all(positions[tp] >= end for tp, end in ends.items()):
-            return records
+    reached = {tp: end == 0 for tp, end in ends.items()}
+    while not all(reached.values()):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the DLQ was not read to its end ({positions} of {ends})")
+            raise TimeoutError(f"the DLQ was not read to its end ({ends})")
         for tp, batch in (await consumer.getmany(timeout_ms=300)).items():
-            records.extend(
-                r for r in batch if r.offset < ends[tp] and (offsets is None or r.offset in offsets)
-            )
+            for r in batch:
+                if r.offset < ends[tp] and (offsets is None or r.offset in offsets):
+                    records.append(r)
+                if r.offset + 1 >= ends[tp]:
+                    reached[tp] = True
+    return records

@@ -12,14 +12,17 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from annals.eventstore.domain import DomainEvent
+from annals.eventstore.memory import InMemoryKeyStore
 from annals.eventstore.ports import RecordedEvent
 from annals.eventstore.registry import EventRegistry
-from annals.messaging import PermanentError, Received, RetriableError, Subscriber
+from annals.messaging import PermanentError, Received, Subscriber
 from annals.messaging.cloudevents import to_kafka
 from annals.messaging.dlq import read_dlq_headers
 from annals.messaging.topics import delete_topics
 from annals.stack.settings import StackSettings
 from tests.integration.messaging.support import eventually, read_topic
+from tests.unit.messaging.poison import FLAKY_SKU, PERMANENT_SKU, good, poison
+from tests.unit.messaging.poison import REGISTRY as POISON_REGISTRY
 
 pytestmark = pytest.mark.stack
 
@@ -112,61 +115,94 @@ async def test_typed_events_arrive_in_stream_order_and_offsets_are_committed(
         await delete_topics(stack.kafka_bootstrap, [f"{group}.dlq"])
 
 
-async def test_poison_records_go_to_the_dlq_with_headers_and_the_consumer_goes_on(
+async def test_every_poison_shape_goes_to_the_dlq_with_headers_and_the_consumer_goes_on(
+    stack: StackSettings, topic: str, unique: str
+):
+    items = poison(f"order-{unique}")
+    later = [good(f"order-{unique}-later-{n}", 1) for n in range(3)]
+    await produce(stack, topic, [(i.key, i.value, i.headers) for i in [*items, *later]])
+    handled: list[tuple[str | None, int | None]] = []
+
+    async def handle(received: Received) -> None:
+        if received.data["sku"] == PERMANENT_SKU:
+            raise PermanentError("this order cannot be billed")
+        if received.data["sku"] == FLAKY_SKU:
+            raise ConnectionResetError("billing service went away")
+        handled.append((received.subject, received.version))
+
+    keys = InMemoryKeyStore()
+    await keys.get_or_create(items[9].stream)  # the key exists, the envelope still does not open
+    group = f"test-dlq-{unique}"
+    sub = Subscriber(
+        [topic], group, handle, registry={"orders": POISON_REGISTRY}, keys=keys,
+        bootstrap=stack.kafka_bootstrap, backoff=0.05, max_attempts=3,
+        consumer_options={"session_timeout_ms": 10000},
+    )  # fmt: skip
+    try:
+        await run_until(sub, lambda: len(handled) >= len(later))
+        assert sorted(handled) == sorted((i.stream, 1) for i in later)
+        assert sub.stats.dead_lettered == len(items)
+
+        letters = await read_topic(stack.kafka_bootstrap, f"{group}.dlq", len(items), timeout=20)
+        by_stream = {_stream_of(r.key): r for r in letters}
+        assert len(letters) == len(items)
+        for item in items:
+            letter = by_stream[item.stream]
+            info = read_dlq_headers(list(letter.headers))
+            assert info["reason"] == item.reason, (item.stream, info)
+            assert info["original_topic"] == topic
+            assert info["original_partition"].isdigit() and info["original_offset"].isdigit()
+            assert info["error_class"] and info["timestamp"] and info["group"] == group
+            assert letter.value == item.value
+        assert ("source", b"test") in list(by_stream[items[0].stream].headers)
+        assert (
+            "OrderTeleported"
+            in read_dlq_headers(list(by_stream[items[7].stream].headers))["error_message"]
+        )
+        flaky = read_dlq_headers(list(by_stream[items[11].stream].headers))
+        assert (flaky["attempts"], flaky["retriable"]) == ("3", "true")
+    finally:
+        await delete_topics(stack.kafka_bootstrap, [f"{group}.dlq"])
+
+
+async def test_dead_letters_replay_through_the_handler_once_and_unpark_the_stream(
     stack: StackSettings, topic: str, unique: str
 ):
     stream = f"order-{unique}"
-    key = stream.encode()
-    items = [
-        recorded(stream, 1),
-        (key, b"\x00not json at all", [("source", b"test")]),
-        recorded(stream, 2, event_type="OrderTeleported"),
-        recorded(stream, 3, sku="PERMANENT"),
-        recorded(stream, 4, sku="FLAKY"),
-        recorded(stream, 5, sku="ALWAYS-FLAKY"),
-        recorded(stream, 6),
-    ]
-    await produce(stack, topic, items)
+    await produce(
+        stack, topic,
+        [recorded(stream, 1), recorded(stream, 2, sku="PERMANENT"), recorded(stream, 3)],
+    )  # fmt: skip
     handled: list[int | None] = []
-    attempts: dict[str, int] = {}
+    broken = True
 
     async def handle(received: Received) -> None:
-        sku = received.data["sku"]
-        attempts[sku] = attempts.get(sku, 0) + 1
-        if sku == "PERMANENT":
-            raise PermanentError("this order cannot be billed")
-        if sku == "FLAKY" and attempts[sku] < 3:
-            raise RetriableError("billing service timed out")
-        if sku == "ALWAYS-FLAKY":
-            raise ConnectionResetError("billing service went away")
+        if broken and received.data["sku"] == "PERMANENT":
+            raise PermanentError("billing rejects it")
         handled.append(received.version)
 
-    group = f"test-dlq-{unique}"
-    sub = subscriber(stack, topic, group, handle, max_attempts=4)
+    group = f"test-replay-{unique}"
+    sub = subscriber(stack, topic, group, handle)
+    task = asyncio.create_task(sub.run())
     try:
-        await run_until(sub, lambda: 6 in handled)
-        assert handled == [1, 4, 6]
-        assert attempts == {"SKU-1": 2, "PERMANENT": 1, "FLAKY": 3, "ALWAYS-FLAKY": 4}
-        assert (sub.stats.dead_lettered, sub.stats.retries) == (4, 5)
-
-        letters = await read_topic(stack.kafka_bootstrap, f"{group}.dlq", 4, timeout=20)
-        assert len(letters) == 4
-        infos = [read_dlq_headers(list(r.headers)) for r in letters]
-        assert [i["reason"] for i in infos] == [
-            "undecodable", "undecodable", "permanent error", "retries exhausted",
-        ]  # fmt: skip
-        assert "UnknownEvent" in infos[1]["error_class"]
-        assert "OrderTeleported" in infos[1]["error_message"]
-        assert infos[3]["attempts"] == "4" and infos[3]["retriable"] == "true"
-        assert {i["original_topic"] for i in infos} == {topic}
-        assert [int(i["original_offset"]) for i in infos] == [1, 2, 3, 5]
-        assert all(i["group"] == group and i["timestamp"] for i in infos)
-        assert letters[0].value == b"\x00not json at all"
-        assert ("source", b"test") in list(letters[0].headers)
-        assert all(r.key == key for r in letters)
-        assert dict(letters[2].headers)["ce_type"] == b"orders.OrderPlaced"
+        await eventually(lambda: sub.stats.dead_lettered >= 2, 30, "two dead letters")
+        assert handled == [1]  # version 3 waits behind version 2: parked, not skipped
+        broken = False
+        result = await sub.replay_dead_letters()
+        assert (result.handled, result.failed) == (2, [])
+        assert handled == [1, 2, 3]
+        again = await sub.replay_dead_letters()
+        assert (again.handled, again.skipped) == (0, 2) and handled == [1, 2, 3]
+        await produce(stack, topic, [recorded(stream, 4)])
+        await eventually(lambda: handled[-1] == 4, 30, "the unparked stream goes on")
     finally:
+        sub.stop()
+        await task
         await delete_topics(stack.kafka_bootstrap, [f"{group}.dlq"])
+
+
+def _stream_of(key: bytes | None) -> str:
+    return (key or b"").decode()
 
 
 async def test_a_second_member_takes_partitions_and_every_event_is_handled(
