@@ -37,9 +37,11 @@ DAILY_SALES = sa.Table(
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("category", sa.Text, primary_key=True),
     sa.Column("currency", sa.Text, primary_key=True),
-    sa.Column("orders", sa.Integer, nullable=False, server_default=COUNT),
-    sa.Column("units", sa.Integer, nullable=False, server_default=COUNT),
-    sa.Column("revenue", sa.Numeric(20, 2), nullable=False, server_default=COUNT),
+    # Sums over every order of a day: wider than one order's bounds (orders.domain.order).
+    # A version built before keeps int/numeric(20,2); a rebuild creates these types.
+    sa.Column("orders", sa.BigInteger, nullable=False, server_default=COUNT),
+    sa.Column("units", sa.BigInteger, nullable=False, server_default=COUNT),
+    sa.Column("revenue", sa.Numeric(30, 2), nullable=False, server_default=COUNT),
     sa.Index("daily_sales_category_idx", "category", "day"),
 )
 SALES_ORDERS = sa.Table(

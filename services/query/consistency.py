@@ -4,6 +4,11 @@ A write answers with the stream version; the client sends `X-Consistency-Token: 
 (or `?consistency=`). The API waits until every projection the endpoint reads, that consumes
 the stream's topic, has applied that version; projectors NOTIFY after each batch, so waiting
 costs no polling (a slow poll backs it up in case a notification is lost).
+
+Work per request is bounded: at most MAX_TOKENS tokens (more is a 400), one query per
+projection for all of them, and the wait ends at its deadline whatever the database does. At
+the deadline the answer is the documented one: 200 with `X-Consistency: stale` and the versions
+last seen (`X-Consistency-Applied`), never a hang and never an error of its own.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from annals.web.problems import Problem
+from annals.web.problems import FieldError, Problem
 
 CHANNEL = "annals_projections"
+MAX_TOKENS = 16
+MAX_VERSION = 2**31 - 1  # stream versions are int columns
 _TOKEN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.:-]{0,199})@([1-9][0-9]{0,9})$")
 # Which topic a stream's events are published to, by the stream id's kind.
 TOPIC_OF_KIND = {"order": "orders.events", "customer": "customers.events"}
@@ -31,6 +38,9 @@ TOPICS = {
     "products": ("legacy.public.products",),
 }
 POLL = 0.25
+CHECK_FLOOR = 1.0  # the first look runs even with ?wait=0, bounded by this much
+WATCH_BOUND = 2.0  # one watcher query never blocks the watcher longer than this
+SOURCES = ("header.X-Consistency-Token", "query.consistency")
 
 
 @dataclass(frozen=True)
@@ -49,24 +59,55 @@ class Token:
         return f"{self.stream_id}@{self.version}"
 
 
+def _malformed(where: str, message: str, kind: str, detail: str | None = None) -> Problem:
+    return Problem(
+        400,
+        "Malformed consistency token",
+        detail or message,
+        slug="malformed-consistency-token",
+        errors=[FieldError(field=where, message=message, type=kind)],
+    )
+
+
+def _token(part: str, where: str) -> Token:
+    match = _TOKEN.match(part)
+    if match is None:
+        message = f"{part[:80]!r} is not <stream id>@<version>, e.g. order-o1@3"
+        raise _malformed(where, message, "token-syntax")
+    token = Token(match.group(1), int(match.group(2)))
+    if token.version > MAX_VERSION:
+        raise _malformed(where, f"{part[:80]!r}: a version is at most {MAX_VERSION}", "version")
+    if token.topic is None:
+        kinds = ", ".join(sorted(TOPIC_OF_KIND))
+        message = f"{part[:80]!r} is not a stream of this platform (kinds: {kinds})"
+        raise _malformed(where, message, "stream-kind")
+    return token
+
+
 def parse_tokens(header: str | None, param: str | None) -> list[Token]:
-    """Tokens of the header and the query parameter (comma-separated); 400 when malformed."""
-    out = []
-    for raw in (header, param):
-        for part in (raw or "").split(","):
-            part = part.strip()
-            if not part:
-                continue
-            match = _TOKEN.match(part)
-            if match is None:
-                raise Problem(
-                    400,
-                    "Malformed consistency token",
-                    f"{part[:80]!r} is not <stream id>@<version>, e.g. order-o1@3",
-                    slug="malformed-consistency-token",
-                )
-            out.append(Token(match.group(1), int(match.group(2))))
-    return out
+    """Tokens of the header and the query parameter (comma-separated); 400 when malformed.
+
+    At most MAX_TOKENS in all; a stream named twice keeps its highest version.
+    """
+    parts: list[tuple[str, str]] = []
+    for raw, where in zip((header, param), SOURCES, strict=True):
+        # Split at most so far: a longer list is refused without looking at all of it.
+        split = (raw or "").split(",", 4 * MAX_TOKENS)
+        parts += [(p.strip(), where) for p in split if p.strip()]
+    if len(parts) > MAX_TOKENS:
+        message = f"at most {MAX_TOKENS} consistency tokens per request"
+        raise Problem(
+            400,
+            "Too many consistency tokens",
+            f"{message}; ask for the streams you wrote last",
+            slug="too-many-consistency-tokens",
+            errors=[FieldError(field=parts[-1][1], message=message, type="too-many-tokens")],
+        )
+    wanted: dict[str, int] = {}
+    for part, where in parts:
+        token = _token(part, where)
+        wanted[token.stream_id] = max(wanted.get(token.stream_id, 0), token.version)
+    return [Token(s, v) for s, v in wanted.items()]
 
 
 @dataclass
@@ -106,15 +147,15 @@ class Consistency:
     async def start(self) -> None:
         """LISTEN to the projectors' notifications (falls back to polling when it fails)."""
         try:
-            self._listener = await asyncpg.connect(self.dsn)
+            self._listener = await asyncpg.connect(self.dsn, timeout=5)
             await self._listener.add_listener(CHANNEL, self._notified)
-        except (OSError, asyncpg.PostgresError):
+        except (OSError, asyncpg.PostgresError, TimeoutError):
             self._listener = None
 
     async def close(self) -> None:
         """Stop listening and watching."""
-        for watcher in self._watchers.values():
-            watcher.close()
+        tasks = [w.close() for w in self._watchers.values()]
+        await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
         if self._listener is not None:
             await self._listener.close()
 
@@ -136,17 +177,32 @@ class Consistency:
         """Wait (at most `timeout` s) until the projections applied every token's version."""
         started = time.monotonic()
         deadline = started + timeout
+        plans = {
+            p: [t for t in tokens if t.topic in TOPICS.get(p, ())]
+            for p in dict.fromkeys(projections)
+        }
+        plans = {p: ts for p, ts in plans.items() if ts}
+        seen = await asyncio.gather(
+            *(self._watcher(p).wait(ts, deadline) for p, ts in plans.items())
+        )
         applied: dict[str, int] = {}
         satisfied = True
-        for token in tokens:
-            for projection in projections:
-                if token.topic not in TOPICS.get(projection, ()):
-                    continue
-                version = await self._watcher(projection).wait(token, deadline)
+        for wanted, versions in zip(plans.values(), seen, strict=True):
+            for token in wanted:
+                version = versions.get(token.stream_id, 0)
                 key = token.stream_id
                 applied[key] = min(applied.get(key, version), version)
                 satisfied = satisfied and version >= token.version
         return Outcome(satisfied, applied, (time.monotonic() - started) * 1000)
+
+
+@dataclass(eq=False)
+class _Waiter:
+    """One awaited stream version; `latest` is the version the watcher saw last."""
+
+    version: int
+    future: asyncio.Future[int]
+    latest: int = 0
 
 
 class _Watcher:
@@ -154,38 +210,52 @@ class _Watcher:
 
     def __init__(self, pool: asyncpg.Pool, view: str) -> None:
         self.pool = pool
-        self.one = f"SELECT version FROM {view} WHERE stream_id = $1"
         self.many = f"SELECT stream_id, version FROM {view} WHERE stream_id = ANY($1::text[])"
         self.wake = asyncio.Event()
-        self.waiting: dict[str, list[tuple[int, asyncio.Future[int]]]] = {}
+        self.waiting: dict[str, list[_Waiter]] = {}
         self.task: asyncio.Task[None] | None = None
 
-    async def wait(self, token: Token, deadline: float) -> int:
-        """The applied version once it reaches the token's, or what it is at the deadline."""
-        version = await self._applied(token.stream_id)
+    async def wait(self, tokens: Sequence[Token], deadline: float) -> dict[str, int]:
+        """Applied versions of the tokens' streams once all are reached, or at the deadline."""
+        versions = await self._check([t.stream_id for t in tokens], deadline)
+        behind = [t for t in tokens if versions.get(t.stream_id, 0) < t.version]
         remaining = deadline - time.monotonic()
-        if version >= token.version or remaining <= 0:
-            return version
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.waiting.setdefault(token.stream_id, []).append((token.version, future))
+        if not behind or remaining <= 0:
+            return versions
+        loop = asyncio.get_running_loop()
+        waiters = {t.stream_id: _Waiter(t.version, loop.create_future()) for t in behind}
+        for stream_id, waiter in waiters.items():
+            waiter.latest = versions.get(stream_id, 0)
+            self.waiting.setdefault(stream_id, []).append(waiter)
         self.wake.set()  # it may have been applied since the look above
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._watch())
         try:
-            return await asyncio.wait_for(asyncio.shield(future), remaining)
-        except TimeoutError:
-            entries = self.waiting.get(token.stream_id, [])
-            if (token.version, future) in entries:
-                entries.remove((token.version, future))
-            if not entries:
-                self.waiting.pop(token.stream_id, None)
-            return await self._applied(token.stream_id)
+            await asyncio.wait([w.future for w in waiters.values()], timeout=remaining)
+        finally:
+            self._forget(waiters)
+        for stream_id, waiter in waiters.items():
+            versions[stream_id] = max(versions.get(stream_id, 0), waiter.latest)
+        return versions
 
-    async def _applied(self, stream_id: str) -> int:
+    async def _check(self, stream_ids: list[str], deadline: float) -> dict[str, int]:
+        """One query for every stream; nothing known when it cannot answer in time."""
+        bound = max(deadline - time.monotonic(), CHECK_FLOOR)
         try:
-            return int(await self.pool.fetchval(self.one, stream_id) or 0)
+            rows = await asyncio.wait_for(self.pool.fetch(self.many, stream_ids), bound)
         except asyncpg.UndefinedTableError:  # not deployed yet: nothing applied
-            return 0
+            return {}
+        except TimeoutError:
+            return {}
+        return {stream_id: int(version) for stream_id, version in rows}
+
+    def _forget(self, waiters: dict[str, _Waiter]) -> None:
+        for stream_id, waiter in waiters.items():
+            entries = self.waiting.get(stream_id, [])
+            if waiter in entries:
+                entries.remove(waiter)
+            if not entries:
+                self.waiting.pop(stream_id, None)
 
     async def _watch(self) -> None:
         while self.waiting:
@@ -193,19 +263,19 @@ class _Watcher:
                 await asyncio.wait_for(self.wake.wait(), POLL)
             self.wake.clear()
             try:
-                rows = await self.pool.fetch(self.many, list(self.waiting))
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                rows = await asyncio.wait_for(
+                    self.pool.fetch(self.many, list(self.waiting)), WATCH_BOUND
+                )
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 continue
             for stream_id, version in rows:
-                entries = self.waiting.get(stream_id, [])
-                for wanted, future in [e for e in entries if e[0] <= version]:
-                    entries.remove((wanted, future))
-                    if not future.done():
-                        future.set_result(version)
-                if not entries:
-                    self.waiting.pop(stream_id, None)
+                for waiter in self.waiting.get(stream_id, []):
+                    waiter.latest = max(waiter.latest, int(version))
+                    if waiter.latest >= waiter.version and not waiter.future.done():
+                        waiter.future.set_result(waiter.latest)
 
-    def close(self) -> None:
-        """Stop watching."""
+    def close(self) -> asyncio.Task[None] | None:
+        """Stop watching; the cancelled task, to await."""
         if self.task is not None:
             self.task.cancel()
+        return self.task

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -13,11 +14,12 @@ from fastapi.responses import Response
 
 from annals.web.auth import Principal, require
 from annals.web.commands import mask
-from annals.web.problems import problem_docs
+from annals.web.problems import FieldError, Problem, problem_docs
 from query.http import answer, consistent, decode_cursor, encode_cursor, not_found
 
 router = APIRouter(tags=["orders"])
 ID = r"^[A-Za-z0-9_-]{1,64}$"
+_ID = re.compile(ID)
 ORDER_COLUMNS = (
     "order_id, customer_id, status, currency, line_count, item_count, subtotal, discount, "
     "total, lines, cancel_reason, placed_at, confirmed_at, cancelled_at, shipped_at, "
@@ -33,8 +35,38 @@ Consistency = Annotated[
     Query(description="consistency token(s) `<stream id>@<version>`, like X-Consistency-Token"),
 ]
 Limit = Annotated[int | None, Query(ge=1, le=10_000)]
-Cursor = Annotated[str | None, Query(max_length=512)]
+Cursor = Annotated[str | None, Query(description="the `next` link's cursor, as handed out")]
+MAX_CURSOR = 512
 DOCS = problem_docs(400, 401, 403, 404)
+
+
+def _bad_cursor(reason: str) -> Problem:
+    return Problem(
+        400,
+        "Malformed cursor",
+        f"the cursor is not one this API handed out ({reason}); follow the `next` link as is",
+        slug="malformed-cursor",
+        errors=[FieldError(field="query.cursor", message=reason, type="malformed-cursor")],
+    )
+
+
+def page_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (placed_at, order_id) a page cursor resumes after; 400 when it is not ours."""
+    if len(cursor) > MAX_CURSOR:
+        raise _bad_cursor(f"longer than {MAX_CURSOR} characters")
+    try:
+        placed, last_id = decode_cursor(cursor, 2)
+    except Problem:
+        raise _bad_cursor("not base64 JSON of two values") from None
+    if not isinstance(placed, str) or not isinstance(last_id, str) or not _ID.match(last_id):
+        raise _bad_cursor("not a time and an order id")
+    try:
+        at = datetime.fromisoformat(placed)
+        if at.tzinfo is None:
+            raise ValueError("no time zone")
+        return at.astimezone(UTC), last_id
+    except (ValueError, OverflowError):
+        raise _bad_cursor("not a time and an order id") from None
 
 
 def order_view(row: Any) -> dict[str, Any]:
@@ -84,8 +116,7 @@ async def order_page(
             args.append(value)
             where.append(f"{column} = ${len(args)}")
     if cursor is not None:
-        placed, last_id = decode_cursor(cursor, 2)
-        args += [datetime.fromisoformat(placed), str(last_id)]
+        args += page_cursor(cursor)
         where.append(f"(placed_at, order_id) < (${len(args) - 1}, ${len(args)})")
     args.append(size + 1)
     sql = (

@@ -125,7 +125,11 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
     app.add_middleware(
-        RequestMiddleware, service=settings.service, max_body_bytes=settings.max_body_bytes
+        RequestMiddleware,
+        service=settings.service,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_field_bytes=settings.max_header_field_bytes,
     )
     for router in routers:
         app.include_router(router)

@@ -1,4 +1,10 @@
-"""One pure-ASGI middleware per request: correlation id, body-size limit and HTTP metrics."""
+"""One pure-ASGI middleware per request: correlation id, header and body limits, HTTP metrics.
+
+Header limits are checked here because uvicorn's httptools protocol (the services' and the
+query API's) enforces none, and h11 only bounds a head that has not fully arrived: without them,
+one request with megabytes of headers is parsed, copied and handled in full. The defaults
+(16 KiB in all, 8 KiB per header) are the settings `max_header_bytes`/`max_header_field_bytes`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ from annals.web.context import reset_correlation_id, set_correlation_id
 from annals.web.problems import PROBLEM_JSON, BodyTooLarge
 
 HEADER = b"x-correlation-id"
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADER_FIELD_BYTES = 8 * 1024
 log = structlog.get_logger("annals.web")
 REQUESTS = Counter(
     "annals_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
@@ -27,23 +35,39 @@ LATENCY = Histogram(
 
 
 class RequestMiddleware:
-    """Sets the correlation id (echoed in the response), bounds the body, records metrics."""
+    """Sets the correlation id (echoed in the response), bounds headers and body, records
+    metrics."""
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        max_body_bytes: int,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+        max_header_field_bytes: int = MAX_HEADER_FIELD_BYTES,
+    ) -> None:
         self.app = app
         self.service = service
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_header_field_bytes = max_header_field_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
+        oversized = self._oversized(scope["headers"])
+        headers = {} if oversized else dict(scope["headers"])
         cid, token = set_correlation_id(_text(headers.get(HEADER)))
         started = time.perf_counter()
         status = 500
         length = _text(headers.get(b"content-length"))
         try:
+            if oversized is not None:
+                status = 431
+                await _problem(send, cid, 431, "Request header fields too large", oversized)
+                return
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 status = 413
                 await _too_large(send, cid, self.max_body_bytes)
@@ -78,6 +102,19 @@ class RequestMiddleware:
             LATENCY.labels(self.service, method, path).observe(time.perf_counter() - started)
             reset_correlation_id(token)
 
+    def _oversized(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """Why the request's headers are over the limits (None: they are not)."""
+        total = 0
+        for name, value in headers:
+            size = len(name) + len(value)
+            if size > self.max_header_field_bytes:
+                shown = name[:64].decode("latin-1")
+                return f"header {shown!r} is larger than {self.max_header_field_bytes} bytes"
+            total += size
+        if total > self.max_header_bytes:
+            return f"the request headers are larger than {self.max_header_bytes} bytes in all"
+        return None
+
     def _bounded(self, receive: Receive, over: list[bool]) -> Receive:
         seen = 0
         limit = self.max_body_bytes
@@ -103,8 +140,11 @@ async def _too_large(send: Send, cid: str, limit: int) -> None:
     await _problem(send, cid, 413, "Content too large", f"the body is larger than {limit} bytes")
 
 
+SLUGS = {413: "too-large", 431: "headers-too-large"}
+
+
 async def _problem(send: Send, cid: str, status: int, title: str, detail: str) -> None:
-    slug = "too-large" if status == 413 else "internal"
+    slug = SLUGS.get(status, "internal")
     body = json.dumps(
         {
             "type": f"/problems/{slug}",
@@ -119,7 +159,7 @@ async def _problem(send: Send, cid: str, status: int, title: str, detail: str) -
         (b"content-length", str(len(body)).encode()),
         (HEADER, cid.encode()),
     ]
-    if status == 413:
+    if status in SLUGS:  # the rest of the request is not read: the connection cannot be reused
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

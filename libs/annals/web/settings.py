@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
         default=10_000, ge=0, description="aggregates whose last state a worker keeps (0: off)"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, description="all headers (431)")
+    max_header_field_bytes: int = Field(default=8 * 1024, ge=256, description="one header (431)")
     idempotency_ttl_hours: float = Field(
         default=24, gt=0, le=24 * 365, description="how long an Idempotency-Key is replayed"
     )

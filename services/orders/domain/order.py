@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from annals.commands.decider import Decider, DeciderAggregate
@@ -14,6 +15,10 @@ from orders.domain import events as e
 from orders.domain.money import ZERO, Money
 
 MAX_LINES = 100
+# Bounds of one order, so no accepted order overflows a read model's columns: order_summary's
+# subtotal/total are numeric(20,2) and item_count an int; daily_sales adds orders up per day.
+MAX_ORDER_TOTAL = Decimal("1000000000000.00")
+MAX_ORDER_UNITS = 100_000
 KIND = "order"
 
 
@@ -120,6 +125,25 @@ def _same_currency(state: OrderState, money: Money, field: str) -> None:
         )
 
 
+def _bounded(state: OrderState, lines: tuple[Line, ...], field: str) -> None:
+    """The order's lines after the command stay within MAX_ORDER_UNITS and MAX_ORDER_TOTAL."""
+    units = sum(line.quantity for line in lines)
+    if units > MAX_ORDER_UNITS:
+        raise RuleBroken(
+            "order-units-exceeded",
+            f"an order has at most {MAX_ORDER_UNITS} units in all; this makes {units}",
+            field,
+        )
+    subtotal = sum((line.unit_price.amount * line.quantity for line in lines), ZERO)
+    if subtotal > MAX_ORDER_TOTAL:
+        raise RuleBroken(
+            "order-total-exceeded",
+            f"an order's subtotal is at most {MAX_ORDER_TOTAL} {state.currency}; "
+            f"this makes {subtotal}",
+            field,
+        )
+
+
 def place_order(state: OrderState, order_id: str, cmd: c.PlaceOrder) -> list[DomainEvent]:
     """PlaceOrder: only for a new order id."""
     if state.status is not Status.NEW:
@@ -128,7 +152,7 @@ def place_order(state: OrderState, order_id: str, cmd: c.PlaceOrder) -> list[Dom
 
 
 def add_item(state: OrderState, order_id: str, cmd: c.AddItem) -> list[DomainEvent]:
-    """AddItem: open order, same currency, a SKU once, at most MAX_LINES lines."""
+    """AddItem: open order, same currency, a SKU once, at most MAX_LINES lines, bounded totals."""
     _open(state, order_id)
     _same_currency(state, cmd.unit_price, "unit_price.currency")
     if state.line(cmd.sku) is not None:
@@ -137,6 +161,7 @@ def add_item(state: OrderState, order_id: str, cmd: c.AddItem) -> list[DomainEve
         )
     if len(state.lines) >= MAX_LINES:
         raise RuleBroken("too-many-lines", f"an order has at most {MAX_LINES} lines")
+    _bounded(state, (*state.lines, Line(cmd.sku, cmd.quantity, cmd.unit_price)), "quantity")
     return [
         e.ItemAdded(
             order_id=order_id, sku=cmd.sku, quantity=cmd.quantity, unit_price=cmd.unit_price
@@ -153,13 +178,16 @@ def remove_item(state: OrderState, order_id: str, cmd: c.RemoveItem) -> list[Dom
 
 
 def change_quantity(state: OrderState, order_id: str, cmd: c.ChangeQuantity) -> list[DomainEvent]:
-    """ChangeQuantity: open order, the SKU is in it; the same quantity changes nothing."""
+    """ChangeQuantity: open order, the SKU is in it, bounded totals; the same quantity changes
+    nothing."""
     _open(state, order_id)
     line = state.line(cmd.sku)
     if line is None:
         raise RuleBroken("item-not-in-order", f"{cmd.sku} is not in the order", "sku")
     if line.quantity == cmd.quantity:
         return []
+    lines = tuple(replace(x, quantity=cmd.quantity) if x.sku == cmd.sku else x for x in state.lines)
+    _bounded(state, lines, "quantity")
     return [e.ItemQuantityChanged(order_id=order_id, sku=cmd.sku, quantity=cmd.quantity)]
 
 

@@ -131,3 +131,47 @@ async def test_reads_with_consistency_tokens_etags_pages_and_masking(
     finally:
         await customers.close()
         await orders.close()
+
+
+async def test_tampered_cursors_and_tokens_are_400_and_waits_end_on_time(
+    rig: Rig, api: tuple[httpx.AsyncClient, QuerySettings]
+) -> None:
+    """Issue 11 Build 7 on a deployed read model: bounded work per request."""
+    client, settings = api
+    orders = await rig.store("orders")
+    read = auth(settings, "read")
+    try:
+        async with rig.relay("orders"), running(Worker(ORDER_SUMMARY, rig.settings())):
+            for i in range(3):
+                placed = await orders.append(f"order-b{i}", order_events(f"b{i}", "cb", [LINE]))
+            token = {"X-Consistency-Token": f"order-b2@{placed.version}"}
+            first = await client.get("/orders?customer=cb&limit=2", headers={**read, **token})
+            assert first.status_code == 200 and first.headers["x-consistency"] == "satisfied"
+            following = await client.get(first.json()["next"], headers=read)
+            assert [o["order_id"] for o in following.json()["items"]] == ["b0"]
+            for cursor in (
+                "WyJ4IiwieSJd",
+                "WzEsMl0",
+                "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzA1OjAwIiwiYSJd",
+            ):
+                bad = await client.get(f"/orders?cursor={cursor}", headers=read)
+                assert bad.status_code == 400, (cursor, bad.text)
+                assert bad.json()["errors"][0]["field"] == "query.cursor"
+            many = ",".join(f"order-b{i}@1" for i in range(17))
+            too_many = await client.get("/orders", headers={**read, "X-Consistency-Token": many})
+            assert too_many.status_code == 400
+            assert too_many.json()["type"] == "/problems/too-many-consistency-tokens"
+            sixteen = ",".join(f"order-b{i}@{placed.version + 1}" for i in range(16))
+            started = datetime.now(UTC)
+            stale = await client.get(
+                "/orders?wait=0.5", headers={**read, "X-Consistency-Token": sixteen}
+            )
+            took = (datetime.now(UTC) - started).total_seconds()
+            assert stale.status_code == 200 and stale.headers["x-consistency"] == "stale"
+            assert 0.4 < took < 2.0
+            assert f"order-b2@{placed.version}" in stale.headers["x-consistency-applied"]
+            huge = await client.get("/orders", headers={**read, "X-Huge": "h" * 20_000})
+            assert huge.status_code == 431
+            assert huge.headers["content-type"] == "application/problem+json"
+    finally:
+        await orders.close()

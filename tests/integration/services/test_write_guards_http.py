@@ -187,3 +187,36 @@ async def test_a_stale_state_cache_never_decides(
         assert shipped.status_code == 200
         late = await a.post(f"/orders/{unique}/cancel", json={"reason": "x"}, headers=auth())
         assert late.status_code == 422 and late.json()["rule"] == "order-shipped"
+
+
+async def test_an_order_over_its_bounds_is_a_422_naming_the_rule(
+    orders: httpx.AsyncClient, auth: Auth, unique: str
+) -> None:
+    await place(orders, auth, unique)
+    price = {"amount": "1000000000", "currency": "EUR"}
+    big = {"sku": "BIG", "quantity": 1001, "unit_price": price}
+    refused = await orders.post(f"/orders/{unique}/items", json=big, headers=auth())
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    body = refused.json()
+    assert (
+        body["rule"] == "order-total-exceeded" and body["type"] == "/problems/order-total-exceeded"
+    )
+    assert body["errors"][0]["field"] == "quantity"
+    accepted = await orders.post(
+        f"/orders/{unique}/items", json={**big, "quantity": 1000}, headers=auth()
+    )
+    assert accepted.status_code == 200, accepted.text
+    over = await orders.patch(
+        f"/orders/{unique}/items/BIG", json={"quantity": 1001}, headers=auth()
+    )
+    assert over.status_code == 422 and over.json()["rule"] == "order-total-exceeded"
+    assert await versions(orders, auth, unique) == 2
+
+
+async def test_oversized_request_headers_are_a_431(
+    orders: httpx.AsyncClient, auth: Auth, unique: str
+) -> None:
+    huge = await orders.get(f"/orders/{unique}", headers={**auth("read"), "X-Huge": "h" * 9000})
+    assert huge.status_code == 431
+    assert huge.json()["type"] == "/problems/headers-too-large"
