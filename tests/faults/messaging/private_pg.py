@@ -1,0 +1,86 @@
+"""A private PostgreSQL 15 server for fault tests that stop and start it (never the shared one)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+from annals.eventstore.migrations import migrate
+from annals.eventstore.settings import ServiceDatabase
+from annals.messaging.checkpoints import migrate_messaging
+from annals.stack import postgres
+from annals.stack.settings import StackSettings
+
+SMALL = "shared_buffers = 32MB\nmax_connections = 60\nmax_wal_size = 256MB\n"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivatePostgres:
+    """initdb, start, stop -m immediate and start again, in a folder of its own under /tmp."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="annals-pg-"))
+        self.root.chmod(0o755)  # user postgres (when tests run as root) must reach it
+        self.settings = StackSettings(dir=self.root, pg_port=free_port())
+
+    def up(self) -> PrivatePostgres:
+        """Create the cluster, start it and bootstrap the stack's databases and roles."""
+        postgres.initdb(self.settings)
+        postgres.write_config(self.settings)
+        conf = postgres.data_dir(self.settings) / "annals.conf"
+        conf.write_text(conf.read_text() + SMALL)
+        postgres.start(self.settings)
+        postgres.bootstrap(self.settings)
+        return self
+
+    def database(self, service: str = "orders") -> ServiceDatabase:
+        """The service's event store on this server."""
+        s = self.settings
+        return ServiceDatabase(
+            service=service,
+            dsn=s.dsn(service, f"{service}_app"),
+            owner_dsn=s.dsn(service, f"{service}_owner"),
+        )
+
+    async def migrate(self, service: str = "orders") -> ServiceDatabase:
+        """Migrate the service's event store and messaging tables; its settings."""
+        db = self.database(service)
+        await migrate(db.owner_dsn, db.app_role)
+        await migrate_messaging(db.owner_dsn, db.app_role)
+        return db
+
+    def crash(self) -> None:
+        """pg_ctl stop -m immediate: every session dies without a goodbye."""
+        self._pg_ctl("stop", "-m", "immediate", "-w", "-t", "30")
+
+    def start(self) -> None:
+        """Start the stopped server again."""
+        postgres.start(self.settings)
+
+    def destroy(self) -> None:
+        """Stop the server (if it runs) and delete its folder."""
+        if postgres.is_running(self.settings):
+            self._pg_ctl("stop", "-m", "immediate", "-w", "-t", "30")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [
+            str(postgres.bin_dir(self.settings) / "pg_ctl"),
+            *args[:1],
+            "-D",
+            str(postgres.data_dir(self.settings)),
+            *args[1:],
+        ]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", postgres.RUN_AS, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
