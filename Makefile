@@ -25,7 +25,7 @@ $(INSTALLED): pyproject.toml
 
 install: system-deps $(INSTALLED) ## everything the platform needs (system packages, the Python package)
 
-up: install ## start the whole stack and print where everything is
+up: install ## start the whole stack (platform processes under supervisord), print the URLs
 	$(BIN)/annals stack up
 	$(BIN)/annals legacy migrate
 	$(BIN)/annals connectors apply
@@ -37,14 +37,12 @@ up: install ## start the whole stack and print where everything is
 	$(BIN)/annals platform urls
 
 down: ## stop what `make up` started (data is kept)
-	@test -x $(BIN)/annals && $(BIN)/annals query down || true
-	@test -x $(BIN)/annals && $(BIN)/annals projectors down || true
-	@test -x $(BIN)/annals && $(BIN)/annals publishers down || true
-	@test -x $(BIN)/annals && $(BIN)/annals services down || true
+	@test -x $(BIN)/annals && $(BIN)/annals platform down || true
 	@test -x $(BIN)/annals && $(BIN)/annals stack down || true
 
-status: ## each component with pid, address and health
+status: ## each component with pid, address and health; each supervised process with restarts
 	$(BIN)/annals stack status
+	$(BIN)/annals platform status
 
 lint: $(INSTALLED) ## ruff and mypy
 	$(BIN)/ruff check libs services tests bench

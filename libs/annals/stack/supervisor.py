@@ -240,6 +240,12 @@ class Supervisor:
 
     def ensure(self, wait: float = 15.0) -> None:
         """Start supervisord unless it runs; StackError when it does not come up."""
+        if len(str(self.paths.socket)) > 100:  # AF_UNIX paths are at most 107 bytes
+            raise StackError(
+                "supervisord",
+                f"socket path {self.paths.socket} is too long",
+                "shorten ANNALS_STACK_DIR",
+            )
         with self._locked():
             if self.running():
                 return
