@@ -145,6 +145,11 @@ def status() -> None:
             holder = _holder(lead)
             state, note = _state(lead)
             ok = ok and lead.holder is not None
+            if lead.holder is not None:
+                notes.append(
+                    f"{row.service}: lock holder {lead.holder} since {lead.holder_since} "
+                    f"({lead.detail})"
+                )
             if note:
                 notes.append(f"{row.service}: {note}")
         table.add_row(row.service, row.mode, row.topic, pid, row.checkpoint, lag, holder, state)
@@ -165,7 +170,7 @@ async def _leadership(service: str) -> health.Leadership:
 def _holder(lead: health.Leadership) -> str:
     if lead.holder is None:
         return "[red]none[/red]" if not lead.error else "[red]?[/red]"
-    return f"{lead.holder} since {lead.holder_since}" if lead.holder_since else lead.holder
+    return lead.holder
 
 
 def _state(lead: health.Leadership) -> tuple[str, str]:

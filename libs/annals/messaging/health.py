@@ -104,6 +104,7 @@ class Leadership:
     holder_since: str | None
     processes: list[PublisherHealth]
     error: str = ""
+    detail: str = ""  # the holder's server pid, application_name and client address
 
     @property
     def active(self) -> PublisherHealth | None:
@@ -128,4 +129,8 @@ async def leadership(dsn: str, publisher: str, stack: StackSettings | None = Non
     if holder is None:
         return Leadership(None, None, processes)
     since = holder.since.isoformat(timespec="seconds") if holder.since else None
-    return Leadership(holder.instance, since, processes)
+    detail = (
+        f"server pid {holder.backend_pid}, application_name {holder.application_name!r}, "
+        f"client {holder.client_addr or 'local'}"
+    )
+    return Leadership(holder.instance, since, processes, detail=detail)
