@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
+import asyncpg
 import pytest
 
-from annals.messaging.leadership import Leadership, current_leader
+from annals.messaging.leadership import (
+    KEEPALIVE_COUNT,
+    KEEPALIVE_IDLE,
+    KEEPALIVE_INTERVAL,
+    Leadership,
+    current_leader,
+    lock_holder,
+)
 from tests.integration.messaging.support import ScratchDatabase
 
 pytestmark = pytest.mark.stack
@@ -47,3 +56,35 @@ async def test_other_publisher_names_do_not_compete(msg_db: ScratchDatabase, uni
     finally:
         await a.release()
         await b.release()
+
+
+async def test_the_lock_session_probes_with_tcp_keepalives_on_both_ends(
+    msg_db: ScratchDatabase, unique: str
+):
+    name = f"orders.events.{unique}"
+    leader = Leadership(msg_db.app_dsn, name, 0.1)
+    try:
+        assert await leader.try_acquire()
+        conn = leader.connection
+        assert conn is not None
+        sock = conn._transport.get_extra_info("socket")  # type: ignore[attr-defined]
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == KEEPALIVE_INTERVAL
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == KEEPALIVE_COUNT
+        # the server probes the client too, so it ends a vanished leader's session (and lock)
+        assert await conn.fetchval("SHOW tcp_keepalives_idle") == str(KEEPALIVE_IDLE)
+        assert await conn.fetchval("SHOW tcp_keepalives_count") == str(KEEPALIVE_COUNT)
+
+        other = await asyncpg.connect(msg_db.app_dsn)
+        try:
+            holder = await lock_holder(other, name)
+        finally:
+            await other.close()
+        assert holder is not None
+        assert holder.instance == leader.me
+        assert holder.backend_pid == conn.get_server_pid()
+        assert holder.application_name.startswith("annals-publisher ")
+        assert holder.since is not None
+    finally:
+        await leader.release()
