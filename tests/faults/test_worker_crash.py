@@ -118,3 +118,28 @@ def test_a_killed_service_worker_comes_back_and_status_counts_the_restart(platfo
     assert down.returncode == 0 and "stopped" in down.stdout, down.stdout + down.stderr
     assert not supervisor.running(), "supervisord must stop once nothing is left to run"
     assert not platform.ready()
+
+
+def test_a_projector_that_cannot_start_is_retried_with_back_off_and_its_restarts_shown(
+    platform: Platform,
+):
+    platform.env["ANNALS_PROJECTOR_BATCH_RECORDS"] = "0"  # invalid: every start fails at once
+    up = platform("projectors", "up", "--processes", "1")
+    assert up.returncode == 1 and "projector-1 exited" in up.stdout, up.stdout + up.stderr
+    supervisor = Supervisor(platform.stack)
+    deadline = time.monotonic() + 20
+    while True:
+        [row] = supervisor.status("projector-1")
+        if row.restarts >= 2:
+            break
+        assert time.monotonic() < deadline, row
+        time.sleep(0.2)
+    assert row.state in ("BACKOFF", "STARTING") and row.uptime is None
+
+    shown = platform("platform", "status")
+    line = next(x for x in shown.stdout.splitlines() if "projector-1" in x)
+    assert int(line.split("│")[-2].strip()) >= 2, line
+
+    down = platform("projectors", "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not supervisor.running()
