@@ -1,4 +1,10 @@
-"""The projector worker process: `annals projector run [names]` (one consumer per projection)."""
+"""The projector worker process: `annals projections run [names]` (one consumer per projection).
+
+Each projection runs in a task of its own under `Worker.run_forever`, which never returns
+before stop(): a projection that fails restarts with back-off and shows as stalled, and its
+siblings in the process go on. Should a task end anyway, the others are left running and the
+end is logged with its traceback.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +28,15 @@ log = logging.getLogger("projector")
 
 @contextlib.asynccontextmanager
 async def key_store(settings: ProjectorSettings) -> AsyncIterator[KeyStore | None]:
-    """The customers key store (personal data of read models), None when unreachable."""
+    """The customers key store (personal data of read models).
+
+    The pool connects on first use (min_size 0): a key store that is away at start is an
+    error of the batches that need it (retried, the projection stalls), not encrypted values
+    written into a read model.
+    """
     try:
-        pool = await asyncpg.create_pool(settings.keys_dsn, min_size=1, max_size=2)
-    except (OSError, asyncpg.PostgresError) as exc:
+        pool = await asyncpg.create_pool(settings.keys_dsn, min_size=0, max_size=2, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:  # pragma: no cover - min_size 0 connects lazily
         log.warning("key store unreachable (%s): personal data stays encrypted", exc)
         yield None
         return
@@ -38,6 +49,23 @@ async def key_store(settings: ProjectorSettings) -> AsyncIterator[KeyStore | Non
 def _stop_all(workers: list[Worker]) -> None:
     for worker in workers:
         worker.stop()
+
+
+async def run_all(workers: Sequence[Worker]) -> None:
+    """Run every worker until each has stopped; one ending or failing never stops another."""
+    tasks = {asyncio.create_task(w.run_forever(), name=w.group): w for w in workers}
+    pending = set(tasks)
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            worker = tasks[task]
+            if task.cancelled():
+                log.error("%s was cancelled; the other projections go on", worker.group)
+            elif task.exception() is not None:
+                log.error("%s ended with an error; the other projections go on", worker.group,
+                          exc_info=task.exception())  # fmt: skip
+            elif not worker.stopping.is_set():
+                log.error("%s returned before stop(); the other projections go on", worker.group)
 
 
 async def serve(
@@ -54,4 +82,4 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, _stop_all, workers)
         log.info("projecting %s", ", ".join(p.name for p in projections))
-        await asyncio.gather(*(w.run_forever() for w in workers))
+        await run_all(workers)

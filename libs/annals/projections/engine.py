@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from annals.projections.events import Event
+from annals.projections.events import Event, describe
 from annals.projections.projection import Projection, Rows
 from annals.projections.tables import Key, TableSql, quote
 from annals.projections.versions import CHANNEL
@@ -45,9 +45,15 @@ class RawRecord:
 
 @dataclass(slots=True)
 class Poison(RawRecord):
-    """A record that could not be decoded into an Event."""
+    """A record that could not be decoded into an Event (stream and version when known)."""
 
     reason: str
+    kind: str = "undecodable"
+    error_class: str = "annals.projections.events.PoisonRecord"
+    stream_id: str | None = None
+    version: int | None = None
+    event_type: str | None = None
+    id: str | None = None
 
 
 @dataclass(slots=True)
@@ -59,6 +65,22 @@ class DeadLetter(RawRecord):
     stream_id: str | None = None
     version: int | None = None
     event_type: str | None = None
+    error_class: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why one record failed: the stage (dead-letter reason), the error's class and message."""
+
+    reason: str
+    error_class: str
+    message: str
+
+    @classmethod
+    def of(cls, reason: str, exc: BaseException) -> Failure:
+        """The failure of `exc` at stage `reason`."""
+        kind = type(exc)
+        return cls(reason, f"{kind.__module__}.{kind.__qualname__}", describe(exc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +102,7 @@ class BatchResult:
     unparked: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
     ignored: int = 0
+    conflicts: int = 0  # same (stream, version) as an applied event, another event id
 
 
 @dataclass
@@ -88,7 +111,7 @@ class Staged:
 
     result: BatchResult
     rows: Rows
-    marks: dict[str, tuple[int, int | None]]
+    marks: dict[str, Mark]
     parks: list[Event]
     unparks: list[tuple[str, int]]
     planned: bool
@@ -106,12 +129,33 @@ class VersionSwitched(Exception):
     """The projection's live version changed since the worker loaded it."""
 
 
+class BatchFailed(Exception):
+    """prepare() failed for the batch but for none of its records alone: split the batch."""
+
+
 SendDead = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 Item = Event | Poison
+Where = tuple[str, int, int]  # topic, partition, offset
+# A stream's bookkeeping: applied version, the version it waits for (parked), applied event id.
+Mark = tuple[int, int | None, str | None]
+NEW: Mark = (0, None, None)
+# Errors of the database or the network: never a record's fault (the batch is retried).
+NOT_RECORD_FAULTS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+def where(item: Item) -> Where:
+    """The Kafka position of an item."""
+    return (item.topic, item.partition, item.offset)
 
 
 class Applier:
-    """Applies batches of one projection version."""
+    """Applies batches of one projection version.
+
+    A record that fails (undecodable, its keys(), prepare() or handler raising, or the write
+    failing on it) is dead-lettered and its stream parks at that version: later versions of
+    the stream are parked behind it (version gap) until the record is replayed from the DLQ
+    or the stream is unparked, so nothing is applied past a dead letter silently.
+    """
 
     def __init__(self, projection: Projection, version: int, schema: str, *, live: bool) -> None:
         self.projection = projection
@@ -119,28 +163,29 @@ class Applier:
         self.schema = schema
         self.live = live
         # Marks kept in memory by a sole writer (a rebuild) instead of read back every batch.
-        self.known: dict[str, tuple[int, int | None]] | None = None
+        self.known: dict[str, Mark] | None = None
         self.tables: dict[str, TableSql] = projection.table_sql(schema)
         s = quote(schema)
         self.sql_streams = (
-            f"SELECT stream_id, version, parked_at FROM {s}._streams "
+            f"SELECT stream_id, version, parked_at, event_id FROM {s}._streams "
             "WHERE stream_id = ANY($1::text[])"
         )
         self.sql_marks = (
-            f"INSERT INTO {s}._streams (stream_id, version, parked_at) "
-            "SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) ON CONFLICT (stream_id) "
-            "DO UPDATE SET version = EXCLUDED.version, parked_at = EXCLUDED.parked_at"
+            f"INSERT INTO {s}._streams (stream_id, version, parked_at, event_id) "
+            "SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[]) "
+            "ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, "
+            "parked_at = EXCLUDED.parked_at, event_id = EXCLUDED.event_id"
         )
         self.sql_parked = (
             f"SELECT stream_id, version, event_type, schema_version, data, event_time, topic, "
-            f'partition, "offset" FROM {s}._parked WHERE stream_id = ANY($1::text[]) '
+            f'partition, "offset", event_id FROM {s}._parked WHERE stream_id = ANY($1::text[]) '
             "ORDER BY stream_id, version"
         )
         self.sql_park = (
             f"INSERT INTO {s}._parked (stream_id, version, event_type, schema_version, data, "
-            f'event_time, topic, partition, "offset") SELECT * FROM unnest($1::text[], $2::int[], '
-            "$3::text[], $4::int[], $5::jsonb[], $6::timestamptz[], $7::text[], $8::int[], "
-            "$9::bigint[]) ON CONFLICT DO NOTHING"
+            f'event_time, topic, partition, "offset", event_id) SELECT * FROM unnest($1::text[], '
+            "$2::int[], $3::text[], $4::int[], $5::jsonb[], $6::timestamptz[], $7::text[], "
+            "$8::int[], $9::bigint[], $10::text[]) ON CONFLICT DO NOTHING"
         )
         self.sql_unpark = (
             f"DELETE FROM {s}._parked WHERE (stream_id, version) IN "
@@ -179,42 +224,54 @@ class Applier:
         spans: dict[Partition, Span] | None = None,
         checkpoint: tuple[str, int, int] | None = None,
         send_dead: SendDead | None = None,
-        force_dead: frozenset[tuple[str, int, int]] = frozenset(),
+        force_dead: Mapping[Where, Failure] | None = None,
     ) -> BatchResult:
         """Apply a batch in one transaction (Fenced / VersionSwitched roll it back)."""
         async with conn.transaction():
-            if self.live:
-                current = await conn.fetchval(
-                    "SELECT live_version FROM projections.registry WHERE name = $1 FOR SHARE",
-                    self.projection.name,
-                )
-                if current != self.version:
-                    raise VersionSwitched(f"{self.projection.name} is now v{current}")
+            await self.check_live(conn)
             if spans:
                 items = await self._fence(conn, items, spans)
             staged = await self.stage(conn, items, force_dead=force_dead)
             await self.write(conn, staged, spans=spans, checkpoint=checkpoint, send_dead=send_dead)
         return staged.result
 
+    async def check_live(self, conn: asyncpg.Connection) -> None:
+        """VersionSwitched unless this is still the live version (row held FOR SHARE)."""
+        if not self.live:
+            return
+        current = await conn.fetchval(
+            "SELECT live_version FROM projections.registry WHERE name = $1 FOR SHARE",
+            self.projection.name,
+        )
+        if current != self.version:
+            raise VersionSwitched(f"{self.projection.name} is now v{current}")
+
     async def stage(
         self,
         conn: asyncpg.Connection,
         items: Sequence[Item],
         *,
-        force_dead: frozenset[tuple[str, int, int]] = frozenset(),
+        force_dead: Mapping[Where, Failure] | None = None,
         carry: Rows | None = None,
     ) -> Staged:
         """Plan the batch, load its rows and run the handlers (reads only, nothing written).
 
+        Records whose keys(), prepare() or handler fail are planned again as dead letters
+        (their streams park), so the batch is staged as if they had never been applied.
         `carry` (a sole writer's previous batch, not yet committed) supplies the rows it
         wrote, so a rebuild can stage batch N+1 while batch N is being written.
         """
-        result = BatchResult()
-        plan, marks, parks, unparks = await self._plan(conn, items, result, force_dead)
-        rows = Rows(self.tables)
-        if carry is not None:
-            rows.seed(carry)
-        await self._run(conn, rows, plan, result)
+        failed: dict[Where, Failure] = dict(force_dead or {})
+        while True:
+            result = BatchResult()
+            plan, marks, parks, unparks = await self._plan(conn, items, result, failed)
+            rows = Rows(self.tables)
+            if carry is not None:
+                rows.seed(carry)
+            found = await self._run(conn, rows, plan, result)
+            if not found:
+                break
+            failed.update(found)
         if self.known is not None:
             self.known.update(marks)
         return Staged(result, rows, marks, parks, unparks, bool(plan))
@@ -260,82 +317,50 @@ class Applier:
         conn: asyncpg.Connection,
         items: Sequence[Item],
         result: BatchResult,
-        force_dead: frozenset[tuple[str, int, int]],
-    ) -> tuple[list[Event], dict[str, tuple[int, int | None]], list[Event], list[tuple[str, int]]]:
+        failed: Mapping[Where, Failure],
+    ) -> tuple[list[Event], dict[str, Mark], list[Event], list[tuple[str, int]]]:
         """Which events to apply, in order; the streams' new marks; events to park / unpark."""
-        streams = {i.stream_id for i in items if isinstance(i, Event) and i.stream_id}
-        marks: dict[str, tuple[int, int | None]] = {}
+        streams = {i.stream_id for i in items if i.stream_id}
+        marks: dict[str, Mark] = {}
         if self.known is not None:
             marks = self.known
         elif streams:
             rows = await conn.fetch(self.sql_streams, list(streams))
-            marks = {r[0]: (r[1], r[2]) for r in rows}
+            marks = {r[0]: (r[1], r[2], r[3]) for r in rows}
         parked: dict[str, dict[int, Event]] = {}
         waiting = [s for s in streams if s in marks and marks[s][1] is not None]
         if waiting:
             for r in await conn.fetch(self.sql_parked, waiting):
                 parked.setdefault(r[0], {})[r[1]] = Event(
-                    r[2], json.loads(r[4]), r[5], r[0], r[1], r[3], r[6], r[7], r[8]
+                    r[2], json.loads(r[4]), r[5], r[0], r[1], r[3], r[6], r[7], r[8], id=r[9]
                 )
-        changed: dict[str, tuple[int, int | None]] = {}
-        plan: list[Event] = []
-        parks: list[Event] = []
-        unparks: list[tuple[str, int]] = []
+        planner = _Planner(marks, parked, result, failed)
         for item in items:
-            if isinstance(item, Poison):
-                result.dead.append(_dead(item, "undecodable", item.reason))
-                continue
-            if (item.topic, item.partition, item.offset) in force_dead:
-                result.dead.append(_dead(item, "write failed", "the batch failed on this record"))
-                if item.stream_id and item.version:
-                    applied, at = changed.get(item.stream_id) or marks.get(
-                        item.stream_id, (0, None)
-                    )
-                    if item.version == applied + 1:
-                        changed[item.stream_id] = (item.version, at)
-                continue
-            sid, version = item.stream_id, item.version
-            if sid is None or version is None:
-                plan.append(item)
-                continue
-            applied, at = changed.get(sid) or marks.get(sid, (0, None))
-            held = parked.get(sid)
-            if version <= applied or (held is not None and version in held):
-                result.skipped += 1
-                continue
-            if version > applied + 1:
-                parked.setdefault(sid, {})[version] = item
-                parks.append(item)
-                result.parked += 1
-                result.dead.append(
-                    _dead(item, "version gap", f"expected version {applied + 1}, got {version}")
-                )
-                changed[sid] = (applied, applied + 1)
-                continue
-            plan.append(item)
-            applied = version
-            if held:
-                while applied + 1 in held:
-                    applied += 1
-                    plan.append(held.pop(applied))
-                    unparks.append((sid, applied))
-                    result.unparked += 1
-            changed[sid] = (applied, applied + 1 if held else None)
-        return plan, changed, parks, unparks
+            planner.add(item)
+        return planner.events, planner.changed, planner.parks, planner.unparks
 
     async def _run(
         self, conn: asyncpg.Connection, rows: Rows, plan: list[Event], result: BatchResult
-    ) -> None:
+    ) -> dict[Where, Failure]:
+        """Run the handlers of the plan; the records that failed (none: the batch is staged)."""
         projection = self.projection
         handlers = projection.handlers
         wanted: dict[str, set[Key]] = defaultdict(set)
+        failed: dict[Where, Failure] = {}
         for event in plan:
             if event.type in handlers:
-                for table, key in projection.keys(event):
-                    wanted[table].add(key)
+                try:
+                    for table, key in projection.keys(event):
+                        wanted[table].add(key)
+                except Exception as exc:
+                    failed[where(event)] = Failure.of("keys failed", exc)
+        if failed:
+            return failed
         await rows.load(conn, wanted)
         if projection.prepare is not None and plan:
-            await projection.prepare(conn, plan, rows)
+            failed = await self._prepare(conn, rows, plan)
+            if failed:
+                return failed
         for event in plan:
             handler = handlers.get(event.type)
             if handler is None:
@@ -346,15 +371,42 @@ class Applier:
                 handler(rows, event)
             except Exception as exc:
                 rows.end_event(False)
-                result.dead.append(_dead(event, "handler failed", f"{type(exc).__name__}: {exc}"))
+                failed[where(event)] = Failure.of("handler failed", exc)
                 continue
             rows.end_event(True)
             result.applied += 1
+        return failed
+
+    async def _prepare(
+        self, conn: asyncpg.Connection, rows: Rows, plan: list[Event]
+    ) -> dict[Where, Failure]:
+        """prepare() for the batch, or one by one to find the records it fails on."""
+        prepare = self.projection.prepare
+        assert prepare is not None
+        try:
+            await prepare(conn, plan, rows)
+            return {}
+        except NOT_RECORD_FAULTS:
+            raise
+        except Exception:
+            pass
+        failed: dict[Where, Failure] = {}
+        for event in plan:
+            try:
+                await prepare(conn, [event], rows)
+            except NOT_RECORD_FAULTS:
+                raise
+            except Exception as exc:
+                failed[where(event)] = Failure.of("prepare failed", exc)
+        rows.lookups.clear()
+        if not failed:
+            raise BatchFailed(f"{self.projection.name}: prepare() failed for the batch only")
+        return failed
 
     async def _write_bookkeeping(
         self,
         conn: asyncpg.Connection,
-        marks: dict[str, tuple[int, int | None]],
+        marks: dict[str, Mark],
         parks: list[Event],
         unparks: list[tuple[str, int]],
         dead: list[DeadLetter],
@@ -362,7 +414,11 @@ class Applier:
         if marks:
             ids = list(marks)
             await conn.execute(
-                self.sql_marks, ids, [marks[s][0] for s in ids], [marks[s][1] for s in ids]
+                self.sql_marks,
+                ids,
+                [marks[s][0] for s in ids],
+                [marks[s][1] for s in ids],
+                [marks[s][2] for s in ids],
             )
         if parks:
             await conn.execute(
@@ -376,6 +432,7 @@ class Applier:
                 [e.topic for e in parks],
                 [e.partition for e in parks],
                 [e.offset for e in parks],
+                [e.id for e in parks],
             )
         if unparks:
             await conn.execute(self.sql_unpark, [u[0] for u in unparks], [u[1] for u in unparks])
@@ -389,7 +446,7 @@ class Applier:
                 [d.version for d in dead],
                 [d.event_type for d in dead],
                 [d.reason for d in dead],
-                [d.error[:2000] for d in dead],
+                [f"{d.error_class.rsplit('.', 1)[-1]}: {d.error}"[:2000] for d in dead],
             )
 
     async def _save_offsets(self, conn: asyncpg.Connection, spans: dict[Partition, Span]) -> None:
@@ -402,19 +459,141 @@ class Applier:
         )
 
 
-def _dead(item: Item, reason: str, error: str) -> DeadLetter:
+class _Planner:
+    """Walks a batch in order and decides, per record, apply / skip / park / dead-letter."""
+
+    def __init__(
+        self,
+        marks: Mapping[str, Mark],
+        parked: dict[str, dict[int, Event]],
+        result: BatchResult,
+        failed: Mapping[Where, Failure],
+    ) -> None:
+        self.marks = marks
+        self.parked = parked
+        self.result = result
+        self.failed = failed
+        self.events: list[Event] = []
+        self.changed: dict[str, Mark] = {}
+        self.parks: list[Event] = []
+        self.unparks: list[tuple[str, int]] = []
+
+    def mark(self, sid: str) -> Mark:
+        """The stream's mark as this batch has changed it so far."""
+        return self.changed.get(sid) or self.marks.get(sid, NEW)
+
+    def failure(self, item: Item) -> Failure | None:
+        """Why the item cannot be applied (poison, or failed in an earlier staging)."""
+        if isinstance(item, Poison):
+            return Failure(item.kind, item.error_class, item.reason)
+        return self.failed.get(where(item))
+
+    def dead(self, item: Item, failure: Failure) -> None:
+        """Dead-letter the item."""
+        self.result.dead.append(_dead(item, failure))
+
+    def add(self, item: Item) -> None:
+        """Plan one record of the batch."""
+        failure = self.failure(item)
+        sid, version = item.stream_id, item.version
+        if sid is None or version is None:
+            if failure is not None:
+                self.dead(item, failure)
+            elif isinstance(item, Event):
+                self.events.append(item)
+            return
+        applied, _, applied_id = self.mark(sid)
+        held = self.parked.get(sid)
+        if version <= applied or (held is not None and version in held):
+            self._duplicate(item, applied, applied_id, held)
+            return
+        if version > applied + 1:
+            if not isinstance(item, Event):  # no data to park: the stream waits for it anyway
+                assert failure is not None
+                self.dead(item, failure)
+                return
+            self.parked.setdefault(sid, {})[version] = item
+            self.parks.append(item)
+            self.result.parked += 1
+            gap = f"expected version {applied + 1}, got {version}"
+            self.dead(item, Failure("version gap", VERSION_GAP, gap))
+            self.changed[sid] = (applied, applied + 1, applied_id)
+            return
+        if failure is not None or not isinstance(item, Event):
+            assert failure is not None
+            self.dead(item, failure)
+            self.changed[sid] = (applied, version, applied_id)  # parks: later versions wait
+            return
+        self.events.append(item)
+        self._unpark(sid, version, item.id, held)
+
+    def _unpark(self, sid: str, applied: int, applied_id: str | None, held: dict | None) -> None:
+        while held and applied + 1 in held:
+            following = held[applied + 1]
+            failure = self.failed.get(where(following))
+            if failure is not None:  # out of _parked into the DLQ; the stream waits for it
+                del held[applied + 1]
+                self.unparks.append((sid, applied + 1))
+                self.dead(following, failure)
+                self.changed[sid] = (applied, applied + 1, applied_id)
+                return
+            applied += 1
+            self.events.append(held.pop(applied))
+            self.unparks.append((sid, applied))
+            self.result.unparked += 1
+            applied_id = following.id
+        self.changed[sid] = (applied, applied + 1 if held else None, applied_id)
+
+    def _duplicate(
+        self, item: Item, applied: int, applied_id: str | None, held: dict[int, Event] | None
+    ) -> None:
+        """A version seen before: skipped, unless its event id says it is another event."""
+        version = item.version
+        seen = applied_id if version == applied else None
+        if held is not None and version in held:
+            seen = held[version].id
+        if item.id is None or seen is None or seen == item.id:
+            self.result.skipped += 1
+            return
+        self.result.conflicts += 1
+        message = (
+            f"{item.stream_id}@{version} was applied as event {seen}; this record is event "
+            f"{item.id}"
+        )
+        self.dead(item, Failure("conflicting duplicate", CONFLICT, message))
+
+
+VERSION_GAP = "annals.projections.letters.VersionGap"
+CONFLICT = "annals.projections.engine.ConflictingDuplicate"
+
+
+def _dead(item: Item, failure: Failure) -> DeadLetter:
     raw = (item.topic, item.partition, item.offset, item.key, item.value, item.headers)
-    if isinstance(item, Poison):
-        return DeadLetter(*raw, reason, error)
-    return DeadLetter(*raw, reason, error, item.stream_id, item.version, item.type)
+    kind = item.event_type if isinstance(item, Poison) else item.type
+    return DeadLetter(
+        *raw, failure.reason, failure.message, item.stream_id, item.version, kind,
+        failure.error_class,
+    )  # fmt: skip
 
 
-def poison_of(record: Any, topic: str, error: Exception) -> Poison:
+def poison_of(record: Any, topic: str, error: Exception, kind: str = "undecodable") -> Poison:
     """The Poison of a consumer record that could not be decoded."""
     headers = list(record.headers or ())
+    cls = type(error)
     return Poison(
-        topic, record.partition, record.offset, record.key, record.value, headers, str(error)
-    )
+        topic, record.partition, record.offset, record.key, record.value, headers, str(error),
+        kind, f"{cls.__module__}.{cls.__qualname__}",
+    )  # fmt: skip
+
+
+def poison_event(event: Event, error: Exception, kind: str) -> Poison:
+    """The Poison of a decoded event that cannot be used (unknown type, sealed data)."""
+    cls = type(error)
+    return Poison(
+        event.topic, event.partition, event.offset, event.key, event.value, event.headers,
+        str(error), kind, f"{cls.__module__}.{cls.__qualname__}", event.stream_id,
+        event.version, event.type, event.id,
+    )  # fmt: skip
 
 
 def spans_of(items: Sequence[Item]) -> dict[Partition, Span]:
@@ -434,7 +613,7 @@ def spans_of(items: Sequence[Item]) -> dict[Partition, Span]:
     return {tp: Span(first[tp], last[tp] + 1, times.get(tp)) for tp in first}
 
 
-def describe(result: BatchResult) -> dict[str, Any]:
+def describe_batch(result: BatchResult) -> dict[str, Any]:
     """A loggable summary of a batch."""
     return {
         "applied": result.applied,
@@ -443,4 +622,5 @@ def describe(result: BatchResult) -> dict[str, Any]:
         "unparked": result.unparked,
         "dead": len(result.dead),
         "ignored": result.ignored,
+        "conflicts": result.conflicts,
     }

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from annals.cdc import DecodeError, RowChange, decode_record
 from annals.eventstore.codec import FORGOTTEN, PII_MARK, decrypt_value
 from annals.eventstore.errors import EventStoreError, UndecodableEvent
@@ -44,6 +46,7 @@ class Event:
     key: bytes | None = None
     value: bytes | None = None
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+    id: str | None = None  # the event id (CloudEvents `id`); None for CDC changes
 
     @property
     def change(self) -> RowChange:
@@ -61,6 +64,15 @@ def from_record(record: Any, logical_topic: str) -> Event:
             change = decode_record(record)
         except DecodeError as exc:
             raise PoisonRecord(f"not a Debezium change event: {exc}") from None
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+        ) as exc:  # a field that does not parse
+            raise PoisonRecord(
+                f"a field of the change event does not parse: {describe(exc)}"
+            ) from exc
         if isinstance(change, RowChange):
             kind, moment = f"cdc.{change.source.table}", change.source.committed_at
         else:
@@ -73,6 +85,8 @@ def from_record(record: Any, logical_topic: str) -> Event:
         ce = from_kafka(record.value, headers)
     except MalformedEvent as exc:
         raise PoisonRecord(str(exc)) from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise PoisonRecord(f"not a CloudEvent: {describe(exc)}") from exc
     if ce.subject is None or ce.streamversion is None or ce.streamversion < 1:
         raise PoisonRecord(f"{ce.type} has no subject (stream id) or stream version")
     if not isinstance(ce.data, dict):
@@ -80,7 +94,7 @@ def from_record(record: Any, logical_topic: str) -> Event:
     return Event(
         ce.type, ce.data, ce.time or _ts(record.timestamp), ce.subject, ce.streamversion,
         ce.schemaversion or 1, logical_topic, record.partition, record.offset, record.key,
-        record.value, headers,
+        record.value, headers, ce.id,
     )  # fmt: skip
 
 
@@ -89,7 +103,7 @@ def stored_event(row: Any, service: str, logical_topic: str) -> Event:
     data = row[8]
     return Event(
         f"{service}.{row[6]}", load_json(data) if isinstance(data, str) else data, row[10],
-        row[2], row[4], row[7], logical_topic,
+        row[2], row[4], row[7], logical_topic, id=str(row[5]),
     )  # fmt: skip
 
 
@@ -115,17 +129,25 @@ def _ts(timestamp_ms: int | None) -> datetime:
 
 
 def upcast(event: Event, registries: Mapping[str, EventRegistry]) -> None:
-    """Bring an older schema version of the data up to the registered model (in place)."""
+    """Bring an older schema version of the data up to the registered model (in place).
+
+    A type of a registered service that its registry does not know is poison (a producer
+    newer than this projector): it is dead-lettered and replayed once the projector knows it.
+    """
     service, _, name = event.type.partition(".")
     registry = registries.get(service)
-    if registry is None or name not in registry:
+    if registry is None:
         return
+    if name not in registry:
+        raise PoisonRecord(f"unknown event type {event.type}")
     if registry.model(name).schema_version == event.schema_version:
         return
     try:
         event.data = registry.upcast(name, event.schema_version, dict(event.data))
     except EventStoreError as exc:
         raise PoisonRecord(f"{event.type} v{event.schema_version}: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:  # an upcaster met data it cannot read
+        raise PoisonRecord(f"{event.type} v{event.schema_version}: {describe(exc)}") from exc
     event.schema_version = registry.model(name).schema_version
 
 
@@ -136,22 +158,47 @@ def has_personal(event: Event) -> bool:
     )
 
 
-async def decrypt_personal(events: Sequence[Event], keys: KeyStore, redacted: Any = None) -> None:
-    """Decrypt personal values in place; values of forgotten subjects become `redacted`."""
+async def decrypt_personal(
+    events: Sequence[Event], keys: KeyStore, redacted: Any = None
+) -> list[tuple[Event, PoisonRecord]]:
+    """Decrypt personal values in place (forgotten subjects' become `redacted`); the failures.
+
+    An event whose envelope cannot be opened is left as it was and returned with its error;
+    the others are decrypted. Errors of the key store itself (unreachable) propagate.
+    """
     sealed = [e for e in events if has_personal(e)]
     if not sealed:
-        return
+        return []
     subjects = sorted(
         {str(v["s"]) for e in sealed for v in e.data.values() if isinstance(v, dict) and "s" in v}
     )
     found = await keys.get_many(subjects)
+    failed: list[tuple[Event, PoisonRecord]] = []
     for event in sealed:
-        data = dict(event.data)
-        for name, value in data.items():
-            if isinstance(value, dict) and PII_MARK in value:
-                try:
-                    plain = decrypt_value(found.get(str(value.get("s"))), value)
-                except (UndecodableEvent, ValueError, KeyError) as exc:
-                    raise PoisonRecord(f"personal field {name} does not decrypt: {exc}") from None
-                data[name] = redacted if plain is FORGOTTEN else plain
-        event.data = data
+        try:
+            event.data = _opened(event.data, found, redacted)
+        except PoisonRecord as exc:
+            failed.append((event, exc))
+    return failed
+
+
+def _opened(data: dict[str, Any], found: Mapping[str, bytes], redacted: Any) -> dict[str, Any]:
+    out = dict(data)
+    for name, value in out.items():
+        if isinstance(value, dict) and PII_MARK in value:
+            try:
+                plain = decrypt_value(found.get(str(value.get("s"))), value)
+            except (UndecodableEvent, ValueError, KeyError, TypeError) as exc:
+                raise PoisonRecord(f"personal field {name} does not decrypt: {exc}") from None
+            out[name] = redacted if plain is FORGOTTEN else plain
+    return out
+
+
+def describe(exc: BaseException) -> str:
+    """`Class: message` of an error, without the input values pydantic would quote."""
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]]
+        return f"{exc.error_count()} validation error(s): " + "; ".join(parts)
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    return f"{type(exc).__name__}: {exc}"[:500]

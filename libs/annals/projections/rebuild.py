@@ -30,14 +30,9 @@ from annals.eventstore.postgres import READ_ALL
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.topics import ensure_topics
 from annals.projections import versions
-from annals.projections.engine import Applier, Item, Poison, Staged, poison_of, spans_of
-from annals.projections.events import (
-    PoisonRecord,
-    decrypt_personal,
-    from_record,
-    stored_event,
-    upcast,
-)
+from annals.projections.engine import Applier, Item, Staged, spans_of
+from annals.projections.events import Event, stored_event
+from annals.projections.intake import decode_records, open_personal, upcast_one
 from annals.projections.projection import Projection, Rows
 from annals.projections.settings import STORE_OF_TOPIC, ProjectorSettings
 from annals.projections.tables import quote
@@ -229,8 +224,7 @@ class Rebuild:
             while rows:
                 upto = (rows[-1][1], rows[-1][0])  # (tx_id, global_position)
                 following = asyncio.ensure_future(page(upto))
-                events = [stored_event(r, service, topic) for r in rows]
-                await self._prepare(events)
+                events = await self._prepare([stored_event(r, service, topic) for r in rows])
                 staged = await applier.stage(reader, events, carry=carry)
                 if writing is not None:
                     await writing
@@ -254,15 +248,11 @@ class Rebuild:
             await reader.close()
             await store.close()
 
-    async def _prepare(self, events: Sequence[Item]) -> None:
+    async def _prepare(self, events: Sequence[Event]) -> Sequence[Item]:
         if not self.registries and not (self.projection.personal and self.keys is not None):
-            return
-        plain = [e for e in events if not isinstance(e, Poison)]
-        if self.registries:
-            for event in plain:
-                upcast(event, self.registries)
-        if self.projection.personal and self.keys is not None:
-            await decrypt_personal(plain, self.keys)
+            return events
+        items = [upcast_one(e, self.registries) for e in events]
+        return await open_personal(items, self.projection, self.keys)
 
     async def _catch_up(
         self,
@@ -300,14 +290,9 @@ class Rebuild:
             records = [r for rs in batch.values() for r in rs]
             if not records:
                 continue
-            items: list[Item] = []
-            for record in records:
-                logical = self.settings.logical(record.topic)
-                try:
-                    items.append(from_record(record, logical))
-                except PoisonRecord as exc:
-                    items.append(poison_of(record, logical, exc))
-            await self._prepare(items)
+            items = await decode_records(
+                records, self.settings.logical, self.projection, self.registries, self.keys
+            )
             spans = spans_of(items)
             await applier.apply(conn, items, spans=spans)
             for (topic, partition), span in spans.items():

@@ -25,6 +25,10 @@ class ProjectorSettings(BaseSettings):
     switch_lag: int = Field(default=500, ge=0, description="records left when a rebuild switches")
     rebuild_batch: int = Field(default=5000, ge=1)
     metrics_port: int = Field(default=0, description="Prometheus port of a worker (0: none)")
+    stall_after_s: float = Field(
+        default=10.0, gt=0, description="no batch applied and not caught up this long: stalled"
+    )
+    beat_interval_s: float = Field(default=2.0, gt=0, description="heartbeat row every ... s")
     topic_prefix: str = Field(default="", description="prepended to every topic (tests)")
     topic_map: dict[str, str] = Field(default_factory=dict, description="logical -> Kafka topic")
     # Owner DSN of each database projections write to; default: the stack's owner roles.

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
+from annals.projections.health import WORKERS_DDL
 from annals.projections.projection import Projection
 from annals.projections.tables import quote
 
@@ -43,18 +44,20 @@ CREATE TABLE {s}._checkpoints (
     source text PRIMARY KEY, tx_id bigint NOT NULL, position bigint NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE {s}._streams (
-    stream_id text PRIMARY KEY, version int NOT NULL, parked_at int);
+    stream_id text PRIMARY KEY, version int NOT NULL, parked_at int, event_id text);
 CREATE INDEX ON {s}._streams (parked_at) WHERE parked_at IS NOT NULL;
 CREATE TABLE {s}._parked (
     stream_id text NOT NULL, version int NOT NULL, event_type text NOT NULL,
     schema_version int NOT NULL, data jsonb NOT NULL, event_time timestamptz NOT NULL,
     topic text NOT NULL, partition int NOT NULL, "offset" bigint NOT NULL,
-    parked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (stream_id, version));
+    parked_at timestamptz NOT NULL DEFAULT now(), event_id text, PRIMARY KEY (stream_id, version));
 CREATE TABLE {s}._dead_letters (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, topic text, partition int,
     "offset" bigint, stream_id text, version int, event_type text, reason text NOT NULL,
     error text NOT NULL, at timestamptz NOT NULL DEFAULT now());
 """
+# Columns added to the bookkeeping after versions were created without them (table, column).
+ADDED_COLUMNS = (("_streams", "event_id text"), ("_parked", "event_id text"))
 # Views beside the tables' own: what the query API needs about freshness.
 BOOKKEEPING_VIEWS = {"applied": "_streams", "offsets": "_offsets"}
 
@@ -82,6 +85,28 @@ async def migrate_registry(conn: asyncpg.Connection) -> None:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('annals.projections.registry'))")
         await conn.execute(REGISTRY_DDL)
+        await conn.execute(WORKERS_DDL)
+
+
+async def upgrade_bookkeeping(conn: asyncpg.Connection, schema: str) -> None:
+    """Add the bookkeeping columns a version created by an older release lacks.
+
+    Checked first, so the ALTER (which locks the table) runs once per version, not per start.
+    """
+    for table, column in ADDED_COLUMNS:
+        name = column.split()[0]
+        present = await conn.fetchval(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 "
+            "AND NOT attisdropped",
+            f"{quote(schema)}.{quote(table)}",
+            name,
+        )
+        if not present:
+            async with conn.transaction():
+                await lock(conn, schema.rsplit("_v", 1)[0])
+                await conn.execute(
+                    f"ALTER TABLE {quote(schema)}.{quote(table)} ADD COLUMN IF NOT EXISTS {column}"
+                )
 
 
 async def lock(conn: asyncpg.Connection, name: str) -> None:

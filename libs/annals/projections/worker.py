@@ -3,6 +3,10 @@
 Kafka offsets are only a hint for tools: the positions that count are stored with the rows
 (engine.py). On every assignment the worker seeks to the stored offsets, so a restart after a
 crash (kill -9 mid-batch included) resumes exactly after the last committed batch.
+
+Nothing stops it silently (DESIGN §7): a record that fails goes to `<group>.dlq` (a batch whose
+write fails is split in halves until the record is found); any other error is logged with its
+traceback, counted, shown as `stalled` (health.py) and the worker restarts with back-off.
 """
 
 from __future__ import annotations
@@ -19,28 +23,26 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
+from annals.backoff import Backoff
 from annals.eventstore.ports import KeyStore
 from annals.eventstore.registry import EventRegistry
-from annals.messaging.dlq import DeadLetters, dlq_headers, dlq_topic
+from annals.messaging.dlq import DeadLetters, dlq_topic
 from annals.messaging.topics import TopicSpec, ensure_topics
-from annals.projections import versions
+from annals.projections import health, versions
 from annals.projections.engine import (
     Applier,
+    BatchFailed,
     DeadLetter,
+    Failure,
     Fenced,
     Item,
-    Poison,
     VersionSwitched,
-    poison_of,
     spans_of,
+    where,
 )
-from annals.projections.events import (
-    CDC_PREFIX,
-    PoisonRecord,
-    decrypt_personal,
-    from_record,
-    upcast,
-)
+from annals.projections.events import CDC_PREFIX
+from annals.projections.intake import decode_records
+from annals.projections.letters import VersionGap, letter_headers, log_dead
 from annals.projections.metrics import ProjectionMetrics
 from annals.projections.projection import Projection
 from annals.projections.settings import ProjectorSettings
@@ -48,10 +50,9 @@ from annals.projections.settings import ProjectorSettings
 log = logging.getLogger(__name__)
 TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
 CONTENTION = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-
-
-class VersionGap(Exception):
-    """A stream's events arrived with a gap in their versions."""
+# Errors of a write that one record of the batch may cause: the batch is split to find it.
+RECORD_WRITE_FAULTS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, BatchFailed)
+EXPECTED = (*TRANSIENT, KafkaError, asyncpg.PostgresError)
 
 
 def group_of(projection: Projection, settings: ProjectorSettings) -> str:
@@ -99,20 +100,50 @@ class Worker:
         self._times: dict[TopicPartition, datetime] = {}
         # The connection serves batches and the rebalance listener, never both at once.
         self._lock = asyncio.Lock()
+        self.health = health.Health(self.settings.stall_after_s)
+        self.metrics.watch(self.health)
+        self.member = health.member_id()
+        self._beat_at = 0.0
+        self._said: str = "starting"
 
     def stop(self) -> None:
         """Finish the batch in hand and return from run()."""
         self.stopping.set()
 
-    async def run_forever(self, restart_delay: float = 1.0) -> None:
-        """run() again after errors of PostgreSQL or Kafka, until stop()."""
+    async def run_forever(self) -> None:
+        """run() again after any error, with capped back-off and jitter, until stop()."""
+        backoff = Backoff(base=0.5, cap=30.0)
         while not self.stopping.is_set():
+            before = self.health.last_progress()
             try:
                 await self.run()
-            except (*TRANSIENT, KafkaError, asyncpg.PostgresError) as exc:
-                log.warning("%s: %s: %s; restarting", self.group, type(exc).__name__, exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), restart_delay)
+            except Exception as exc:
+                if self.health.last_progress() != before:
+                    backoff.reset()
+                self._failed(exc, backoff.ceiling())
+                await self._beat_apart()
+                await backoff.sleep(self.stopping)
+        self.health.stopped = True
+        await self._beat_apart()
+
+    def _failed(self, exc: Exception, delay: float) -> None:
+        self.health.failed(exc)
+        self.metrics.failed(exc)
+        where = f"stuck at {self.health.stuck_at or '-'}, {self._since()}"
+        if isinstance(exc, EXPECTED):
+            log.warning(
+                "%s stalled: %s: %s; %s; restarting within %.1fs",
+                self.group, type(exc).__name__, exc, where, delay,
+            )  # fmt: skip
+        else:
+            log.error(
+                "%s stalled: unexpected %s; %s; restarting within %.1fs",
+                self.group, type(exc).__name__, where, delay, exc_info=exc,
+            )  # fmt: skip
+        self._said = "stalled"
+
+    def _since(self) -> str:
+        return f"last progress {self.health.seconds_since_progress():.0f}s ago"
 
     async def run(self) -> None:
         """Consume and apply until stop()."""
@@ -126,6 +157,7 @@ class Worker:
             server_settings={"application_name": f"projector:{projection.name}"},
         )
         await self._load_version()
+        await self._conn.execute(health.FORGET_OLD_SQL, projection.name)
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True
         )
@@ -163,6 +195,7 @@ class Worker:
         assert self._conn is not None
         readers = self.settings.readers.get(self.projection.database, [])
         info = await versions.ensure_live(self._conn, self.projection, readers)
+        await versions.upgrade_bookkeeping(self._conn, info.schema)
         self.applier = Applier(self.projection, info.version, info.schema, live=True)
         self.metrics.version.set(info.version)
 
@@ -198,11 +231,51 @@ class Worker:
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         while not self.stopping.is_set():
             records = await self._fetch(consumer)
-            if not records:
-                self._report_lag(consumer)
-                continue
-            await self._handle(records)
+            if records:
+                await self._handle(records)
+            elif not self.stopping.is_set():
+                self.health.caught_up()
             self._report_lag(consumer)
+            await self._maybe_beat(consumer)
+
+    async def _maybe_beat(self, consumer: AIOKafkaConsumer) -> None:
+        """Log a change of state; write the heartbeat row every beat interval."""
+        state = self.health.state()
+        if state != self._said and state in ("live", "stalled"):
+            if state == "stalled":
+                log.error("%s stalled: stuck at %s, %s", self.group, self.health.stuck_at,
+                          self._since())  # fmt: skip
+            else:
+                log.info("%s is live", self.group)
+            self._said = state
+        interval = self.settings.beat_interval_s
+        if time.monotonic() - self._beat_at < interval or self._conn is None:
+            return
+        self._beat_at = time.monotonic()
+        parts = sorted(f"{self.settings.logical(tp.topic)}:{tp.partition}"
+                       for tp in consumer.assignment())  # fmt: skip
+        async with self._lock:
+            await health.beat(
+                self._conn, self.health, name=self.projection.name, member=self.member,
+                version=self.applier.version if self.applier else None, partitions=parts,
+                interval=interval,
+            )  # fmt: skip
+
+    async def _beat_apart(self) -> None:
+        """Best effort: the heartbeat row after a failure or stop, on a connection of its own."""
+        with contextlib.suppress(Exception):
+            conn = await asyncpg.connect(self.settings.dsn(self.projection.database), timeout=3)
+            try:
+                await asyncio.wait_for(
+                    health.beat(
+                        conn, self.health, name=self.projection.name, member=self.member,
+                        version=self.applier.version if self.applier else None, partitions=[],
+                        interval=self.settings.beat_interval_s,
+                    ),
+                    3,
+                )  # fmt: skip
+            finally:
+                await conn.close()
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> list:
         limit = self.settings.batch_records
@@ -231,20 +304,9 @@ class Worker:
 
     async def decode(self, records: Sequence) -> list[Item]:
         """Events (upcast, personal data decrypted) and poison records of consumer records."""
-        items: list[Item] = []
-        for record in records:
-            logical = self.settings.logical(record.topic)
-            try:
-                event = from_record(record, logical)
-                if self.registries:
-                    upcast(event, self.registries)
-                items.append(event)
-            except PoisonRecord as exc:
-                items.append(poison_of(record, logical, exc))
-        if self.projection.personal and self.keys is not None:
-            events = [i for i in items if not isinstance(i, Poison)]
-            await decrypt_personal(events, self.keys)
-        return items
+        return await decode_records(
+            records, self.settings.logical, self.projection, self.registries, self.keys
+        )
 
     async def _handle(self, records: Sequence) -> None:
         if self.first_record_at is None:
@@ -253,30 +315,27 @@ class Worker:
         async with self._lock:
             await self._apply_or_split(items)
 
-    async def _apply_or_split(self, items: list[Item]) -> None:
+    async def _apply_or_split(self, items: list[Item]) -> bool:
+        """Apply; a write that fails on a record splits the batch until that record is found."""
         try:
-            await self._apply(items)
+            return await self._apply(items)
         except CONTENTION as exc:  # transient: read the records again from the stored offsets
             log.info("%s: %s; retrying from the stored offsets", self.group, exc)
             assert self._consumer is not None
             await self.seek_stored(sorted(self._consumer.assignment()))
-            return
-        except asyncpg.PostgresError as exc:
-            if isinstance(exc, asyncpg.PostgresConnectionError):
-                raise
-            log.warning("%s: batch failed (%s); applying its records one by one", self.group, exc)
-            for item in items:
-                try:
-                    await self._apply([item])
-                except asyncpg.PostgresError as one:
-                    log.warning("%s: %s@%s failed: %s", self.group, item.topic, item.offset, one)
-                    await self._apply(
-                        [item], frozenset({(item.topic, item.partition, item.offset)})
-                    )
+            return False
+        except RECORD_WRITE_FAULTS as exc:
+            if len(items) == 1:
+                log.warning("%s: %s:%s@%s cannot be written: %s", self.group, items[0].topic,
+                            items[0].partition, items[0].offset, exc)  # fmt: skip
+                return await self._apply(items, {where(items[0]): Failure.of("write failed", exc)})
+            log.info("%s: a batch of %d failed (%s); splitting it", self.group, len(items), exc)
+            half = len(items) // 2
+            return await self._apply_or_split(items[:half]) and await self._apply_or_split(
+                items[half:]
+            )
 
-    async def _apply(
-        self, items: Sequence[Item], force: frozenset[tuple[str, int, int]] = frozenset()
-    ) -> None:
+    async def _apply(self, items: Sequence[Item], force: dict | None = None) -> bool:
         assert self._conn is not None and self.applier is not None and self._consumer is not None
         spans = spans_of(items)
         started = time.perf_counter()
@@ -290,13 +349,14 @@ class Worker:
                 tp = TopicPartition(self.settings.topic(topic), partition)
                 if tp in self._consumer.assignment():
                     self._consumer.seek(tp, offset)
-            return
+            return False
         except VersionSwitched as switched:
             log.info("%s: %s; following it", self.group, switched)
             await self._load_version()
             await self.seek_stored(sorted(self._consumer.assignment()))
-            return
+            return False
         self.metrics.batch(result, time.perf_counter() - started)
+        self.health.progressed()
         self.applied_batches += 1
         self.records += len(items)
         commits = {}
@@ -306,7 +366,7 @@ class Worker:
             if span.last_time is not None:
                 self._times[tp] = span.last_time
             commits[tp] = OffsetAndMetadata(span.next, "")
-        if result.parked or result.unparked:
+        if result.parked or result.unparked or result.dead:
             await self._count_parked()
         try:
             await self._consumer.commit(
@@ -314,6 +374,7 @@ class Worker:
             )
         except (KafkaError, OSError) as exc:  # a hint only: the stored offsets count
             log.debug("%s: offset commit failed: %s", self.group, exc)
+        return True
 
     async def _count_parked(self) -> None:
         assert self._conn is not None and self.applier is not None
@@ -325,30 +386,29 @@ class Worker:
     async def _send_dead(self, letters: Sequence[DeadLetter]) -> None:
         assert self._dead is not None
         for d in letters:
-            error: Exception = (
-                VersionGap(d.error) if d.reason == "version gap" else PoisonRecord(d.error)
-            )
-            headers = dlq_headers(
-                d.headers, reason=d.reason, error=error, topic=self.settings.topic(d.topic),
-                partition=d.partition, offset=d.offset, timestamp_ms=None, group=self.group,
-                attempts=1,
-            )  # fmt: skip
+            log_dead(self.group, d)
+            headers = letter_headers(d, self.settings.topic(d.topic), self.group)
             if not await self._dead.send(d.key, d.value, headers, self.stopping):
                 raise KafkaError("stopping before the DLQ acknowledged a dead letter")
 
     def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
         now = datetime.now(UTC)
         worst = 0.0
+        stuck: dict[str, int] = {}
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             if high is None or tp not in self._next:
                 continue
             behind = max(0, high - self._next[tp])
-            self.metrics.lag(self.settings.logical(tp.topic), tp.partition, behind)
+            name = f"{self.settings.logical(tp.topic)}:{tp.partition}"
+            self.metrics.lag(self.settings.logical(tp.topic), tp.partition, behind, self._next[tp])
+            if behind:
+                stuck[name] = self._next[tp]
             seen = self._times.get(tp)
             if behind and seen is not None:
                 worst = max(worst, (now - seen).total_seconds())
         self.metrics.lag_seconds.set(worst)
+        self.health.stuck_at = stuck
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -363,3 +423,6 @@ class _Listener(ConsumerRebalanceListener):
         if assigned:
             async with self.worker._lock:
                 await self.worker.seek_stored(sorted(assigned))
+
+
+__all__ = ["VersionGap", "Worker", "group_of", "topic_specs"]

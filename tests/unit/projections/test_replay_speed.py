@@ -90,7 +90,7 @@ def _handler(rows: Rows, event: Event) -> None:
 async def test_plan_skips_duplicates_parks_gaps_and_unparks_them_in_order() -> None:
     projection = Projection("p", ("t",), (DOCS,), {"s.E": _handler})
     applier = Applier(projection, 1, "s", live=False)
-    applier.known = {"a": (1, None)}
+    applier.known = {"a": (1, None, None)}
 
     def event(stream: str, version: int, offset: int) -> Event:
         return Event("s.E", {}, None, stream, version, 1, "t", 0, offset)  # type: ignore[arg-type]
@@ -101,7 +101,7 @@ async def test_plan_skips_duplicates_parks_gaps_and_unparks_them_in_order() -> N
     assert staged.result.skipped == 2  # a1 (applied), a3 again (parked)
     assert staged.result.parked == 2  # a3 (gap after 1), c2
     assert staged.result.unparked == 1
-    assert staged.marks == {"a": (3, None), "b": (1, None), "c": (0, 1)}
+    assert staged.marks == {"a": (3, None, None), "b": (1, None, None), "c": (0, 1, None)}
     assert staged.unparks == [("a", 3)]
     assert staged.rows.puts["docs"] == {
         ("b",): {"id": "b", "n": 1, "doc": None},
