@@ -1,25 +1,33 @@
-"""`annals tail <topic>`: follow a topic and pretty-print its events."""
+"""`annals tail <topic>`: follow a topic and pretty-print its events.
+
+Following survives a Kafka restart: the consumer is rebuilt with back-off (annals.backoff) and
+goes on after the last record it printed, so nothing is shown twice or skipped.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 from rich.console import Console
 from rich.json import JSON
 
+from annals.backoff import Backoff
 from annals.messaging.cloudevents import CloudEvent, from_kafka
-from annals.messaging.errors import MalformedEvent
+from annals.messaging.errors import MalformedEvent, MessagingError
 from annals.messaging.settings import KafkaSettings
+from annals.messaging.topics import describe_topics
 
 console = Console(highlight=False)
+log = logging.getLogger(__name__)
 
 
 def register(app: typer.Typer) -> None:
@@ -48,6 +56,16 @@ def tail(
         pass
 
 
+@dataclass
+class _Follow:
+    """What the tail printed so far and where each partition goes on after a reconnect."""
+
+    shown: int = 0
+    quiet_since: float = field(default_factory=time.monotonic)
+    partitions: list[TopicPartition] = field(default_factory=list)
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
+
+
 async def _tail(
     topic: str,
     from_beginning: bool,
@@ -57,35 +75,61 @@ async def _tail(
     timeout: float | None,
 ) -> None:
     bootstrap = KafkaSettings().bootstrap
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     try:
-        exists = topic in await admin.list_topics()
-    finally:
-        await admin.close()
-    if not exists:
+        [info] = await asyncio.wait_for(describe_topics(bootstrap, [topic]), 30)
+    except MessagingError:
         console.print(f"[red]error[/red] topic {topic!r} does not exist")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
+    state, backoff = _Follow(), Backoff(base=0.5, cap=10.0)
+    state.partitions = [TopicPartition(topic, p) for p in sorted(info.leaders)]
+    while True:
+        try:
+            if await _follow(bootstrap, topic, from_beginning, state, backoff,
+                             (event_type, as_json, max_records, timeout)):  # fmt: skip
+                return
+        except (KafkaError, OSError) as exc:
+            delay = backoff.next_delay()
+            console.print(f"[yellow]Kafka unreachable ({type(exc).__name__}: {exc}), "
+                          f"reconnecting in {delay:.1f}s[/yellow]", soft_wrap=True)  # fmt: skip
+            await asyncio.sleep(delay)
+
+
+async def _follow(
+    bootstrap: str,
+    topic: str,
+    from_beginning: bool,
+    state: _Follow,
+    backoff: Backoff,
+    options: tuple[str | None, bool, int | None, float | None],
+) -> bool:
+    """Print records until done (True) or Kafka fails (raises); resumes after `positions`."""
+    event_type, as_json, max_records, timeout = options
     consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest" if from_beginning else "latest",
+        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15_000
     )
     await consumer.start()
     try:
-        shown, quiet_since = 0, time.monotonic()
-        while max_records is None or shown < max_records:
+        if not state.positions:  # the first connection fixes where the tail starts
+            starts = consumer.beginning_offsets if from_beginning else consumer.end_offsets
+            state.positions.update(await starts(state.partitions))
+        consumer.assign(list(state.positions))
+        for tp, position in state.positions.items():
+            consumer.seek(tp, position)
+        while max_records is None or state.shown < max_records:
             batches = await consumer.getmany(timeout_ms=500)
-            if not batches and timeout is not None and time.monotonic() - quiet_since > timeout:
-                return
-            for records in batches.values():
-                quiet_since = time.monotonic()
+            backoff.reset()
+            quiet = time.monotonic() - state.quiet_since
+            if not batches and timeout is not None and quiet > timeout:
+                return True
+            for tp, records in batches.items():
+                state.quiet_since = time.monotonic()
                 for record in records:
+                    state.positions[tp] = record.offset + 1
                     if _show(record, event_type, as_json):
-                        shown += 1
-                        if max_records is not None and shown >= max_records:
-                            return
+                        state.shown += 1
+                        if max_records is not None and state.shown >= max_records:
+                            return True
+        return True
     finally:
         await consumer.stop()
 

@@ -15,6 +15,7 @@ from annals.messaging.settings import KafkaSettings, PublisherSettings
 from annals.messaging.topics import describe_topics, ensure_topics, event_topic_specs
 
 console = Console(highlight=False)
+TIMEOUT = 60.0  # a one-shot command never waits longer on Kafka
 topics_app = typer.Typer(help="Kafka topics of the platform.", no_args_is_help=True)
 
 
@@ -39,7 +40,7 @@ def ensure(
     names = topics or _event_topics(kafka)
     specs = event_topic_specs(names, partitions or kafka.partitions, kafka.replication_factor)
     try:
-        results = asyncio.run(ensure_topics(kafka.bootstrap, specs))
+        results = asyncio.run(asyncio.wait_for(ensure_topics(kafka.bootstrap, specs), TIMEOUT))
     except (KafkaError, MessagingError, OSError) as exc:
         console.print(f"[red]error[/red] {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from exc
@@ -55,7 +56,7 @@ def describe(
     """Partitions, leaders, records and retention of topics."""
     kafka = KafkaSettings()
     try:
-        infos = asyncio.run(describe_topics(kafka.bootstrap, topics))
+        infos = asyncio.run(asyncio.wait_for(describe_topics(kafka.bootstrap, topics), TIMEOUT))
     except (KafkaError, MessagingError, OSError) as exc:
         console.print(f"[red]error[/red] {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from exc
