@@ -177,6 +177,18 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
+def _addresses() -> list[tuple[str, str]]:
+    from annals.cli.projections_cmds import _query_spec
+    from annals.web import launcher
+
+    specs = [*launcher.specs().values(), _query_spec()]
+    out = []
+    for spec in specs:
+        settings = spec.settings()
+        out.append((spec.name, f"http://{settings.host}:{settings.port}"))
+    return out
+
+
 @platform_app.command("status")
 def status() -> None:
     """Each supervised process (state, pid, uptime, restarts), readiness, read models."""
@@ -188,7 +200,7 @@ def status() -> None:
     else:
         console.print("supervisord is not running: nothing started (`make up`)")
     with httpx.Client(timeout=2) as client:
-        for name, url in (("orders", ORDERS), ("customers", CUSTOMERS), ("query", QUERY)):
+        for name, url in _addresses():
             try:
                 ok = client.get(f"{url}/readyz").status_code == 200
             except httpx.HTTPError:

@@ -126,11 +126,12 @@ def pids(spec: ServiceSpec, stack: StackSettings) -> list[int]:
 def start(spec: ServiceSpec, settings: ServiceSettings, stack: StackSettings, wait: float) -> int:
     """Run the service under supervisord and wait until /readyz answers; StackError otherwise."""
     supervisor = Supervisor(stack)
-    running = supervisor.pids(spec.name)
+    known = supervisor.status(spec.name)  # a crash-looping one holds its socket in supervisord
+    running = [p.pid for p in known if p.alive and p.pid]
     if running:
         return running[0]
     procs.stop_pid(stack.pid_file(spec.name), grace=15)  # one detached by an older checkout
-    if port_open(settings.host, settings.port):
+    if not known and port_open(settings.host, settings.port):
         raise StackError(
             spec.name,
             f"port {settings.host}:{settings.port} is taken by another process",
