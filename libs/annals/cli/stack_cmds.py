@@ -12,6 +12,7 @@ from rich.table import Table
 from annals.stack import stack
 from annals.stack.errors import StackError
 from annals.stack.settings import StackSettings
+from annals.stack.supervisor import Supervisor
 
 console = Console(highlight=False, width=max(Console().width, 140))
 stack_app = typer.Typer(help="Start, stop and inspect the local stack.", no_args_is_help=True)
@@ -72,10 +73,12 @@ def logs(
 
 @stack_app.command()
 def reset(yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False) -> None:
-    """Stop everything and delete .stack/ (all data, jars and logs)."""
+    """Stop everything (supervised processes too) and delete .stack/ (all data, jars and logs)."""
     settings = StackSettings()
     if not yes and not typer.confirm(f"Delete {settings.dir} with all its data?"):
         raise typer.Exit(1)
+    if Supervisor(settings).shutdown():  # its socket and programs live in the folder
+        console.print("stopped supervisord and the platform processes it ran")
     stack.reset(settings, report=console.print)
 
 
