@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from annals.web.app import configure_logging
+from annals.eventstore.availability import Availability
+from annals.eventstore.pool import ConnectionPool
+from annals.web.app import configure_logging, database_availability, pool_options
 from annals.web.auth import TokenVerifier
 from annals.web.health import router as health_router
 from annals.web.middleware import RequestMiddleware
@@ -33,9 +36,20 @@ says how fresh it is (`X-Consistency`, `X-Read-Model`). Answers carry an `ETag`;
 
 @dataclass
 class ReadStore:
-    """What /readyz checks: the read-model pool."""
+    """What /readyz and /healthz check: the read-model pool."""
 
-    pool: asyncpg.Pool
+    pool: ConnectionPool
+
+
+async def open_pool(settings: QuerySettings, availability: Availability) -> ConnectionPool:
+    """The read-model pool: bounded acquire, connect and statements (503 while unreachable)."""
+    pool = ConnectionPool(
+        settings.dsn,
+        settings.pool_size,
+        settings.server_settings,
+        **pool_options(settings, availability),
+    )
+    return await pool.open(2)
 
 
 async def _not_deployed(request: Request, exc: Exception) -> Response:
@@ -53,11 +67,10 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
-        pool = await asyncpg.create_pool(
-            settings.dsn, min_size=2, max_size=settings.pool_size,
-            server_settings={"statement_timeout": "10000"},
-        )  # fmt: skip
-        consistency = Consistency(pool, settings.dsn, settings.view_schema)
+        availability = app.state.availability = database_availability(settings)
+        pool = await open_pool(settings, availability)
+        # Consistency needs fetch() of a pool, which ConnectionPool has.
+        consistency = Consistency(cast(asyncpg.Pool, pool), settings.dsn, settings.view_schema)
         await consistency.start()
         app.state.pool = pool
         app.state.store = ReadStore(pool)

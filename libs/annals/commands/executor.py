@@ -110,9 +110,20 @@ class CommandExecutor(Generic[S]):
         self.repository = Repository(store, codec, aggregate)
         self.cache = StateCache[S](cache_size)
 
-    async def load(self, aggregate_id: str) -> DeciderAggregate[S]:
-        """The aggregate at its latest version (version 0: it does not exist)."""
-        return await self.repository.load(self.decider.stream_id(aggregate_id))
+    async def load(self, aggregate_id: str, uow: UnitOfWork | None = None) -> DeciderAggregate[S]:
+        """The aggregate at its latest version (version 0: it does not exist); in `uow` if given."""
+        return await self._repository(uow).load(self.decider.stream_id(aggregate_id))
+
+    def _repository(self, uow: UnitOfWork | None) -> Repository[DeciderAggregate[S]]:
+        """The repository on the pool, or on the unit of work's connection (events and keys).
+
+        Inside a unit of work every query runs on its connection: waiting for a second pooled
+        connection while holding one deadlocks a pool whose connections all wait so.
+        """
+        if uow is None:
+            return self.repository
+        codec = EventCodec(self.codec.registry, uow.store.keys)
+        return Repository(uow.store, codec, self.aggregate)
 
     async def execute(
         self, target: Target, command: object, uow: UnitOfWork | None = None
@@ -129,7 +140,7 @@ class CommandExecutor(Generic[S]):
             cached = aggregate is not None
             if aggregate is None:
                 attempt += 1
-                aggregate = await self.load(target.aggregate_id)
+                aggregate = await self.load(target.aggregate_id, uow)
             try:
                 check_precondition(target.expected_version, aggregate.version)
                 before = aggregate.state
@@ -196,7 +207,7 @@ class CommandExecutor(Generic[S]):
     ) -> None:
         if self.on_append is not None:
             await self.on_append(uow.conn, before, aggregate.state)
-        await Repository(uow.store, self.codec, self.aggregate).save(aggregate, metadata)
+        await self._repository(uow).save(aggregate, metadata)
 
 
 def check_precondition(expected: ExpectedVersion | None, current: int) -> None:

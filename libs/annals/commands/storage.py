@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -122,15 +123,24 @@ async def open_service_store(
     migrate: bool,
     pool_size: int,
     server_settings: dict[str, str],
+    pool_options: Mapping[str, Any] | None = None,
 ) -> PostgresEventStore:
-    """Migrate (or check) the database, open the store; DatabaseNotReady says why not."""
+    """Migrate (or check) the database, open the store; DatabaseNotReady says why not.
+
+    `pool_options` go to PostgresEventStore.connect (acquire, connect and command timeouts,
+    the Availability the pool reports to).
+    """
     try:
         if migrate:
             await migrate_tables(owner_dsn, app_role, steps, grants)
         else:
             await check_migrated(dsn, steps)
         return await PostgresEventStore.connect(
-            dsn, min_size=2, max_size=pool_size, server_settings=server_settings
+            dsn,
+            min_size=2,
+            max_size=pool_size,
+            server_settings=server_settings,
+            **(pool_options or {}),
         )
     except DatabaseNotReady as exc:
         hint = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Sequence
@@ -58,6 +59,12 @@ class PostgresKeyStore:
     def __init__(self, pool: Queries, wrapper: KeyWrapper | None = None) -> None:
         self._pool = pool
         self._wrapper = wrapper if wrapper is not None else configured_wrapper()
+
+    def bound_to(self, queries: Queries) -> PostgresKeyStore:
+        """The same key store (same master keys) querying through `queries`, e.g. a transaction."""
+        bound = copy.copy(self)
+        bound._pool = queries
+        return bound
 
     async def get_or_create(self, subject: str) -> bytes:
         """The subject's key, created when missing; SubjectForgotten after forget()."""

@@ -11,6 +11,7 @@ from typing import Any, cast
 import asyncpg
 
 from annals.eventstore.appendsql import APPEND_SQL, kind_of
+from annals.eventstore.availability import Availability
 from annals.eventstore.encoding import (
     DEFAULT_MAX_EVENT_BYTES,
     EncodedBatch,
@@ -116,25 +117,43 @@ class PostgresEventStore(CatchUp):
         min_size: int = 2,
         max_size: int = 10,
         server_settings: Mapping[str, str] | None = None,
+        acquire_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        command_timeout: float | None = 35.0,
+        availability: Availability | None = None,
         **kwargs: Any,
     ) -> PostgresEventStore:
-        """Open a pool to `dsn` (writer session settings applied) and return the store."""
+        """Open a pool to `dsn` (writer session settings applied) and return the store.
+
+        Every wait is bounded: acquire, connect, and each query on the server
+        (statement_timeout) and on the client (`command_timeout`, for a peer that vanished).
+        """
         settings = {
             "idle_in_transaction_session_timeout": "5000",
             "statement_timeout": "30000",
             **(server_settings or {}),
         }
-        pool = await ConnectionPool(dsn, max_size, settings).open(min_size)
-        return cls(pool, listen_dsn=dsn, **kwargs)
+        pool = ConnectionPool(
+            dsn,
+            max_size,
+            settings,
+            acquire_timeout=acquire_timeout,
+            connect_timeout=connect_timeout,
+            command_timeout=command_timeout,
+            availability=availability,
+        )
+        return cls(await pool.open(min_size), listen_dsn=dsn, **kwargs)
 
     def bound_to(self, conn: asyncpg.Connection) -> PostgresEventStore:
         """This store working inside `conn`'s open transaction (appends commit with it).
 
-        It shares this store's notifier, key store and snapshot store; only reads and appends
-        of events go through `conn`.
+        It shares this store's notifier and snapshot store; reads and appends of events and
+        subject keys go through `conn`, so a unit of work never waits for a second pooled
+        connection while it holds one.
         """
         bound = copy.copy(self)
         bound.pool = cast(ConnectionPool, TransactionConnection(conn))
+        bound.keys = self.keys.bound_to(conn)
         bound.listener = None
         return bound
 

@@ -16,6 +16,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 
 from annals.commands.storage import TableStep, open_service_store
+from annals.eventstore.availability import Availability
 from annals.eventstore.keywrap import configured_wrapper
 from annals.eventstore.postgres import PostgresEventStore
 from annals.web.auth import TokenVerifier
@@ -65,6 +66,21 @@ def configure_logging(settings: ServiceSettings) -> None:
 GC_GEN0_THRESHOLD = 20_000
 
 
+def database_availability(settings: ServiceSettings) -> Availability:
+    """What the worker's pool reports outages to (logged once as one begins and as it ends)."""
+    return Availability(f"{settings.service} database {settings.database}", log)
+
+
+def pool_options(settings: ServiceSettings, availability: Availability) -> dict[str, Any]:
+    """The bounds of the worker's pool: acquire, connect and (client-side) command timeouts."""
+    return {
+        "acquire_timeout": settings.acquire_timeout,
+        "connect_timeout": settings.connect_timeout,
+        "command_timeout": settings.command_timeout,
+        "availability": availability,
+    }
+
+
 def service_lifespan(
     settings: ServiceSettings, steps: Sequence[TableStep], grants: Sequence[str], build: Build
 ) -> Callable[[FastAPI], Any]:
@@ -77,6 +93,7 @@ def service_lifespan(
             log.warning("using the documented local JWT secret; set a real one in production")
         if configured_wrapper() is None:
             log.warning("subject keys are stored unwrapped; set ANNALS_MASTER_KEYS in production")
+        availability = app.state.availability = database_availability(settings)
         store = await open_service_store(
             service=settings.service,
             dsn=settings.dsn,
@@ -87,6 +104,7 @@ def service_lifespan(
             migrate=settings.migrate,
             pool_size=settings.pool_size,
             server_settings=settings.server_settings,
+            pool_options=pool_options(settings, availability),
         )
         app.state.store = store
         app.state.verifier = TokenVerifier(settings)

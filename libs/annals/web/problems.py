@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from annals.commands.errors import DomainError
 from annals.commands.executor import PreconditionFailed, VersionConflict
+from annals.eventstore.availability import is_outage, reason
 from annals.eventstore.errors import EventTooLarge, InvalidEvent, StreamDeleted, SubjectForgotten
 from annals.web.context import correlation_id
 
@@ -149,7 +151,25 @@ def to_problem(exc: Exception) -> Problem | None:
             return Problem(404, "Not found", str(exc), slug="stream-deleted")
         case InvalidEvent():
             return Problem(422, "Invalid command", str(exc), slug="invalid-event")
+        case asyncpg.QueryCanceledError():  # statement_timeout: the database is overloaded
+            return unavailable("the database did not answer in time")
+        case _ if is_outage(exc):
+            return unavailable(f"the database is unreachable ({reason(exc)})")
     return None
+
+
+RETRY_AFTER = "2"
+
+
+def unavailable(detail: str) -> Problem:
+    """503 while the database is away: the client should retry after Retry-After seconds."""
+    return Problem(
+        503,
+        "Service unavailable",
+        detail,
+        slug="database-unavailable",
+        headers={"Retry-After": RETRY_AFTER},
+    )
 
 
 async def _validation(request: Request, exc: Exception) -> Response:
@@ -196,6 +216,17 @@ async def _known(request: Request, exc: Exception) -> Response:
     return problem_response(request, problem)
 
 
+async def _database(request: Request, exc: Exception) -> Response:
+    """Outages answer 503 and are logged once per outage (by the pool's Availability)."""
+    problem = to_problem(exc)
+    if problem is None:
+        return await _unexpected(request, exc)
+    availability = getattr(request.app.state, "availability", None)
+    if availability is not None and is_outage(exc):
+        availability.failed(exc)
+    return problem_response(request, problem)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", path=request.url.path, method=request.method, exc_info=exc)
     return problem_response(
@@ -227,6 +258,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         StreamDeleted,
     ):
         app.add_exception_handler(cls, _known)
+    # The database's errors: outages are 503, the rest (bugs) fall through to a logged 500.
+    for driver in (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(driver, _database)
     app.add_exception_handler(Exception, _unexpected)
 
 

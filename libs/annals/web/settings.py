@@ -30,6 +30,17 @@ class ServiceSettings(BaseSettings):
     owner_dsn: str = Field(default="", description="owner DSN that runs migrations")
     migrate: bool = Field(default=True, description="run migrations at start (else check them)")
     pool_size: int = Field(default=16, ge=2, le=200)
+    acquire_timeout: float = Field(
+        default=5.0, gt=0, le=120, description="longest wait for a pooled connection (then 503)"
+    )
+    connect_timeout: float = Field(default=5.0, gt=0, le=120, description="one connect attempt")
+    statement_timeout_ms: int = Field(
+        default=10_000, ge=100, description="server-side bound of one statement"
+    )
+    idle_in_transaction_timeout_ms: int = Field(default=5_000, ge=100)
+    liveness_limit: float = Field(
+        default=30.0, gt=0, description="seconds without any connection before /healthz fails"
+    )
     command_retries: int = Field(default=3, ge=1, le=20)
     state_cache_size: int = Field(
         default=10_000, ge=0, description="aggregates whose last state a worker keeps (0: off)"
@@ -70,8 +81,16 @@ class ServiceSettings(BaseSettings):
 
     @property
     def server_settings(self) -> dict[str, str]:
-        """Session settings of the service's connections (short transactions)."""
-        return {"idle_in_transaction_session_timeout": "5000", "statement_timeout": "30000"}
+        """Session settings of the service's connections (short transactions and statements)."""
+        return {
+            "idle_in_transaction_session_timeout": str(self.idle_in_transaction_timeout_ms),
+            "statement_timeout": str(self.statement_timeout_ms),
+        }
+
+    @property
+    def command_timeout(self) -> float:
+        """The client-side bound of a query: the server's bound plus a margin (a vanished peer)."""
+        return self.statement_timeout_ms / 1000 + 5.0
 
     @property
     def uses_unsafe_secret(self) -> bool:

@@ -42,12 +42,17 @@ class Deps:
 async def forget(
     command: c.Forget, target: Target, uow: UnitOfWork | None, deps: Deps
 ) -> Outcome[CustomerState]:
-    """Forget: delete the customer's key first (crypto-shredding), then record CustomerForgotten."""
-    customer = await deps.executor.load(target.aggregate_id)
+    """Forget: delete the customer's key first (crypto-shredding), then record CustomerForgotten.
+
+    In a unit of work the load and the key's deletion run on its connection (and commit with
+    the event).
+    """
+    customer = await deps.executor.load(target.aggregate_id, uow)
     if customer.version == 0:
         raise NotFound(KIND, target.aggregate_id)
     check_precondition(target.expected_version, customer.version)
-    await deps.keys.forget(target.aggregate_id)
+    keys = deps.keys if uow is None else uow.store.keys
+    await keys.forget(target.aggregate_id)
     return await deps.executor.execute(target, command, uow)
 
 

@@ -41,8 +41,9 @@ async def handle(
     """Every order command: load the order, decide, append (retried on concurrent changes).
 
     PlaceOrder first asks the customer directory (the replica of customer status): unknown
-    and deactivated customers are refused with 422.
+    and deactivated customers are refused with 422. In a unit of work every lookup runs on
+    its connection.
     """
     if isinstance(command, PlaceOrder) and deps.customers is not None:
-        await deps.customers.check(command.customer_id)
+        await deps.customers.check(command.customer_id, None if uow is None else uow.conn)
     return await deps.executor.execute(target, command, uow)
