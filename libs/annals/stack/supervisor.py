@@ -289,8 +289,7 @@ class Supervisor:
                 proxy.startProcessGroup(program.name, False)
 
     def remove(self, name: str) -> bool:
-        """Stop and forget program `name`; True when a process of it was alive. Shuts
-        supervisord down when no program is left."""
+        """Stop and forget program `name` (supervisord ends with the last); True if it ran."""
         (self.paths.programs / f"{name}.conf").unlink(missing_ok=True)
         if not self.running():
             return False
