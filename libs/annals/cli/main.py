@@ -7,6 +7,7 @@ import typer
 from annals.cli import (
     connectors_cmds,
     demo_cmds,
+    dlq_cmds,
     eventstore_cmds,
     legacy_cmds,
     projections_cmds,
@@ -37,6 +38,7 @@ schemas_cmds.register(app)
 token_cmds.register(app)
 services_cmds.register(app)
 projections_cmds.register(app)
+dlq_cmds.register(app)
 demo_cmds.register(app)
 
 

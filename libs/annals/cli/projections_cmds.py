@@ -1,4 +1,4 @@
-"""`annals projections run|list|status|rebuild`, `annals projectors|query up|down`."""
+"""`annals projections run|list|status|rebuild|unpark`, `annals projectors|query up|down`."""
 
 from __future__ import annotations
 
@@ -105,7 +105,11 @@ def list_(names: Names = None) -> None:
 
 @projections_app.command("status")
 def status_(names: Names = None) -> None:
-    """Version, lag (records, seconds), parked streams, dead letters; exit 1 on trouble."""
+    """State (live only while applying), lag, stuck partitions, last error; exit 1 on trouble.
+
+    `stalled`: records wait and nothing moves (no worker owns the partition, its worker fails,
+    or no progress for ANNALS_PROJECTOR_STALL_AFTER_S); `stopped`: no worker runs.
+    """
     from annals.projections.status import end_offsets, status
 
     settings = ProjectorSettings()
@@ -116,19 +120,23 @@ def status_(names: Names = None) -> None:
     except Exception as exc:
         console.print(f"[yellow]Kafka unreachable ({exc}): lag unknown[/yellow]")
         ends = None
-    table = Table("projection", "version", "state", "lag (records)", "lag (s)", "parked streams",
-                  "dead letters", "newest event", title="annals projections status")  # fmt: skip
+    table = Table("projection", "version", "state", "workers", "lag (records)", "lag (s)",
+                  "parked streams", "dead letters", "last progress", "stuck at", "last error",
+                  title="annals projections status")  # fmt: skip
     trouble = False
     for projection in projections:
         row = asyncio.run(status(projection, settings, ends))
-        trouble = trouble or bool(row.error) or row.live is None or row.parked_streams > 0
+        trouble = trouble or bool(row.error) or row.state != "live" or row.parked_streams > 0
+        colour = {"live": "green", "stalled": "red"}.get(row.state, "yellow")
+        state = f"[{colour}]{row.state}[/{colour}]"
         table.add_row(
             row.name, f"v{row.live}" if row.live else "-",
-            row.state if not row.error else f"[red]{row.error[:50]}[/red]",
-            "?" if row.lag_records is None else f"{row.lag_records:,}",
+            state if not row.error else f"[red]{row.error[:50]}[/red]",
+            str(row.workers), "?" if row.lag_records is None else f"{row.lag_records:,}",
             "?" if row.lag_seconds is None else f"{row.lag_seconds:.1f}",
             str(row.parked_streams), str(row.dead_letters),
-            row.updated_at.isoformat(timespec="seconds") if row.updated_at else "-",
+            row.progress_at.isoformat(timespec="seconds") if row.progress_at else "-",
+            ", ".join(row.stuck[:3]) or "-", row.last_error[:60] or "-",
         )  # fmt: skip
     console.print(table)
     workers = launcher.running(StackSettings())
@@ -137,6 +145,41 @@ def status_(names: Names = None) -> None:
     )
     console.print(f"workers: {pids or 'none running (annals projectors up)'}")
     if trouble:
+        raise typer.Exit(1)
+
+
+@projections_app.command()
+def unpark(
+    name: Annotated[str, typer.Argument(help="the projection")],
+    stream: Annotated[str, typer.Argument(help="the parked stream id, e.g. order-o1")],
+) -> None:
+    """Skip a parked stream's missing versions and apply its parked versions, in order.
+
+    A stream parks when a version is missing or was dead-lettered; it unparks by itself when
+    that version arrives (or `annals dlq replay` applies it). Use this when it never will:
+    the gap is skipped for good (a later replay of a skipped version changes nothing), the
+    parked versions are applied through the normal path, and a further gap among them is
+    skipped too. A parked version that fails now goes back to waiting (dead letter).
+    """
+    from annals.projections.repair import unpark as unpark_stream
+
+    [projection] = _pick([name])
+    try:
+        result = asyncio.run(unpark_stream(projection, ProjectorSettings(), stream))
+    except (LookupError, OSError) as exc:
+        console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from None
+    if not result.parked:
+        console.print(f"{stream} is not parked in {name}")
+        return
+    console.print(
+        f"[green]✓[/green] {stream}: {result.gaps_skipped} missing versions skipped, "
+        f"{result.applied} parked versions applied"
+        + (" — parked again:" if result.still_parked else "")
+    )
+    for line in result.dead:
+        console.print(f"  [red]{line}[/red]")
+    if result.still_parked:
         raise typer.Exit(1)
 
 

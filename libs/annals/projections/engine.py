@@ -103,6 +103,7 @@ class BatchResult:
     dead: list[DeadLetter] = field(default_factory=list)
     ignored: int = 0
     conflicts: int = 0  # same (stream, version) as an applied event, another event id
+    gaps_skipped: int = 0  # versions an operator's unpark skipped
 
 
 @dataclass
@@ -253,18 +254,20 @@ class Applier:
         *,
         force_dead: Mapping[Where, Failure] | None = None,
         carry: Rows | None = None,
+        skip_gaps: bool = False,
     ) -> Staged:
         """Plan the batch, load its rows and run the handlers (reads only, nothing written).
 
         Records whose keys(), prepare() or handler fail are planned again as dead letters
         (their streams park), so the batch is staged as if they had never been applied.
         `carry` (a sole writer's previous batch, not yet committed) supplies the rows it
-        wrote, so a rebuild can stage batch N+1 while batch N is being written.
+        wrote, so a rebuild can stage batch N+1 while batch N is being written. `skip_gaps`
+        (an operator's unpark) applies a version after a gap as if the gap were filled.
         """
         failed: dict[Where, Failure] = dict(force_dead or {})
         while True:
             result = BatchResult()
-            plan, marks, parks, unparks = await self._plan(conn, items, result, failed)
+            plan, marks, parks, unparks = await self._plan(conn, items, result, failed, skip_gaps)
             rows = Rows(self.tables)
             if carry is not None:
                 rows.seed(carry)
@@ -318,6 +321,7 @@ class Applier:
         items: Sequence[Item],
         result: BatchResult,
         failed: Mapping[Where, Failure],
+        skip_gaps: bool = False,
     ) -> tuple[list[Event], dict[str, Mark], list[Event], list[tuple[str, int]]]:
         """Which events to apply, in order; the streams' new marks; events to park / unpark."""
         streams = {i.stream_id for i in items if i.stream_id}
@@ -335,6 +339,7 @@ class Applier:
                     r[2], json.loads(r[4]), r[5], r[0], r[1], r[3], r[6], r[7], r[8], id=r[9]
                 )
         planner = _Planner(marks, parked, result, failed)
+        planner.skip_gaps = skip_gaps
         for item in items:
             planner.add(item)
         return planner.events, planner.changed, planner.parks, planner.unparks
@@ -477,6 +482,7 @@ class _Planner:
         self.changed: dict[str, Mark] = {}
         self.parks: list[Event] = []
         self.unparks: list[tuple[str, int]] = []
+        self.skip_gaps = False
 
     def mark(self, sid: str) -> Mark:
         """The stream's mark as this batch has changed it so far."""
@@ -502,11 +508,14 @@ class _Planner:
             elif isinstance(item, Event):
                 self.events.append(item)
             return
-        applied, _, applied_id = self.mark(sid)
+        applied, at, applied_id = self.mark(sid)
         held = self.parked.get(sid)
         if version <= applied or (held is not None and version in held):
             self._duplicate(item, applied, applied_id, held)
             return
+        if version > applied + 1 and self.skip_gaps and at is None:
+            self.result.gaps_skipped += version - applied - 1
+            applied = version - 1
         if version > applied + 1:
             if not isinstance(item, Event):  # no data to park: the stream waits for it anyway
                 assert failure is not None
