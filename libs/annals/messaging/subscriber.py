@@ -155,7 +155,8 @@ class Subscriber:
             log.exception("%s: unexpected error, starting over", self.group)
 
     async def _run_once(self) -> None:
-        await ensure_topics(self.bootstrap, [TopicSpec(self.dlq_topic, partitions=1)])
+        async with asyncio.timeout(60):
+            await ensure_topics(self.bootstrap, [TopicSpec(self.dlq_topic, partitions=1)])
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             acks="all",
@@ -226,7 +227,14 @@ class Subscriber:
         metrics.SUBSCRIBER_LAST_PROGRESS.labels(self.group).set(now)
 
     async def _process(self, record: ConsumerRecord, dead: DeadLetters) -> None:
-        failure = await self._attempt(record, (record.topic, record.partition, record.offset))
+        try:
+            failure = await self._attempt(record, (record.topic, record.partition, record.offset))
+        except _Stopped:
+            raise
+        except Exception as exc:  # a bug of ours must not turn one record into a restart loop
+            log.exception("%s: record %s@%s:%s broke the subscriber itself", self.group,
+                          record.topic, record.partition, record.offset)  # fmt: skip
+            failure = Failure("internal error", exc, 0)
         if failure is not None:
             await self._dead_letter(record, dead, failure)
 
@@ -241,6 +249,8 @@ class Subscriber:
                 raise MalformedEvent("the CloudEvent has no subject or no streamversion")
         except MalformedEvent as exc:
             return Failure("malformed", exc, 0, park=False)
+        except Exception as exc:  # whatever else the envelope does to the parser
+            return Failure("malformed", MalformedEvent(f"{type(exc).__name__}: {exc}"), 0, False)
         stream = f"{where[0]}/{cloudevent.subject}" if cloudevent.subject is not None else None
         verdict = self.guard.check(stream, cloudevent.streamversion, cloudevent.id)
         if verdict is Verdict.DUPLICATE:

@@ -179,3 +179,21 @@ def test_guard_verdicts():
     guard.handled("u", 1, "y")
     assert guard.check("s", 1, "e9") is Verdict.HANDLE  # forgotten beyond capacity
     assert guard.check(None, None, "z") is Verdict.HANDLE
+
+
+async def test_a_bug_of_the_subscriber_on_one_record_dead_letters_it_and_goes_on():
+    handled: list[tuple[str | None, int | None]] = []
+    sub, _ = make(handled)
+    dead = FakeDeadLetters()
+    check = sub.guard.check
+
+    def broken(stream, version, event_id):
+        if stream and stream.endswith("/bad"):
+            raise KeyError("internal state")
+        return check(stream, version, event_id)
+
+    sub.guard.check = broken  # type: ignore[method-assign]
+    await feed(sub, dead, [good("bad", 1), good("fine", 1)])
+    [letter] = dead.letters
+    assert read_dlq_headers(list(letter.headers))["reason"] == "internal error"
+    assert handled == [("fine", 1)]
