@@ -191,7 +191,7 @@ def _addresses() -> list[tuple[str, str]]:
 
 @platform_app.command("status")
 def status() -> None:
-    """Each supervised process (state, pid, uptime, restarts), readiness, read models."""
+    """Supervised processes (state, pid, uptime, restarts), readiness, read models; 1 if trouble."""
     from annals.cli.projections_cmds import status_
 
     rows = Supervisor(StackSettings()).status()
@@ -199,6 +199,7 @@ def status() -> None:
         console.print(processes_table(rows))
     else:
         console.print("supervisord is not running: nothing started (`make up`)")
+    down = [r.name for r in rows if r.program != LISTENER and not r.alive]
     with httpx.Client(timeout=2) as client:
         for name, url in _addresses():
             try:
@@ -208,7 +209,13 @@ def status() -> None:
             console.print(
                 f"{name:10} {url:24} {'[green]ready[/green]' if ok else '[red]down[/red]'}"
             )
-    status_(None)
+    try:
+        status_(None)
+    except typer.Exit:
+        down.append("read models")
+    if down:
+        console.print(f"[red]not running or in trouble[/red]: {', '.join(down)}")
+        raise typer.Exit(1)
 
 
 def demo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from annals.stack.supervisor import (
     restart_counts,
     to_status,
 )
-from annals.stack.supervisor_events import apply, parse_tokens
+from annals.stack.supervisor_events import apply, parse_tokens, serve
 
 RUN, LOGS = Path("/tmp/annals-unit/run"), Path("/tmp")  # never touched: only rendered
 ENV = {"ANNALS_ORDERS_PORT": "18001", "ODD": 'a%b,"c" d', "QUOTE": "it's", "EMPTY": ""}
@@ -119,3 +120,16 @@ def test_status_rows_show_uptime_only_while_running(tmp_path: Path):
     dead = to_status({**info, "statename": "BACKOFF", "pid": 0}, {})
     assert (dead.pid, dead.uptime, dead.restarts, dead.alive) == (None, None, 0, False)
     assert restart_counts(tmp_path / "missing.json") == {}
+
+
+def test_the_listener_speaks_supervisors_protocol_and_writes_counts(tmp_path: Path):
+    payload = "processname:query-1 groupname:query from_state:EXITED tries:0"
+    header = "ver:3.0 server:supervisor serial:1 pool:x poolserial:1 eventname:"
+    events = (
+        f"{header}PROCESS_STATE_STARTING len:{len(payload)}\n{payload}"
+        f"{header}PROCESS_STATE_STARTING len:{len(payload)}\n{payload}"
+    )
+    out = io.StringIO()
+    serve(tmp_path / "restarts.json", io.StringIO(events), out)
+    assert out.getvalue() == "READY\nRESULT 2\nOKREADY\nRESULT 2\nOKREADY\n"
+    assert restart_counts(tmp_path / "restarts.json") == {"query:query-1": 2}
