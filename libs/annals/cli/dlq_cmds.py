@@ -41,9 +41,17 @@ def _letters(group: str, offsets: list[int] | None = None) -> list[Any]:
 
 
 @dlq_app.command("list")
-def list_(group: Group) -> None:
+def list_(
+    group: Group,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
     """Every dead letter of the group: offset, when, why, from where, which stream version."""
     letters = _letters(group)
+    if as_json:
+        for letter in letters:
+            headers = read_dlq_headers(list(letter.headers or ()))
+            print(json.dumps({"offset": letter.offset, **headers}))
+        return
     table = Table("offset", "time", "reason", "error", "from", "stream@version",
                   title=f"{dlq_topic(group)}: {len(letters)} dead letters")  # fmt: skip
     for letter in letters:

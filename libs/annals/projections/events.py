@@ -86,7 +86,7 @@ def from_record(record: Any, logical_topic: str) -> Event:
     except MalformedEvent as exc:
         raise PoisonRecord(str(exc)) from None
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise PoisonRecord(f"not a CloudEvent: {describe(exc)}") from exc
+        raise PoisonRecord(f"not a CloudEvent: {type(exc).__name__}: {describe(exc)}") from exc
     if ce.subject is None or ce.streamversion is None or ce.streamversion < 1:
         raise PoisonRecord(f"{ce.type} has no subject (stream id) or stream version")
     if not isinstance(ce.data, dict):
@@ -195,10 +195,10 @@ def _opened(data: dict[str, Any], found: Mapping[str, bytes], redacted: Any) -> 
 
 
 def describe(exc: BaseException) -> str:
-    """`Class: message` of an error, without the input values pydantic would quote."""
+    """The message of an error, without the input values pydantic would quote."""
     if isinstance(exc, ValidationError):
         parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]]
         return f"{exc.error_count()} validation error(s): " + "; ".join(parts)
     if isinstance(exc, KeyError):
         return f"missing field {exc}"
-    return f"{type(exc).__name__}: {exc}"[:500]
+    return (str(exc) or type(exc).__name__)[:500]
