@@ -1,4 +1,4 @@
-"""A private PostgreSQL 15 server for fault tests that stop and start it (never the shared one)."""
+"""Private PostgreSQL and Kafka servers for fault tests that stop and start them (not shared)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from annals.eventstore.migrations import migrate
 from annals.eventstore.settings import ServiceDatabase
 from annals.messaging.checkpoints import migrate_messaging
-from annals.stack import postgres
+from annals.stack import kafka, postgres
 from annals.stack.settings import StackSettings
 
 SMALL = "shared_buffers = 32MB\nmax_connections = 60\nmax_wal_size = 256MB\n"
@@ -84,3 +84,36 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             command = ["runuser", "-u", postgres.RUN_AS, "--", *command]
         subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+
+class PrivateKafka:
+    """A private KRaft broker on free ports (the shared stack's jars), to stop and start at will."""
+
+    def __init__(self, jars: Path) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="annals-kafka-"))
+        (self.root / "jars").symlink_to(jars)
+        self.settings = StackSettings(
+            dir=self.root,
+            kafka_port=free_port(),
+            controller_port=free_port(),
+            kafka_heap="-Xms128m -Xmx384m",
+            start_timeout=90,
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        """Its bootstrap address."""
+        return self.settings.kafka_bootstrap
+
+    def start(self) -> None:
+        """Start (formatting its storage the first time) and wait until healthy."""
+        kafka.start(self.settings)
+
+    def stop(self) -> None:
+        """Controlled shutdown."""
+        kafka.stop(self.settings)
+
+    def destroy(self) -> None:
+        """Stop it and delete its folder."""
+        kafka.stop(self.settings)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -20,7 +20,7 @@ from annals.messaging.health import read_status
 from annals.messaging.runner import RelayProcess
 from annals.messaging.settings import KafkaSettings, PublisherSettings
 from annals.stack.settings import StackSettings
-from tests.faults.messaging.private_pg import PrivatePostgres
+from tests.faults.messaging.private_servers import PrivatePostgres
 from tests.integration.messaging.support import delivery, eventually, read_topic
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -64,9 +64,7 @@ async def test_the_relay_resumes_by_itself_after_postgres_restarts_and_loses_not
     appended = dict.fromkeys(streams, 0)
     settings = PublisherSettings(service="orders", topic=topic, publisher_standby_poll=0.2)
     status_file = tmp_path / "status.json"
-    relay = RelayProcess(
-        settings, db, KafkaSettings(bootstrap=stack.kafka_bootstrap), status_file
-    )
+    relay = RelayProcess(settings, db, KafkaSettings(bootstrap=stack.kafka_bootstrap), status_file)
     running = asyncio.create_task(relay.run())
     try:
         for _ in range(5):
