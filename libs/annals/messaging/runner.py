@@ -36,6 +36,7 @@ from annals.messaging.topics import TopicSpec, ensure_topics
 
 log = logging.getLogger(__name__)
 REPORT_EVERY = 1.0
+STEADY_AFTER = 30.0  # a run this long counts as progress even without events
 OUTAGES = (
     OSError,
     TimeoutError,
@@ -103,7 +104,7 @@ class RelayProcess:
                 if conn is None:
                     break
                 self._enter("active")
-                published = self.health.published
+                published, active_since = self.health.published, time.monotonic()
                 try:
                     if producer is None:
                         producer = await self._start_producer()
@@ -113,7 +114,8 @@ class RelayProcess:
                     await _stop_producer(producer)
                     producer = None
                     await self.leadership.release()
-                    if self.health.published > published:
+                    steady = time.monotonic() - active_since > STEADY_AFTER
+                    if steady or self.health.published > published:
                         self.restarts.reset()  # it made progress: the first retry is quick
                     await self.restarts.sleep(self.stopping)
         finally:
