@@ -24,7 +24,7 @@ from annals.stack.settings import StackSettings
 from annals.stack.supervisor import Supervisor
 
 pytestmark = pytest.mark.stack
-COMES_BACK_WITHIN = 20.0
+COMES_BACK_WITHIN = 30.0  # typically 6-8 s: a fresh uvicorn worker plus startsecs (5 s)
 
 
 def _free_port() -> int:
@@ -63,7 +63,7 @@ class Platform:
     def ready(self) -> bool:
         try:  # a new connection each time: any worker may take it
             url = f"http://127.0.0.1:{self.port}/readyz"
-            return httpx.get(url, timeout=2).status_code == 200
+            return httpx.get(url, timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
 
