@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -29,7 +30,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,19 +235,40 @@ async def reader(client: httpx.AsyncClient, tally: Tally, stop: asyncio.Event) -
         await asyncio.sleep(0.02)
 
 
-async def recovery(url: str, path: str, token: str, since: float) -> float:
+Probe = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+def place_probe(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+    """A write through the orders service (a new order: the event store must answer)."""
+    oid = f"probe{uuid.uuid4().hex[:12]}"
+    return client.post("/orders", json={"order_id": oid, "customer_id": "probe", "currency": "EUR"})
+
+
+def read_probe(order_id: str) -> Probe:
+    """A read of the query API (its read-model pool must answer; 404 is an answer too)."""
+    return lambda client: client.get(f"/orders/{order_id}")
+
+
+async def recovery(
+    url: str, probe: Probe, token: str, since: float, tally: Tally, service: str
+) -> float:
     """Seconds from `since` to the first of PROBE_RUN consecutive answers (each on a new
-    connection, PROBE_TIMEOUT s at most, any status below 500); PROBE_FOR when never."""
+    connection, PROBE_TIMEOUT s at most, any status below 500); PROBE_FOR when never.
+    The probes' answers are counted with the load's."""
     auth = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_keepalive_connections=0)
-    async with httpx.AsyncClient(base_url=url, timeout=PROBE_TIMEOUT, limits=limits) as client:
+    limits = httpx.Limits(max_keepalive_connections=0)  # new connections reach every worker
+    async with httpx.AsyncClient(
+        base_url=url, headers=auth, timeout=PROBE_TIMEOUT, limits=limits
+    ) as client:
         run_started, run = time.monotonic(), 0
         while time.monotonic() - since < PROBE_FOR:
             started = time.monotonic()
             try:
-                ok = (await client.get(path, headers=auth)).status_code < 500
+                status: int | None = (await probe(client)).status_code
             except httpx.HTTPError:
-                ok = False
+                status = None
+            tally.saw(service, status)
+            ok = status is not None and status < 500
             if not ok:
                 run = 0
                 await asyncio.sleep(0.05)
@@ -291,8 +313,8 @@ async def faults(stack: StackSettings, urls: dict[str, str], token: str, procs: 
         await asyncio.to_thread(postgres.start, stack)
     back = time.monotonic()
     some = next(iter(tally.acked), "none")
-    probes = [recovery(urls["orders"], f"/orders/{some}", token, back),
-              recovery(urls["query"], f"/orders/{some}", token, back)]  # fmt: skip
+    probes = [recovery(urls["orders"], place_probe, token, back, tally, "orders"),
+              recovery(urls["query"], read_probe(some), token, back, tally, "query")]  # fmt: skip
     out["orders"], out["query"] = await asyncio.gather(*probes)
     await asyncio.sleep(max(0.0, KAFKA_AT - (time.monotonic() - began)))
     if not DRY:
@@ -396,6 +418,7 @@ def main() -> None:
         print("bench/faults restarts the stack's PostgreSQL and Kafka: set ANNALS_STACK_DIR to a"
               " stack of its own, or BENCH_FAULTS_ON_DEFAULT_STACK=1; skipped")  # fmt: skip
         return
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # the relay's retries, by the hundred
     logs = Path(tempfile.mkdtemp(prefix="annals-bench-faults-logs-"))
     print(f"logs of the platform's processes: {logs}")
     write_results("faults-dry" if DRY else "faults", asyncio.run(run(stack, logs)))
