@@ -33,12 +33,23 @@ class PrivatePostgres:
         self.root.chmod(0o755)  # user postgres (when tests run as root) must reach it
         self.settings = StackSettings(dir=self.root, pg_port=free_port())
 
-    def up(self) -> PrivatePostgres:
-        """Create the cluster, start it and bootstrap the stack's databases and roles."""
+    def up(self, also_listen: str | None = None) -> PrivatePostgres:
+        """Create the cluster, start it and bootstrap the stack's databases and roles.
+
+        `also_listen` (an address/prefix such as 10.1.2.1/24) adds a listen address and lets
+        clients of that network in with passwords.
+        """
         postgres.initdb(self.settings)
         postgres.write_config(self.settings)
-        conf = postgres.data_dir(self.settings) / "annals.conf"
-        conf.write_text(conf.read_text() + SMALL)
+        data = postgres.data_dir(self.settings)
+        conf = data / "annals.conf"
+        extra = SMALL
+        if also_listen:
+            address, _, bits = also_listen.partition("/")
+            extra += f"listen_addresses = '{self.settings.host},{address}'\n"
+            with open(data / "pg_hba.conf", "a") as hba:
+                hba.write(f"host all all {address}/{bits or 32} scram-sha-256\n")
+        conf.write_text(conf.read_text() + extra)
         postgres.start(self.settings)
         postgres.bootstrap(self.settings)
         return self
