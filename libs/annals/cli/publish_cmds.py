@@ -162,8 +162,9 @@ def status() -> None:
 
 async def _leadership(service: str) -> health.Leadership:
     settings = PublisherSettings.for_service(service)
+    folder = health.status_dir(settings.publisher_status_dir)
     return await health.leadership(
-        ServiceDatabase.for_service(service).dsn, settings.publisher_name
+        ServiceDatabase.for_service(service).dsn, settings.publisher_name, folder
     )
 
 

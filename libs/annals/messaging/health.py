@@ -63,18 +63,20 @@ def _safe(publisher: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in publisher)
 
 
-def status_path(publisher: str, pid: int | None = None, stack: StackSettings | None = None) -> Path:
-    """The status file of one process of a publisher name, under .stack/run/."""
-    run_dir = (stack or StackSettings()).run_dir
-    return run_dir / f"publisher-{_safe(publisher)}.{pid or os.getpid()}.status.json"
+def status_dir(status_dir: str = "", stack: StackSettings | None = None) -> Path:
+    """Where publishers write their status: ANNALS_<SVC>_PUBLISHER_STATUS_DIR, else .stack/run."""
+    return Path(status_dir) if status_dir else (stack or StackSettings()).run_dir
 
 
-def read_statuses(publisher: str, stack: StackSettings | None = None) -> list[PublisherHealth]:
+def status_path(publisher: str, folder: Path, pid: int | None = None) -> Path:
+    """The status file of one process of a publisher name."""
+    return folder / f"publisher-{_safe(publisher)}.{pid or os.getpid()}.status.json"
+
+
+def read_statuses(publisher: str, folder: Path) -> list[PublisherHealth]:
     """The status of every process of a publisher name that wrote one (stale ones included)."""
-    run_dir = (stack or StackSettings()).run_dir
-    found = (
-        read_status(p) for p in sorted(run_dir.glob(f"publisher-{_safe(publisher)}.*.status.json"))
-    )
+    paths = sorted(folder.glob(f"publisher-{_safe(publisher)}.*.status.json"))
+    found = (read_status(p) for p in paths)
     return [h for h in found if h is not None and h.publisher == publisher]
 
 
@@ -113,9 +115,9 @@ class Leadership:
         return fresh[0] if fresh else None
 
 
-async def leadership(dsn: str, publisher: str, stack: StackSettings | None = None) -> Leadership:
+async def leadership(dsn: str, publisher: str, folder: Path) -> Leadership:
     """The lock holder of `publisher` (as the database sees it) and its processes' status."""
-    processes = read_statuses(publisher, stack)
+    processes = read_statuses(publisher, folder)
     try:
         conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:

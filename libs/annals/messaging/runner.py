@@ -27,7 +27,7 @@ from annals.eventstore.subscription import CHANNEL, Listener
 from annals.messaging import metrics
 from annals.messaging.checkpoints import PostgresCheckpointStore
 from annals.messaging.errors import MessagingError
-from annals.messaging.health import PublisherHealth, status_path, write_status
+from annals.messaging.health import PublisherHealth, status_dir, status_path, write_status
 from annals.messaging.leadership import Leadership
 from annals.messaging.publisher import KafkaPublisher, make_producer
 from annals.messaging.relay import Reader, Relay
@@ -245,7 +245,7 @@ async def serve(service: str) -> None:
         settings,
         ServiceDatabase.for_service(service),
         KafkaSettings(),
-        status_path(settings.publisher_name),
+        status_path(settings.publisher_name, status_dir(settings.publisher_status_dir)),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -54,6 +54,7 @@ class PublisherSettings(BaseSettings):
     publisher_publish_timeout: float = 60.0  # bound of one batch, acknowledgements included
     publisher_restart_cap: float = 10.0  # longest back-off between restarts after errors
     publisher_metrics_port: int = 0  # Prometheus port of the process (0: none)
+    publisher_status_dir: str = ""  # where the process writes its status (default .stack/run)
 
     @model_validator(mode="after")
     def _defaults(self) -> PublisherSettings:

@@ -125,6 +125,7 @@ class PublisherProcess:
             "ANNALS_ORDERS_TOPIC": topic,
             "ANNALS_ORDERS_PUBLISHER": "relay",
             "ANNALS_ORDERS_PUBLISHER_STANDBY_POLL": "0.3",
+            "ANNALS_ORDERS_PUBLISHER_STATUS_DIR": str(log_dir),
             "PYTHONUNBUFFERED": "1",
         }
         self.log = log_dir / f"publisher-{tag}.log"

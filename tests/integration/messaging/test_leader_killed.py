@@ -14,7 +14,6 @@ import pytest
 
 from annals.eventstore.ports import NewEvent
 from annals.eventstore.postgres import PostgresEventStore
-from annals.messaging.health import status_path
 from annals.stack.settings import REPO_ROOT, StackSettings
 from tests.integration.messaging.support import (
     PublisherProcess,
@@ -109,8 +108,6 @@ async def test_the_standby_takes_over_after_kill_9_and_status_names_the_holder(
     finally:
         for process in processes:
             process.stop()
-            if process.proc is not None:
-                status_path(topic, process.pid).unlink(missing_ok=True)
 
     assert takeover < 5, f"takeover took {takeover:.1f}s"
     assert delivery(records).problems(appended) == [], second.output()[-3000:]

@@ -13,11 +13,9 @@ from annals.messaging.health import (
     write_status,
 )
 from annals.messaging.leadership import LockHolder, application_name
-from annals.stack.settings import StackSettings
 
 
 def test_status_files_are_per_process_and_read_back_per_publisher(tmp_path):
-    stack = StackSettings(dir=tmp_path)
     leader = PublisherHealth("orders", "orders.events", pid=11)
     leader.enter("active")
     leader.last_publish_at = time.time() - 3
@@ -25,9 +23,9 @@ def test_status_files_are_per_process_and_read_back_per_publisher(tmp_path):
     standby.enter("standby")
     other = PublisherHealth("orders", "orders.events.x", pid=13)
     for health in (leader, standby, other):
-        write_status(status_path(health.publisher, health.pid, stack), health)
+        write_status(status_path(health.publisher, tmp_path, health.pid), health)
 
-    found = read_statuses("orders.events", stack)
+    found = read_statuses("orders.events", tmp_path)
     assert sorted(h.pid for h in found) == [11, 12]
     lead = Leadership("host:11", "2026-01-01T00:00:00+00:00", found)
     assert lead.active is not None and lead.active.pid == 11
