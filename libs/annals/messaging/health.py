@@ -43,11 +43,11 @@ class PublisherHealth:
         if state != self.state:
             self.state, self.state_since = state, time.time()
 
-    def failed(self, error: BaseException) -> None:
-        """Record an error and go to `reconnecting`."""
+    def failed(self, error: BaseException, restart: bool = True) -> None:
+        """Record an error and go to `reconnecting` (counting a restart unless told not to)."""
         self.last_error = f"{type(error).__name__}: {error}"[:500]
         self.last_error_at = time.time()
-        self.restarts += 1
+        self.restarts += restart
         self.enter("reconnecting")
 
     def seconds_since_publish(self, now: float | None = None) -> float:

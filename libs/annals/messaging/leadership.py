@@ -104,6 +104,7 @@ class Leadership:
         }
         self.connection: asyncpg.Connection | None = None
         self.leading = False
+        self.error: BaseException | None = None  # why the last try failed (None: it answered)
 
     async def try_acquire(self) -> bool:
         """Take the lock if it is free; True when this instance now leads."""
@@ -115,7 +116,7 @@ class Leadership:
         got = await self.connection.fetchval("SELECT pg_try_advisory_lock($1)", self.key)
         if got:
             await self.connection.execute(CLAIM, self.name, self.me)
-        self.leading = bool(got)
+        self.leading, self.error = bool(got), None
         return self.leading
 
     async def acquire(self, stop: asyncio.Event | None = None) -> asyncpg.Connection | None:
@@ -134,6 +135,7 @@ class Leadership:
                 backoff.reset()
                 await _sleep_or_stop(self.poll, stop)
             except Exception as exc:  # the standby must never die: any error is retried
+                self.error = exc
                 if isinstance(exc, OSError | TimeoutError | asyncpg.PostgresError):
                     log.warning("publisher %s: database unreachable (%s), retrying", self.name, exc)
                 else:

@@ -155,8 +155,16 @@ class RelayProcess:
         self._events.inc(count)
 
     async def _report(self) -> None:
+        reported: BaseException | None = None
         while True:
             await asyncio.sleep(REPORT_EVERY)
+            error = self.leadership.error
+            if self.health.state in {"standby", "reconnecting"} and error is not reported:
+                if error is None:
+                    self.health.enter("standby")
+                else:
+                    self.health.failed(error, restart=False)  # away while waiting for the lock
+                reported = error
             self._write_status()
 
     def _write_status(self) -> None:

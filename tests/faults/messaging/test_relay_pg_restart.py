@@ -75,9 +75,9 @@ async def test_the_relay_resumes_by_itself_after_postgres_restarts_and_loses_not
         await asyncio.to_thread(private_pg.crash)
         await eventually(lambda: relay.health.state != "active", 20, "the relay noticing")
         await asyncio.sleep(2)  # the server stays away a while; the relay keeps retrying
+        await eventually(lambda: _state(status_file) == "reconnecting", 5, "status: reconnecting")
         away = read_status(status_file)
-        assert away is not None and away.state in {"reconnecting", "standby"}
-        assert away.last_error and away.restarts >= 1
+        assert away is not None and away.last_error and away.restarts >= 1
         assert not running.done()
 
         await asyncio.to_thread(private_pg.start)
@@ -97,3 +97,8 @@ async def test_the_relay_resumes_by_itself_after_postgres_restarts_and_loses_not
     assert got.problems(appended) == []
     assert resumed_after < 20, f"publishing resumed {resumed_after:.1f}s after the restart"
     print(f"resumed {resumed_after:.2f}s after the restart; duplicates {got.duplicates}")
+
+
+def _state(path: Path) -> str | None:
+    status = read_status(path)
+    return None if status is None else status.state
