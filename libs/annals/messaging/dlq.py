@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -105,10 +105,12 @@ async def read_dead_letters(
     topic: str,
     offsets: Collection[int] | None = None,
     timeout: float = 30.0,
+    start: Mapping[int, int] | None = None,
 ) -> list[ConsumerRecord]:
     """The DLQ's records up to its end at the time of the call (only `offsets` when given).
 
-    Reads without a consumer group, so nobody's committed position moves.
+    Reads without a consumer group, so nobody's committed position moves; `start` gives the
+    first offset per partition (default: the beginning).
     """
     try:
         infos = await describe_topics(bootstrap, [topic])
@@ -127,9 +129,56 @@ async def read_dead_letters(
     try:
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
+        firsts = {tp: (start or {}).get(tp.partition, 0) for tp in partitions}
         for tp in partitions:
-            consumer.seek(tp, 0)
-        return await _read_to(consumer, ends, offsets, time.monotonic() + timeout)
+            consumer.seek(tp, firsts[tp])
+        return await _read_to(consumer, ends, firsts, offsets, time.monotonic() + timeout)
+    finally:
+        await consumer.stop()
+
+
+def replay_group(group: str) -> str:
+    """The consumer group whose committed DLQ offsets say how far a replay got."""
+    return f"{group}.dlq-replay"
+
+
+async def replayed_upto(bootstrap: str, topic: str, group: str) -> dict[int, int]:
+    """Per DLQ partition, the offset before which every dead letter was replayed."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=replay_group(group),
+        enable_auto_commit=False,
+        request_timeout_ms=15_000,
+    )
+    await consumer.start()
+    try:
+        out: dict[int, int] = {}
+        for info in await describe_topics(bootstrap, [topic]):
+            for p in info.leaders:
+                committed = await consumer.committed(TopicPartition(topic, p))
+                out[p] = committed or 0
+        return out
+    except MessagingError:  # no DLQ yet
+        return {}
+    finally:
+        await consumer.stop()
+
+
+async def mark_replayed(bootstrap: str, topic: str, group: str, upto: Mapping[int, int]) -> None:
+    """Store how far a replay got (never moves the main group's offsets)."""
+    if not upto:
+        return
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=replay_group(group),
+        enable_auto_commit=False,
+        request_timeout_ms=15_000,
+    )
+    await consumer.start()
+    try:
+        partitions = {TopicPartition(topic, p): o for p, o in upto.items()}
+        consumer.assign(list(partitions))
+        await consumer.commit(partitions)
     finally:
         await consumer.stop()
 
@@ -137,11 +186,12 @@ async def read_dead_letters(
 async def _read_to(
     consumer: AIOKafkaConsumer,
     ends: dict[TopicPartition, int],
+    firsts: dict[TopicPartition, int],
     offsets: Collection[int] | None,
     deadline: float,
 ) -> list[ConsumerRecord]:
     records: list[ConsumerRecord] = []
-    reached = {tp: end == 0 for tp, end in ends.items()}
+    reached = {tp: firsts.get(tp, 0) >= end for tp, end in ends.items()}
     while not all(reached.values()):
         if time.monotonic() > deadline:
             raise TimeoutError(f"the DLQ was not read to its end ({ends})")

@@ -38,8 +38,10 @@ from annals.messaging.dlq import (
     DeadLetters,
     dlq_headers,
     dlq_topic,
+    mark_replayed,
     read_dead_letters,
     read_dlq_headers,
+    replayed_upto,
 )
 from annals.messaging.errors import (
     MalformedEvent,
@@ -68,6 +70,7 @@ class _Stopped(Exception):
 
 
 TRANSIENT = (KafkaError, OSError, TimeoutError)
+NOT_PARKING = frozenset({"malformed", "version conflict"})  # reasons that park no stream
 
 
 class Subscriber:
@@ -114,6 +117,7 @@ class Subscriber:
         self._handled: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._parking_restored = False
 
     def stop(self) -> None:
         """Finish the record in hand, commit, leave the group and return from run()."""
@@ -157,6 +161,9 @@ class Subscriber:
     async def _run_once(self) -> None:
         async with asyncio.timeout(60):
             await ensure_topics(self.bootstrap, [TopicSpec(self.dlq_topic, partitions=1)])
+            if not self._parking_restored:
+                await self._restore_parking()
+                self._parking_restored = True
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             acks="all",
@@ -354,15 +361,19 @@ class Subscriber:
             metrics.SUBSCRIBER_PARKED.labels(self.group).set(self.guard.parked_streams)
 
     async def replay_dead_letters(self, offsets: Collection[int] | None = None) -> ReplayResult:
-        """Hand the group's dead letters (all, or those at `offsets`) to the handler again.
+        """Hand the group's dead letters (those not replayed yet, or those at `offsets`) again.
 
         Goes through the normal path (decoding, order guard, retries); a record handled
         before under the same event id is skipped, and a record that fails again stays in the
-        DLQ (it is not dead-lettered twice). The group's committed offsets do not move. Run it
-        in the process of the live subscriber to unpark the streams it parked.
+        DLQ (it is not dead-lettered twice). The group's committed offsets do not move; how far
+        a full replay got is kept in group `<group>.dlq-replay` (up to its first failure), so
+        a restarted subscriber parks again only the streams whose dead letters still wait.
+        Run it in the process of the live subscriber to unpark the streams it parked.
         """
-        letters = await read_dead_letters(self.bootstrap, self.dlq_topic, offsets)
+        upto = {} if offsets is not None else await replayed_upto(*self._dlq)
+        letters = await read_dead_letters(self.bootstrap, self.dlq_topic, offsets, start=upto)
         result = ReplayResult(failed=[])
+        done, stuck = dict(upto), set()
         async with self._lock:
             for letter in letters:
                 origin = read_dlq_headers(list(letter.headers or ()))
@@ -371,12 +382,40 @@ class Subscriber:
                 if failure is not None:
                     assert result.failed is not None
                     result.failed.append((letter.offset, f"{failure.reason}: {failure.error}"))
+                    stuck.add(letter.partition)
                 elif self.stats.duplicates > before:
                     result.skipped += 1
                 else:
                     result.handled += 1
+                if letter.partition not in stuck:
+                    done[letter.partition] = letter.offset + 1
             metrics.SUBSCRIBER_PARKED.labels(self.group).set(self.guard.parked_streams)
+        if offsets is None and done != upto:
+            await mark_replayed(*self._dlq, done)
         return result
+
+    @property
+    def _dlq(self) -> tuple[str, str, str]:
+        return self.bootstrap, self.dlq_topic, self.group
+
+    async def _restore_parking(self) -> None:
+        """Park again the streams whose dead letters were not replayed (after a restart)."""
+        upto = await replayed_upto(*self._dlq)
+        letters = await read_dead_letters(self.bootstrap, self.dlq_topic, start=upto)
+        for letter in letters:
+            origin = read_dlq_headers(list(letter.headers or ()))
+            if origin.get("reason") in NOT_PARKING:
+                continue
+            try:
+                event = from_kafka(letter.value, list(letter.headers or ()))
+            except Exception:  # a letter that is no event parks nothing
+                continue
+            topic = origin.get("original_topic") or letter.topic
+            self.guard.park(f"{topic}/{event.subject}", event.streamversion)
+        if self.guard.parked_streams:
+            log.warning("%s: %d streams parked behind dead letters not yet replayed",
+                        self.group, self.guard.parked_streams)  # fmt: skip
+        metrics.SUBSCRIBER_PARKED.labels(self.group).set(self.guard.parked_streams)
 
     async def _commit(self, only: set[TopicPartition] | None = None) -> None:
         consumer = self._consumer

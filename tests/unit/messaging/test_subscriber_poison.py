@@ -31,6 +31,29 @@ class FakeDeadLetters:
         return True
 
 
+def fake_dlq(monkeypatch, dead: FakeDeadLetters) -> dict[int, int]:
+    """Reads of the fake DLQ and a dict for the replay group's offsets."""
+    marks: dict[int, int] = {}
+
+    async def read(bootstrap, topic, offsets=None, timeout=30.0, start=None):
+        first = (start or {}).get(0, 0)
+        return [
+            x for x in dead.letters
+            if x.offset >= first and (offsets is None or x.offset in offsets)
+        ]  # fmt: skip
+
+    async def upto(bootstrap, topic, group):
+        return dict(marks)
+
+    async def mark(bootstrap, topic, group, done):
+        marks.update(done)
+
+    monkeypatch.setattr(subscriber_module, "read_dead_letters", read)
+    monkeypatch.setattr(subscriber_module, "replayed_upto", upto)
+    monkeypatch.setattr(subscriber_module, "mark_replayed", mark)
+    return marks
+
+
 def record(item: Item, offset: int) -> ConsumerRecord:
     return ConsumerRecord(TOPIC, 0, offset, 1, 0, item.key, item.value, None, 0, 0, item.headers)
 
@@ -101,16 +124,14 @@ async def test_replay_after_the_fix_handles_the_parked_stream_in_order_once(monk
     dead = FakeDeadLetters()
     await feed(sub, dead, [good("a", 1), good("a", 2, PERMANENT_SKU), good("a", 3)])
 
-    async def read(bootstrap, topic, offsets=None, timeout=30.0):
-        return [x for x in dead.letters if offsets is None or x.offset in offsets]
-
-    monkeypatch.setattr(subscriber_module, "read_dead_letters", read)
+    marks = fake_dlq(monkeypatch, dead)
     failing.clear()  # the cause is fixed
     first = await sub.replay_dead_letters()
     assert (first.handled, first.skipped, first.failed) == (2, 0, [])
     assert handled == [("a", 1), ("a", 2), ("a", 3)]
     assert sub.guard.parked_streams == 0
-    again = await sub.replay_dead_letters()
+    assert marks == {0: 2}  # both replayed: a restart parks nothing
+    again = await sub.replay_dead_letters(offsets={0, 1})
     assert (again.handled, again.skipped) == (0, 2)
     assert handled == [("a", 1), ("a", 2), ("a", 3)]  # replaying twice changes nothing
     await feed(sub, dead, [good("a", 4)], start=3)
@@ -123,13 +144,17 @@ async def test_a_failed_replay_keeps_the_stream_parked_and_dead_letters_nothing_
     dead = FakeDeadLetters()
     await feed(sub, dead, [good("a", 1, PERMANENT_SKU), good("a", 2)])
 
-    async def read(bootstrap, topic, offsets=None, timeout=30.0):
-        return list(dead.letters)
-
-    monkeypatch.setattr(subscriber_module, "read_dead_letters", read)
+    marks = fake_dlq(monkeypatch, dead)
     result = await sub.replay_dead_letters()
     assert result.handled == 0 and [o for o, _ in result.failed or []] == [0, 1]
     assert len(dead.letters) == 2 and handled == []
+    assert marks == {}  # nothing replayed: a restarted subscriber parks the stream again
+
+    restarted, _ = make(handled)
+    await restarted._restore_parking()
+    await feed(restarted, dead, [good("a", 3), good("b", 1)], start=2)
+    assert handled == [("b", 1)]  # "a" stays parked behind its dead letters after a restart
+    assert read_dlq_headers(list(dead.letters[-1].headers))["reason"] == "parked"
 
 
 async def test_same_stream_version_under_another_event_id_is_an_alarm_not_a_drop():
