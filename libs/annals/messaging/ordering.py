@@ -9,9 +9,9 @@ Rules this guard protects (docs/messaging-failures.md explains them for users):
   handled; replaying the DLQ in its order handles them in stream order and unparks the stream.
 
 Streams are told apart per topic (the same event relayed to two topics is two deliveries). The
-guard lives in the subscriber's memory: it remembers the last `capacity` (stream, version)
-pairs, and a restarted member (or the next owner of a partition) starts without parked streams;
-the dead letters stay in the DLQ for `Subscriber.replay_dead_letters()`.
+guard lives in the subscriber's memory and remembers the last `capacity` (stream, version)
+pairs; the subscriber parks again, at its start, the streams whose dead letters were not
+replayed yet (see Subscriber._restore_parking).
 """
 
 from __future__ import annotations
