@@ -76,6 +76,16 @@ GET_STREAM = (
 )
 FIND_IDS = f"SELECT {COLUMNS} FROM eventstore.events WHERE event_id = ANY($1::uuid[])"
 NO_LIMIT = 2**31 - 1
+CLIENT_MARGIN = 5.0  # seconds the client waits past the server's statement_timeout
+
+
+def client_timeout(statement_timeout: str) -> float | None:
+    """The client-side bound of a query given the server's statement_timeout (ms; 0: none)."""
+    try:
+        ms = int(statement_timeout)
+    except ValueError:  # a unit such as '30s': leave the bound to the server
+        return None
+    return ms / 1000 + CLIENT_MARGIN if ms > 0 else None
 
 
 def to_records(rows: Sequence[Any]) -> list[RecordedEvent]:
@@ -119,20 +129,23 @@ class PostgresEventStore(CatchUp):
         server_settings: Mapping[str, str] | None = None,
         acquire_timeout: float = 5.0,
         connect_timeout: float = 5.0,
-        command_timeout: float | None = 35.0,
+        command_timeout: float | None = None,
         availability: Availability | None = None,
         **kwargs: Any,
     ) -> PostgresEventStore:
         """Open a pool to `dsn` (writer session settings applied) and return the store.
 
         Every wait is bounded: acquire, connect, and each query on the server
-        (statement_timeout) and on the client (`command_timeout`, for a peer that vanished).
+        (statement_timeout) and on the client (`command_timeout`, for a peer that vanished;
+        by default the statement_timeout plus CLIENT_MARGIN, none when that is 0).
         """
         settings = {
             "idle_in_transaction_session_timeout": "5000",
             "statement_timeout": "30000",
             **(server_settings or {}),
         }
+        if command_timeout is None:
+            command_timeout = client_timeout(settings["statement_timeout"])
         pool = ConnectionPool(
             dsn,
             max_size,

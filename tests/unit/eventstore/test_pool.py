@@ -11,6 +11,7 @@ import pytest
 
 from annals.eventstore.availability import Availability, PoolTimeout
 from annals.eventstore.pool import ConnectionPool
+from annals.eventstore.postgres import client_timeout
 
 
 class FakeConnection:
@@ -268,3 +269,9 @@ async def test_close_fails_the_waiters_instead_of_leaving_them_hanging():
             await waiter
     with pytest.raises(asyncpg.InterfaceError):
         await use(pool)
+
+
+def test_the_client_side_query_bound_follows_the_servers():
+    assert client_timeout("10000") == 15.0
+    assert client_timeout("0") is None  # no server bound: none on the client either
+    assert client_timeout("30s") is None
