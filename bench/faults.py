@@ -418,7 +418,7 @@ def main() -> None:
         print("bench/faults restarts the stack's PostgreSQL and Kafka: set ANNALS_STACK_DIR to a"
               " stack of its own, or BENCH_FAULTS_ON_DEFAULT_STACK=1; skipped")  # fmt: skip
         return
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # the relay's retries, by the hundred
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the broker restart, by the thousand
     logs = Path(tempfile.mkdtemp(prefix="annals-bench-faults-logs-"))
     print(f"logs of the platform's processes: {logs}")
     write_results("faults-dry" if DRY else "faults", asyncio.run(run(stack, logs)))
