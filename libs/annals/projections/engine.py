@@ -9,7 +9,9 @@ Rules this module protects (DESIGN §5):
   both believe they own a partition during a rebalance can never apply the same records:
   the second one finds the offset moved, drops what was applied and re-seeks;
 - a live worker holds the registry row FOR SHARE, so a version switch waits for its batch and
-  the next batch notices the switch.
+  the next batch notices the switch;
+- a record that fails (its keys(), prepare() or handler raising, or undecodable) is planned
+  again as a dead letter (planner.py): the batch is staged as if it had never come.
 """
 
 from __future__ import annotations
@@ -17,93 +19,38 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from annals.projections.events import Event, describe
+from annals.projections.events import Event
+from annals.projections.planner import Planner
 from annals.projections.projection import Projection, Rows
+from annals.projections.records import (
+    BatchResult,
+    DeadLetter,
+    Failure,
+    Item,
+    Mark,
+    Partition,
+    Poison,
+    RawRecord,
+    Span,
+    Where,
+    poison_event,
+    poison_of,
+    spans_of,
+    where,
+)
 from annals.projections.tables import Key, TableSql, quote
 from annals.projections.versions import CHANNEL
 
-Partition = tuple[str, int]
-
-
-@dataclass(slots=True)
-class RawRecord:
-    """Where a Kafka record was read, and its bytes."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-
-
-@dataclass(slots=True)
-class Poison(RawRecord):
-    """A record that could not be decoded into an Event (stream and version when known)."""
-
-    reason: str
-    kind: str = "undecodable"
-    error_class: str = "annals.projections.events.PoisonRecord"
-    stream_id: str | None = None
-    version: int | None = None
-    event_type: str | None = None
-    id: str | None = None
-
-
-@dataclass(slots=True)
-class DeadLetter(RawRecord):
-    """A record the batch gave up on, and why."""
-
-    reason: str
-    error: str
-    stream_id: str | None = None
-    version: int | None = None
-    event_type: str | None = None
-    error_class: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """Why one record failed: the stage (dead-letter reason), the error's class and message."""
-
-    reason: str
-    error_class: str
-    message: str
-
-    @classmethod
-    def of(cls, reason: str, exc: BaseException) -> Failure:
-        """The failure of `exc` at stage `reason`."""
-        kind = type(exc)
-        return cls(reason, f"{kind.__module__}.{kind.__qualname__}", describe(exc))
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """The records of one partition in a batch: first offset, next offset, newest event time."""
-
-    first: int
-    next: int
-    last_time: datetime | None
-
-
-@dataclass
-class BatchResult:
-    """What one batch did."""
-
-    applied: int = 0
-    skipped: int = 0
-    parked: int = 0
-    unparked: int = 0
-    dead: list[DeadLetter] = field(default_factory=list)
-    ignored: int = 0
-    conflicts: int = 0  # same (stream, version) as an applied event, another event id
-    gaps_skipped: int = 0  # versions an operator's unpark skipped
+__all__ = [
+    "Applier", "BatchFailed", "BatchResult", "DeadLetter", "Failure", "Fenced", "Item", "Mark",
+    "Partition", "Poison", "RawRecord", "Span", "Staged", "VersionSwitched", "Where",
+    "poison_event", "poison_of", "spans_of", "where",
+]  # fmt: skip
 
 
 @dataclass
@@ -135,18 +82,8 @@ class BatchFailed(Exception):
 
 
 SendDead = Callable[[Sequence[DeadLetter]], Awaitable[None]]
-Item = Event | Poison
-Where = tuple[str, int, int]  # topic, partition, offset
-# A stream's bookkeeping: applied version, the version it waits for (parked), applied event id.
-Mark = tuple[int, int | None, str | None]
-NEW: Mark = (0, None, None)
 # Errors of the database or the network: never a record's fault (the batch is retried).
 NOT_RECORD_FAULTS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
-
-def where(item: Item) -> Where:
-    """The Kafka position of an item."""
-    return (item.topic, item.partition, item.offset)
 
 
 class Applier:
@@ -338,7 +275,7 @@ class Applier:
                 parked.setdefault(r[0], {})[r[1]] = Event(
                     r[2], json.loads(r[4]), r[5], r[0], r[1], r[3], r[6], r[7], r[8], id=r[9]
                 )
-        planner = _Planner(marks, parked, result, failed)
+        planner = Planner(marks, parked, result, failed)
         planner.skip_gaps = skip_gaps
         for item in items:
             planner.add(item)
@@ -462,164 +399,6 @@ class Applier:
             [s.next for s in spans.values()],
             [s.last_time for s in spans.values()],
         )
-
-
-class _Planner:
-    """Walks a batch in order and decides, per record, apply / skip / park / dead-letter."""
-
-    def __init__(
-        self,
-        marks: Mapping[str, Mark],
-        parked: dict[str, dict[int, Event]],
-        result: BatchResult,
-        failed: Mapping[Where, Failure],
-    ) -> None:
-        self.marks = marks
-        self.parked = parked
-        self.result = result
-        self.failed = failed
-        self.events: list[Event] = []
-        self.changed: dict[str, Mark] = {}
-        self.parks: list[Event] = []
-        self.unparks: list[tuple[str, int]] = []
-        self.skip_gaps = False
-
-    def mark(self, sid: str) -> Mark:
-        """The stream's mark as this batch has changed it so far."""
-        return self.changed.get(sid) or self.marks.get(sid, NEW)
-
-    def failure(self, item: Item) -> Failure | None:
-        """Why the item cannot be applied (poison, or failed in an earlier staging)."""
-        if isinstance(item, Poison):
-            return Failure(item.kind, item.error_class, item.reason)
-        return self.failed.get(where(item))
-
-    def dead(self, item: Item, failure: Failure) -> None:
-        """Dead-letter the item."""
-        self.result.dead.append(_dead(item, failure))
-
-    def add(self, item: Item) -> None:
-        """Plan one record of the batch."""
-        failure = self.failure(item)
-        sid, version = item.stream_id, item.version
-        if sid is None or version is None:
-            if failure is not None:
-                self.dead(item, failure)
-            elif isinstance(item, Event):
-                self.events.append(item)
-            return
-        applied, at, applied_id = self.mark(sid)
-        held = self.parked.get(sid)
-        if version <= applied or (held is not None and version in held):
-            self._duplicate(item, applied, applied_id, held)
-            return
-        if version > applied + 1 and self.skip_gaps and at is None:
-            self.result.gaps_skipped += version - applied - 1
-            applied = version - 1
-        if version > applied + 1:
-            if not isinstance(item, Event):  # no data to park: the stream waits for it anyway
-                assert failure is not None
-                self.dead(item, failure)
-                return
-            self.parked.setdefault(sid, {})[version] = item
-            self.parks.append(item)
-            self.result.parked += 1
-            gap = f"expected version {applied + 1}, got {version}"
-            self.dead(item, Failure("version gap", VERSION_GAP, gap))
-            self.changed[sid] = (applied, applied + 1, applied_id)
-            return
-        if failure is not None or not isinstance(item, Event):
-            assert failure is not None
-            self.dead(item, failure)
-            self.changed[sid] = (applied, version, applied_id)  # parks: later versions wait
-            return
-        self.events.append(item)
-        self._unpark(sid, version, item.id, held)
-
-    def _unpark(self, sid: str, applied: int, applied_id: str | None, held: dict | None) -> None:
-        while held and applied + 1 in held:
-            following = held[applied + 1]
-            failure = self.failed.get(where(following))
-            if failure is not None:  # out of _parked into the DLQ; the stream waits for it
-                del held[applied + 1]
-                self.unparks.append((sid, applied + 1))
-                self.dead(following, failure)
-                self.changed[sid] = (applied, applied + 1, applied_id)
-                return
-            applied += 1
-            self.events.append(held.pop(applied))
-            self.unparks.append((sid, applied))
-            self.result.unparked += 1
-            applied_id = following.id
-        self.changed[sid] = (applied, applied + 1 if held else None, applied_id)
-
-    def _duplicate(
-        self, item: Item, applied: int, applied_id: str | None, held: dict[int, Event] | None
-    ) -> None:
-        """A version seen before: skipped, unless its event id says it is another event."""
-        version = item.version
-        seen = applied_id if version == applied else None
-        if held is not None and version in held:
-            seen = held[version].id
-        if item.id is None or seen is None or seen == item.id:
-            self.result.skipped += 1
-            return
-        self.result.conflicts += 1
-        message = (
-            f"{item.stream_id}@{version} was applied as event {seen}; this record is event "
-            f"{item.id}"
-        )
-        self.dead(item, Failure("conflicting duplicate", CONFLICT, message))
-
-
-VERSION_GAP = "annals.projections.letters.VersionGap"
-CONFLICT = "annals.projections.engine.ConflictingDuplicate"
-
-
-def _dead(item: Item, failure: Failure) -> DeadLetter:
-    raw = (item.topic, item.partition, item.offset, item.key, item.value, item.headers)
-    kind = item.event_type if isinstance(item, Poison) else item.type
-    return DeadLetter(
-        *raw, failure.reason, failure.message, item.stream_id, item.version, kind,
-        failure.error_class,
-    )  # fmt: skip
-
-
-def poison_of(record: Any, topic: str, error: Exception, kind: str = "undecodable") -> Poison:
-    """The Poison of a consumer record that could not be decoded."""
-    headers = list(record.headers or ())
-    cls = type(error)
-    return Poison(
-        topic, record.partition, record.offset, record.key, record.value, headers, str(error),
-        kind, f"{cls.__module__}.{cls.__qualname__}",
-    )  # fmt: skip
-
-
-def poison_event(event: Event, error: Exception, kind: str) -> Poison:
-    """The Poison of a decoded event that cannot be used (unknown type, sealed data)."""
-    cls = type(error)
-    return Poison(
-        event.topic, event.partition, event.offset, event.key, event.value, event.headers,
-        str(error), kind, f"{cls.__module__}.{cls.__qualname__}", event.stream_id,
-        event.version, event.type, event.id,
-    )  # fmt: skip
-
-
-def spans_of(items: Sequence[Item]) -> dict[Partition, Span]:
-    """The span of each partition in a batch (items in offset order per partition)."""
-    first: dict[Partition, int] = {}
-    last: dict[Partition, int] = {}
-    times: dict[Partition, datetime | None] = {}
-    for item in items:
-        tp = (item.topic, item.partition)
-        first.setdefault(tp, item.offset)
-        last[tp] = item.offset
-        if isinstance(item, Event):
-            seen = times.get(tp)
-            times[tp] = item.time if seen is None or item.time > seen else seen
-        else:
-            times.setdefault(tp, None)
-    return {tp: Span(first[tp], last[tp] + 1, times.get(tp)) for tp in first}
 
 
 def describe_batch(result: BatchResult) -> dict[str, Any]:

@@ -16,6 +16,10 @@ from annals.projections.events import PoisonRecord
 log = logging.getLogger("annals.projections.worker")
 
 
+class ConflictingDuplicate(Exception):
+    """A record has an applied (stream, version) but another event id (an alarm)."""
+
+
 class VersionGap(Exception):
     """A stream's events arrived with a gap in their versions."""
 

@@ -112,7 +112,8 @@ async def test_poison_records_go_to_the_dlq_and_the_worker_moves_on(rig: Rig) ->
     reasons = sorted(x["reason"] for x in letters)
     assert reasons == ["handler failed", "undecodable"]
     failed = next(x for x in letters if x["reason"] == "handler failed")
-    assert "LookupError" in failed["error_message"]
+    assert failed["error_class"] == "builtins.LookupError"
+    assert "has no OrderPlaced" in failed["error_message"]
     assert metric("annals_projection_dead_letters_total", projection="order_summary",
                   reason="undecodable") >= 1  # fmt: skip
     stored = await fetchval(rig.owner_dsn("readmodels"),
