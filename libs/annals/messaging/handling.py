@@ -62,7 +62,7 @@ class SubscriberStats:
 class SubscriberHealth:
     """What the subscriber is doing: state, its last error and when it last made progress."""
 
-    state: str = "starting"  # starting | live | reconnecting | stopped
+    state: str = "starting"  # starting | live | idle | reconnecting | stopped
     last_error: str = ""
     last_error_at: float | None = None
     last_progress_at: float | None = None

@@ -189,7 +189,7 @@ class Subscriber:
         try:
             dead = DeadLetters(producer, self.dlq_topic)
             self.started.set()
-            self.health.state = "live"
+            self.health.state = "idle"
             try:
                 await self._loop(consumer, dead)
             finally:
@@ -215,7 +215,7 @@ class Subscriber:
                 break
             batches = getting.result()
             self.reconnect.reset()
-            self.health.state = "live"
+            self.health.state = "live" if batches else "idle"  # live: records are being handled
             async with self._lock:
                 try:
                     for tp, records in batches.items():
