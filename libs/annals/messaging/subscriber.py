@@ -234,16 +234,22 @@ class Subscriber:
         metrics.SUBSCRIBER_LAST_PROGRESS.labels(self.group).set(now)
 
     async def _process(self, record: ConsumerRecord, dead: DeadLetters) -> None:
+        failure = await self._attempt_safely(
+            record, (record.topic, record.partition, record.offset)
+        )
+        if failure is not None:
+            await self._dead_letter(record, dead, failure)
+
+    async def _attempt_safely(
+        self, record: ConsumerRecord, where: tuple[str, int, int]
+    ) -> Failure | None:
         try:
-            failure = await self._attempt(record, (record.topic, record.partition, record.offset))
+            return await self._attempt(record, where)
         except _Stopped:
             raise
         except Exception as exc:  # a bug of ours must not turn one record into a restart loop
-            log.exception("%s: record %s@%s:%s broke the subscriber itself", self.group,
-                          record.topic, record.partition, record.offset)  # fmt: skip
-            failure = Failure("internal error", exc, 0)
-        if failure is not None:
-            await self._dead_letter(record, dead, failure)
+            log.exception("%s: record %s@%s:%s broke the subscriber itself", self.group, *where)
+            return Failure("internal error", exc, 0)
 
     async def _attempt(self, record: ConsumerRecord, where: tuple[str, int, int]) -> Failure | None:
         """Decode, check order and handle one record; the failure, or None when done with it."""
@@ -378,7 +384,7 @@ class Subscriber:
             for letter in letters:
                 origin = read_dlq_headers(list(letter.headers or ()))
                 before = self.stats.duplicates
-                failure = await self._attempt(letter, _origin(origin, letter))
+                failure = await self._attempt_safely(letter, _origin(origin, letter))
                 if failure is not None:
                     assert result.failed is not None
                     result.failed.append((letter.offset, f"{failure.reason}: {failure.error}"))
