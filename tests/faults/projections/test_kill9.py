@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -236,7 +238,12 @@ async def test_kill_9_of_one_of_two_projectors_the_other_takes_over_never_live_w
     extra = {"ANNALS_PROJECTOR_STALL_AFTER_S": str(STALL_AFTER),
              "ANNALS_PROJECTOR_BEAT_INTERVAL_S": "0.5"}  # fmt: skip
     settings = rig.settings(stall_after_s=STALL_AFTER)
-    procs = [start(rig, tmp_path / f"p{i}.log", ("order_summary",), **extra) for i in (1, 2)]
+    ports = [free_port(), free_port()]
+    procs = [
+        start(rig, tmp_path / f"p{i}.log", ("order_summary",), **extra,
+              ANNALS_PROJECTOR_METRICS_PORT=str(port))
+        for i, port in enumerate(ports, 1)
+    ]  # fmt: skip
     stop, sent = asyncio.Event(), []
     producing = asyncio.create_task(keep_ordering(rig, stop, sent))
     try:
@@ -268,6 +275,8 @@ async def test_kill_9_of_one_of_two_projectors_the_other_takes_over_never_live_w
         assert any(s.state == "stalled" for s in after), ([s.state for s in samples], logs)
         assert not wrongly_live(samples), (wrongly_live(samples)[:5], logs)
         assert final.state == "live" and final.lag_records == 0
+        scraped = await asyncio.to_thread(scrape, ports[1])
+        assert 'annals_projection_state{projection="order_summary",state="live"} 1.0' in scraped
     finally:
         stop.set()
         with contextlib.suppress(Exception):
@@ -280,6 +289,19 @@ async def test_kill_9_of_one_of_two_projectors_the_other_takes_over_never_live_w
                 except subprocess.TimeoutExpired:
                     proc.kill()
         await destroy(rig)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(port: int) -> str:
+    """The /metrics text of a projector process."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        return str(answer.read().decode())
 
 
 def _logs(folder: Path) -> str:
