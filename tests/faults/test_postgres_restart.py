@@ -43,6 +43,7 @@ CLIENTS = 2  # per service
 LOAD_TIMEOUT = 10.0  # a request unanswered this long counts as hung
 STREAK, STREAK_TIMEOUT, RECOVERY = 200, 2.0, 10.0
 DOWN_FOR = 2.0
+WORKERS = {"orders": 2}
 
 
 @pytest.fixture
@@ -78,12 +79,13 @@ def databases(server: StackSettings) -> Iterator[dict[str, str]]:
 def services(
     server: StackSettings, databases: dict[str, str], tmp_path: Path
 ) -> Iterator[dict[str, LiveService]]:
-    """The three APIs, one worker each, started in parallel."""
+    """The three APIs (orders with two workers, the others one), started in parallel."""
     running: dict[str, LiveService] = {}
     for name, database in databases.items():
         port = free_port()
         env = service_env(name, server, database, port, LOG_JSON="false", ACQUIRE_TIMEOUT="5")
-        running[name] = LiveService(name, port, tmp_path / f"{name}.log", env)
+        workers = WORKERS.get(name, 1)
+        running[name] = LiveService(name, port, tmp_path / f"{name}.log", env, workers)
     try:
         asyncio.run(_start_all(list(running.values())))
         yield running
@@ -201,10 +203,14 @@ async def streak(tally: Tally, name: str, client: httpx.AsyncClient, request: Re
 
 @asynccontextmanager
 async def clients(
-    services: dict[str, LiveService], timeout: float
+    services: dict[str, LiveService], timeout: float, keepalive: bool = True
 ) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    """One HTTP client per service."""
-    made = {n: httpx.AsyncClient(base_url=s.url, timeout=timeout) for n, s in services.items()}
+    """One HTTP client per service (without keep-alive: each request may reach any worker)."""
+    limits = httpx.Limits(max_keepalive_connections=None if keepalive else 0)
+    made = {
+        n: httpx.AsyncClient(base_url=s.url, timeout=timeout, limits=limits)
+        for n, s in services.items()
+    }
     try:
         yield made
     finally:
@@ -227,11 +233,13 @@ async def test_services_answer_503_through_a_postgres_restart_and_recover(
         try:
             await asyncio.sleep(2)
             await asyncio.to_thread(stop_immediately, server)
-            await asyncio.sleep(DOWN_FOR)
+            await asyncio.sleep(DOWN_FOR / 2)
+            health = await probes_of(http)
+            await asyncio.sleep(DOWN_FOR / 2)
         finally:
             await asyncio.to_thread(ensure_running, server)
         restarted = time.monotonic()
-        async with clients(services, STREAK_TIMEOUT) as probes:
+        async with clients(services, STREAK_TIMEOUT, keepalive=False) as probes:
             began = await asyncio.gather(
                 *(streak(tally, name, probes[name], calls[name]) for name in services)
             )
@@ -239,20 +247,33 @@ async def test_services_answer_503_through_a_postgres_restart_and_recover(
         await asyncio.gather(*loaders)
         recovered = {name: round(b - restarted, 1) for name, b in zip(services, began, strict=True)}
         missing = await unread(http, tally, auth)
+        health_after = await probes_of(http)
 
     assert tally.bad() == {}, tally.statuses
     assert tally.statuses["503"] > 0, tally.statuses  # the outage was seen, and answered 503
     assert all(after <= RECOVERY for after in recovered.values()), recovered
     assert missing == {}, missing
+    # While the database was away: not ready, but alive (30 s without a connection is not over).
+    assert health == {name: (200, 503) for name in services}, health
+    assert health_after == {name: (200, 200) for name in services}, health_after
     for service in services.values():
         output = service.output()
         assert "Traceback" not in output, output[-3000:]
         assert "unhandled error" not in output, output[-3000:]
-        warnings = output.count("is unreachable")
-        assert 1 <= warnings <= 3, (service.name, warnings)
+        warnings = output.count("is unreachable")  # one per outage and worker (a flap or two)
+        assert 1 <= warnings <= 3 * service.workers, (service.name, warnings)
 
 
 ALL_SCOPES = ("orders:write", "customers:write", "read", "read:pii")
+
+
+async def probes_of(http: dict[str, httpx.AsyncClient]) -> dict[str, tuple[int, int]]:
+    """(/healthz, /readyz) statuses of each service."""
+    out = {}
+    for name, client in http.items():
+        live, ready = await client.get("/healthz"), await client.get("/readyz")
+        out[name] = (live.status_code, ready.status_code)
+    return out
 
 
 async def unread(

@@ -41,6 +41,7 @@ class LiveService:
     port: int
     log: Path
     env: Mapping[str, str]
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -52,7 +53,7 @@ class LiveService:
         """Spawn the process and wait until /readyz answers 200."""
         args = [
             sys.executable, "-m", "uvicorn", "--factory", FACTORIES[self.name],
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
             "--no-access-log", "--log-level", "warning", "--http", HTTP_PROTOCOL,
         ]  # fmt: skip
         with open(self.log, "ab") as out:
@@ -99,7 +100,6 @@ def service_env(
         "DSN": stack.dsn(database, app_role),
         "OWNER_DSN": stack.dsn(database, owner),
         "PORT": str(port),
-        "WORKERS": "1",
         "MIGRATE": "false" if name == "query" else "true",
         **extra,
     }
