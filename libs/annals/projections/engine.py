@@ -47,7 +47,8 @@ from annals.projections.tables import Key, TableSql, quote
 from annals.projections.versions import CHANNEL
 
 __all__ = [
-    "Applier", "BatchFailed", "BatchResult", "DeadLetter", "Failure", "Fenced", "Item", "Mark",
+    "RECORD_WRITE_FAULTS", "Applier", "BatchFailed", "BatchResult", "DeadLetter", "Failure",
+    "Fenced", "Item", "Mark",
     "Partition", "Poison", "RawRecord", "Span", "Staged", "VersionSwitched", "Where",
     "poison_event", "poison_of", "spans_of", "where",
 ]  # fmt: skip
@@ -82,6 +83,12 @@ class BatchFailed(Exception):
 
 
 SendDead = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+# Errors of a write that one record of the batch may cause: the batch is split to find it.
+RECORD_WRITE_FAULTS = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    BatchFailed,
+)
 # Errors of the database or the network: never a record's fault (the batch is retried).
 NOT_RECORD_FAULTS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 

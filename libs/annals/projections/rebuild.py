@@ -30,7 +30,15 @@ from annals.eventstore.postgres import READ_ALL
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.topics import ensure_topics
 from annals.projections import versions
-from annals.projections.engine import Applier, Item, Staged, spans_of
+from annals.projections.engine import (
+    RECORD_WRITE_FAULTS,
+    Applier,
+    Failure,
+    Item,
+    Staged,
+    spans_of,
+    where,
+)
 from annals.projections.events import Event, stored_event
 from annals.projections.intake import decode_records, open_personal, upcast_one
 from annals.projections.projection import Projection, Rows
@@ -294,10 +302,28 @@ class Rebuild:
                 records, self.settings.logical, self.projection, self.registries, self.keys
             )
             spans = spans_of(items)
-            await applier.apply(conn, items, spans=spans)
+            await apply_splitting(conn, applier, items)
             for (topic, partition), span in spans.items():
                 position[TopicPartition(self.settings.topic(topic), partition)] = span.next
             done += len(records)
+
+
+async def apply_splitting(
+    conn: asyncpg.Connection, applier: Applier, items: Sequence[Item]
+) -> None:
+    """Apply with stored offsets; a write failing on one record splits the batch to find it."""
+    try:
+        await applier.apply(conn, items, spans=spans_of(items))
+    except RECORD_WRITE_FAULTS as exc:
+        if len(items) == 1:
+            failure = Failure.of("write failed", exc)
+            await applier.apply(
+                conn, items, spans=spans_of(items), force_dead={where(items[0]): failure}
+            )
+            return
+        half = len(items) // 2
+        await apply_splitting(conn, applier, items[:half])
+        await apply_splitting(conn, applier, items[half:])
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str, timeout: float = 10.0) -> list[int]:

@@ -30,8 +30,8 @@ from annals.messaging.dlq import DeadLetters, dlq_topic
 from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.projections import health, versions
 from annals.projections.engine import (
+    RECORD_WRITE_FAULTS,
     Applier,
-    BatchFailed,
     DeadLetter,
     Failure,
     Fenced,
@@ -50,8 +50,6 @@ from annals.projections.settings import ProjectorSettings
 log = logging.getLogger(__name__)
 TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
 CONTENTION = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-# Errors of a write that one record of the batch may cause: the batch is split to find it.
-RECORD_WRITE_FAULTS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, BatchFailed)
 EXPECTED = (*TRANSIENT, KafkaError, asyncpg.PostgresError)
 
 
