@@ -125,6 +125,11 @@ class Worker:
         await self._beat_apart()
 
     def _failed(self, exc: Exception, delay: float) -> None:
+        if self._next:  # where each partition's next batch starts again
+            self.health.stuck_at = {
+                f"{self.settings.logical(tp.topic)}:{tp.partition}": offset
+                for tp, offset in self._next.items()
+            }
         self.health.failed(exc)
         self.metrics.failed(exc)
         where = f"stuck at {self.health.stuck_at or '-'}, {self._since()}"
@@ -222,8 +227,10 @@ class Worker:
         for tp, offset in stored.items():
             consumer.seek(tp, offset)
             self._next[tp] = offset
-        if fresh:
-            await consumer.seek_to_beginning(*fresh)
+        if fresh:  # never consumed: from the beginning (known, so lag and stalls show)
+            for tp, offset in (await consumer.beginning_offsets(fresh)).items():
+                consumer.seek(tp, offset)
+                self._next[tp] = offset
         log.info("%s: positions %s", self.group, {str(tp): stored.get(tp, 0) for tp in partitions})
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
