@@ -93,10 +93,19 @@ class ConnectionPool:
         return len(self._idle)
 
     async def open(self, min_size: int = 1) -> ConnectionPool:
-        """Connect `min_size` connections up front (the rest on demand)."""
+        """Connect `min_size` connections up front (the rest on demand); all or none."""
         count = min(min_size, self.size)
         self._open += count
-        conns = await asyncio.gather(*(self._connect() for _ in range(count)))
+        results = await asyncio.gather(
+            *(self._connect() for _ in range(count)), return_exceptions=True
+        )
+        conns = [r for r in results if not isinstance(r, BaseException)]
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            self._open -= len(conns)
+            for conn in conns:
+                conn.terminate()
+            raise errors[0]
         self._idle.extend(conns)
         return self
 

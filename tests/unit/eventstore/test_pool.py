@@ -275,3 +275,21 @@ def test_the_client_side_query_bound_follows_the_servers():
     assert client_timeout("10000") == 15.0
     assert client_timeout("0") is None  # no server bound: none on the client either
     assert client_timeout("30s") is None
+
+
+async def test_open_is_all_or_nothing():
+    server = FakeServer()
+    calls = 0
+
+    async def flaky() -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionRefusedError(111, "refused")
+        return await server.connect()
+
+    pool = ConnectionPool("fake", 3, connect=flaky)
+    with pytest.raises(ConnectionRefusedError):
+        await pool.open(3)
+    assert pool.in_use == 0
+    assert all(c.terminated for c in server.conns) and len(server.conns) == 2
