@@ -29,6 +29,7 @@ import pytest
 from orders.settings import OrdersSettings
 
 from annals.stack import postgres
+from annals.stack.errors import StackError
 from annals.stack.scratch import create_database, drop_database
 from annals.stack.settings import StackSettings
 from annals.web.auth import mint_token
@@ -55,8 +56,16 @@ def server(request: pytest.FixtureRequest) -> StackSettings:
     """The PostgreSQL server this test stops and starts."""
     private = os.environ.get("ANNALS_FAULTS_PG_DIR")
     if private:
-        return StackSettings(dir=Path(private), pg_port=int(os.environ["ANNALS_FAULTS_PG_PORT"]))
-    settings: StackSettings = request.getfixturevalue("stack")
+        port = int(os.environ["ANNALS_FAULTS_PG_PORT"])
+        settings = StackSettings(dir=Path(private), pg_port=port)
+    else:
+        settings = request.getfixturevalue("stack")
+    try:
+        native = postgres.is_running(settings)
+    except StackError:
+        native = False
+    if not native:
+        pytest.skip("PostgreSQL is not a process of the native stack here (pg_ctl cannot stop it)")
     return settings
 
 
