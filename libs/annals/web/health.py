@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from pydantic import BaseModel
 
 from annals.eventstore.availability import reason
-from annals.web.problems import Problem, problem_docs
+from annals.web.problems import RETRY_AFTER, Problem, problem_docs
 
 router = APIRouter(tags=["operations"])
 
@@ -49,7 +49,7 @@ async def probe(pool: Any) -> Exception | None:
 
 
 def _unready(title: str, detail: str, slug: str) -> Problem:
-    return Problem(503, title, detail, slug=slug, headers={"Retry-After": "2"})
+    return Problem(503, title, detail, slug=slug, headers={"Retry-After": RETRY_AFTER})
 
 
 @router.get(
