@@ -89,7 +89,13 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_exception_handler(asyncpg.UndefinedTableError, _not_deployed)
-    app.add_middleware(RequestMiddleware, service="query", max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware,
+        service="query",
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_field_bytes=settings.max_header_field_bytes,
+    )
     app.include_router(orders.router)
     app.include_router(catalog.router)
     app.include_router(health_router)
