@@ -57,7 +57,7 @@ test: install lint ## the full suite; starts the stack it needs (and stops it if
 bench: install ## all benchmarks, or one: make bench B=<name>; results in bench/results/
 	$(BIN)/annals stack up
 	@for b in $(if $(B),$(B),$(BENCHES)); do \
-	  echo "== bench/$$b"; $(BIN)/python -m bench.$$b || exit 1; done
+	  echo "== bench/$$b"; BENCH_FAULTS_ON_DEFAULT_STACK=1 $(BIN)/python -m bench.$$b || exit 1; done
 
 clean: ## remove caches (keeps .stack/; `annals stack reset` wipes it)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
