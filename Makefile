@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Local development: the services accept the documented token secret, on loopback only (README).
+export ANNALS_DEV_MODE ?= 1
 B ?=
 BENCHES := $(filter-out harness baselines __init__,$(basename $(notdir $(wildcard bench/*.py))))
 

@@ -17,6 +17,9 @@ from annals.stack import stack as native
 from annals.stack.errors import StackError
 from annals.stack.settings import StackSettings
 
+# Tests run the services in explicit development mode (the documented secret, loopback only).
+os.environ.setdefault("ANNALS_DEV_MODE", "1")
+
 
 def _all_healthy(settings: StackSettings) -> bool:
     return all(component.healthy for component in native.status(settings))

@@ -16,9 +16,11 @@ from annals.eventstore.availability import Availability
 from annals.eventstore.pool import ConnectionPool
 from annals.web.app import configure_logging, database_availability, pool_options
 from annals.web.auth import TokenVerifier
+from annals.web.health import install_docs
 from annals.web.health import router as health_router
 from annals.web.middleware import RequestMiddleware
 from annals.web.problems import Problem, install_problem_handlers, problem_response
+from annals.web.settings import refuse_unsafe
 from query import catalog, orders
 from query.consistency import Consistency
 from query.settings import QuerySettings
@@ -63,10 +65,13 @@ async def _not_deployed(request: Request, exc: Exception) -> Response:
 def create_app(settings: QuerySettings | None = None) -> FastAPI:
     """The query app (settings from ANNALS_QUERY_* unless given)."""
     settings = settings or QuerySettings()
+    refuse_unsafe(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
+        if settings.uses_unsafe_secret:
+            log.warning("development mode: the documented JWT secret is accepted (loopback only)")
         availability = app.state.availability = database_availability(settings)
         pool = await open_pool(settings, availability)
         # Consistency needs fetch() of a pool, which ConnectionPool has.
@@ -85,8 +90,10 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
             await pool.close()
 
     app = FastAPI(
-        title="Annals query API", description=DESCRIPTION, version="1.0.0", lifespan=lifespan
-    )
+        title="Annals query API", description=DESCRIPTION, version="1.0.0", lifespan=lifespan,
+        docs_url=None, redoc_url=None, openapi_url=None,
+    )  # fmt: skip
+    install_docs(app)
     install_problem_handlers(app)
     app.add_exception_handler(asyncpg.UndefinedTableError, _not_deployed)
     app.add_middleware(

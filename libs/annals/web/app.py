@@ -22,10 +22,11 @@ from annals.eventstore.postgres import PostgresEventStore
 from annals.web.auth import TokenVerifier
 from annals.web.commands import CommandApi
 from annals.web.context import correlation_id
+from annals.web.health import install_docs
 from annals.web.health import router as health_router
 from annals.web.middleware import RequestMiddleware
 from annals.web.problems import install_problem_handlers
-from annals.web.settings import ServiceSettings
+from annals.web.settings import ServiceSettings, refuse_unsafe
 
 log = structlog.get_logger("annals.web")
 # Builds the service's CommandApi (app.state.api) once the store is open.
@@ -90,7 +91,7 @@ def service_lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
         if settings.uses_unsafe_secret:
-            log.warning("using the documented local JWT secret; set a real one in production")
+            log.warning("development mode: the documented JWT secret is accepted (loopback only)")
         if configured_wrapper() is None:
             log.warning("subject keys are stored unwrapped; set ANNALS_MASTER_KEYS in production")
         availability = app.state.availability = database_availability(settings)
@@ -139,8 +140,13 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app with the shared middleware, problem+json errors, operations routes and the
     lifespan that opens the store and builds the service's CommandApi."""
+    refuse_unsafe(settings)
     lifespan = service_lifespan(settings, steps, grants, build)
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title, description=description, version="1.0.0", lifespan=lifespan,
+        docs_url=None, redoc_url=None, openapi_url=None,
+    )  # fmt: skip
+    install_docs(app)
     install_problem_handlers(app)
     app.add_middleware(
         RequestMiddleware,

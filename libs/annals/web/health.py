@@ -4,7 +4,9 @@ Readiness follows the database: 503 while it does not answer, so a balancer send
 Liveness says whether the worker can serve at all: it fails once no connection could be had
 for `liveness_limit` seconds (30 s) in a row, and one bounded probe also failed, so that a
 supervisor restarts a worker whose pool is wedged; a database that is briefly away is not a
-reason to restart.
+reason to restart. Neither answer echoes the database's error (it goes to the log, once as an
+outage begins). /metrics, /docs and /openapi.json are open, behind a token with the `metrics`
+scope (or `admin`), or off (404), by settings (open in development mode, behind auth otherwise).
 """
 
 from __future__ import annotations
@@ -13,15 +15,21 @@ import asyncio
 import os
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
 from annals.eventstore.availability import reason
+from annals.web.auth import ScopedBearer
 from annals.web.problems import RETRY_AFTER, Problem, problem_docs
 
+log = structlog.get_logger("annals.web")
 router = APIRouter(tags=["operations"])
+OPS_SCOPE = "metrics"
+_ops_bearer = ScopedBearer(OPS_SCOPE)
 
 
 class Health(BaseModel):
@@ -72,10 +80,7 @@ async def healthz(request: Request) -> Health:
     if error is None or live(availability.down_for(), limit):
         return Health(status="ok")
     raise _unready(
-        "Not live",
-        f"no database connection for {availability.down_for():.0f} s "
-        f"(last error: {availability.last_error})",
-        "not-live",
+        "Not live", f"no database connection for {availability.down_for():.0f} s", "not-live"
     )
 
 
@@ -87,9 +92,14 @@ async def healthz(request: Request) -> Health:
 )
 async def readyz(request: Request) -> Health:
     """Ready when the service's database answers within a second."""
-    error = await probe(request.app.state.store.pool)
+    state = request.app.state
+    error = await probe(state.store.pool)
+    failing = getattr(state, "readyz_failing", False)
+    state.readyz_failing = error is not None
     if error is not None:
-        raise _unready("Not ready", f"the database does not answer: {reason(error)}", "not-ready")
+        if not failing:
+            log.warning("not ready: the database does not answer", error=reason(error))
+        raise _unready("Not ready", "the database does not answer", "not-ready")
     return Health(status="ready")
 
 
@@ -99,8 +109,9 @@ async def readyz(request: Request) -> Health:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     """Metrics of this process (of all workers when PROMETHEUS_MULTIPROC_DIR is set)."""
+    await guard(request, getattr(request.app.state.settings, "metrics_mode", "open"))
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -108,3 +119,28 @@ async def metrics() -> Response:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def guard(request: Request, mode: str) -> None:
+    """Let an operations request through as `mode` says: open, auth (scope metrics) or off."""
+    if mode == "off":
+        raise Problem(404, "Not Found", "this endpoint is turned off", slug="not-found")
+    if mode != "open":
+        await _ops_bearer(request)
+
+
+def install_docs(app: FastAPI) -> None:
+    """/openapi.json and /docs guarded by `docs_mode` (for an app created without its own)."""
+
+    def mode(request: Request) -> str:
+        return str(getattr(request.app.state.settings, "docs_mode", "open"))
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        await guard(request, mode(request))
+        return JSONResponse(request.app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        await guard(request, mode(request))
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
