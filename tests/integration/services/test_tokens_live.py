@@ -117,7 +117,8 @@ def _b64(part: dict[str, Any]) -> str:
 def _claims(aud: Any, scope: str, changes: dict[str, Any] | None = None) -> dict[str, Any]:
     now = int(time.time())
     claims = {"sub": "tester", "scope": scope, "iat": now, "exp": now + 300, "aud": aud}
-    claims |= {"iss": ISSUER, "jti": uuid.uuid4().hex, **(changes or {})}
+    claims |= {"iss": ISSUER, "jti": uuid.uuid4().hex}
+    claims |= {k: v(now) if callable(v) else v for k, v in (changes or {}).items()}
     return {k: v for k, v in claims.items() if v is not None}
 
 
@@ -147,8 +148,8 @@ def _wrong_audience(aud: str, scope: str) -> str:
 # (case, token maker, status, what the detail says)
 TABLE: list[tuple[str, Callable[[str, str], str], int, str]] = [
     ("wrong-audience", _wrong_audience, 401, "not for this service"),
-    ("expired", _mint(iat=int(time.time()) - 400, exp=int(time.time()) - 100), 401, "expired"),
-    ("over-long-lifetime", _mint(exp=int(time.time()) + 2 * 3600), 401, "lives longer"),
+    ("expired", _mint(iat=lambda t: t - 400, exp=lambda t: t - 100), 401, "expired"),
+    ("over-long-lifetime", _mint(exp=lambda t: t + 2 * 3600), 401, "lives longer"),
     ("alg-none", lambda aud, s: _alg_none(_claims(aud, s)), 401, "algorithm is not allowed"),
     ("another-hmac-algorithm", _mint(alg="HS512"), 401, "algorithm is not allowed"),
     ("rsa-algorithm", _mint(alg="RS256"), 401, "algorithm is not allowed"),

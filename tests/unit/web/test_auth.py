@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,37 +46,43 @@ async def _refusal(verifier: TokenVerifier, token: str) -> str:
     return caught.value.detail
 
 
-NOW = int(time.time())
-
-
 @pytest.mark.parametrize(
-    "token, says",
+    "make, says",
     [
-        (_token(exp=NOW - 31), "the token has expired"),
-        (_token(aud="customers"), "not for this service (its aud does not name 'orders')"),
-        (_token(aud=["customers", "query"]), "not for this service"),
-        (_token(iss="someone"), "issuer is not accepted"),
-        (_token(key="another-" + "y" * 40), "signature does not verify"),
-        (_token(key=SECRET + "z", alg="HS512"), "algorithm is not allowed (only HS256)"),
-        (_token(exp=NOW + 3601), "lives longer than this service accepts (at most 3600 s)"),
-        (_token(iat=NOW + 120), "not valid yet"),
-        (_token(exp=None), "lacks the exp claim"),
-        (_token(iat=None), "lacks the iat claim"),
-        (_token(sub=None), "lacks the sub claim"),
-        (_token(aud=None), "lacks the aud claim"),
-        (_token(key=None, alg="none"), "algorithm is not allowed"),
-        ("not-a-jwt", "malformed"),
+        (lambda now: _token(exp=now - 31), "the token has expired"),
+        (
+            lambda now: _token(aud="customers"),
+            "not for this service (its aud does not name 'orders')",
+        ),
+        (lambda now: _token(aud=["customers", "query"]), "not for this service"),
+        (lambda now: _token(iss="someone"), "issuer is not accepted"),
+        (lambda now: _token(key="another-" + "y" * 40), "signature does not verify"),
+        (
+            lambda now: _token(key=SECRET + "z", alg="HS512"),
+            "algorithm is not allowed (only HS256)",
+        ),
+        (
+            lambda now: _token(iat=now, exp=now + 3601),
+            "lives longer than this service accepts (at most 3600 s)",
+        ),
+        (lambda now: _token(iat=now + 120), "not valid yet"),
+        (lambda now: _token(exp=None), "lacks the exp claim"),
+        (lambda now: _token(iat=None), "lacks the iat claim"),
+        (lambda now: _token(sub=None), "lacks the sub claim"),
+        (lambda now: _token(aud=None), "lacks the aud claim"),
+        (lambda now: _token(key=None, alg="none"), "algorithm is not allowed"),
+        (lambda now: "not-a-jwt", "malformed"),
     ],
 )
-async def test_each_defect_is_named_in_our_words(token: str, says: str) -> None:
-    detail = await _refusal(TokenVerifier(ORDERS), token)
+async def test_each_defect_is_named_in_our_words(make: Callable[[int], str], says: str) -> None:
+    detail = await _refusal(TokenVerifier(ORDERS), make(int(time.time())))
     assert says in detail
     assert "Signature" not in detail and "Invalid" not in detail  # not PyJWT's words
 
 
 async def test_leeway_and_shared_audiences_are_accepted() -> None:
-    verifier = TokenVerifier(ORDERS)
-    assert (await verifier.verify(_token(exp=NOW - 10, iat=NOW - 70))).subject == "ann"
+    verifier, now = TokenVerifier(ORDERS), int(time.time())
+    assert (await verifier.verify(_token(exp=now - 10, iat=now - 70))).subject == "ann"
     both = _token(aud=["orders", "customers"], scope="orders:write read")
     assert (await verifier.verify(both)).has("orders:write")
     customers = CustomersSettings(jwt_secret=SECRET)
