@@ -18,7 +18,7 @@ from annals.stack.procs import port_open
 from annals.stack.settings import StackSettings
 from annals.stack.supervisor import Program, Supervisor, passed_environment
 from annals.web.server import HTTP_PROTOCOL
-from annals.web.settings import ServiceSettings
+from annals.web.settings import ServiceSettings, refuse_unsafe
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ def specs() -> dict[str, ServiceSpec]:
 
 
 def uvicorn_args(spec: ServiceSpec, settings: ServiceSettings) -> list[str]:
-    """The uvicorn command line of a service."""
+    """The uvicorn command line of a service (exits first when its settings must not serve)."""
+    refuse_unsafe(settings)  # before uvicorn, whose worker manager would respawn failing workers
     return [
         sys.executable,
         "-m",
