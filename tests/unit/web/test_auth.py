@@ -43,7 +43,7 @@ async def _refusal(verifier: TokenVerifier, token: str) -> str:
         await verifier.verify(token)
     assert caught.value.status == 401
     assert 'error="invalid_token"' in caught.value.headers["WWW-Authenticate"]
-    return caught.value.detail
+    return str(caught.value.detail)
 
 
 @pytest.mark.parametrize(
