@@ -11,6 +11,8 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from annals.messaging.security import client_security
+
 PAYLOAD = json.dumps({"sku": "SKU-000042", "quantity": 3, "unit_price": "19.99", "note": "x" * 120})
 
 
@@ -91,11 +93,12 @@ async def kafka_produce_rps(
 ) -> float:
     """Raw aiokafka produce records/s (idempotent, acks=all by default, `value_size` values)."""
     value = os.urandom(value_size // 2).hex().encode()[:value_size]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security("admin"))
     await admin.start()
     await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
+        **client_security("admin"),
         acks=acks if acks == "all" else int(acks),
         enable_idempotence=acks == "all",
         linger_ms=5,

@@ -28,6 +28,7 @@ from projector.order_summary import PROJECTION as ORDER_SUMMARY
 
 from annals.eventstore.importer import import_file
 from annals.eventstore.postgres import READ_ALL, to_records
+from annals.messaging.security import client_security
 from annals.projections.rebuild import Rebuild, partitions_of, stop_consumer
 from annals.projections.sandbox import Rig, create, destroy, produce, recorded
 from annals.projections.worker import Worker
@@ -85,8 +86,10 @@ async def live_throughput(rig: Rig) -> list[Result]:
 
 async def raw_consume_rate(bootstrap: str, topic: str, count: int) -> float:
     """Records/s of a bare aiokafka consumer reading the topic from the start (no work)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 << 20)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **client_security("admin"),
+        enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
+    )  # fmt: skip
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]

@@ -25,6 +25,7 @@ from annals.messaging.cloudevents import to_kafka
 from annals.messaging.publisher import KafkaPublisher, make_producer
 from annals.messaging.relay import Relay, drain
 from annals.messaging.runner import reader_on
+from annals.messaging.security import client_security
 from annals.messaging.topics import TopicSpec, delete_topics, ensure_topics
 from annals.stack.settings import REPO_ROOT, StackSettings
 from bench.baselines import kafka_produce_rps
@@ -108,6 +109,7 @@ async def latencies(
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka_bootstrap,
+        **client_security("admin"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         fetch_max_wait_ms=5,

@@ -21,6 +21,7 @@ from annals.connect.client import ConnectorStatus
 from annals.connect.configs import deploy_dir
 from annals.connect.errors import ConnectError, ConnectorNotFound
 from annals.connect.slots import drop_slot, slot_info
+from annals.messaging.security import client_security
 from annals.stack.settings import DATABASE_OWNERS, StackSettings
 from legacy.schema import LegacySchema, migrate, quote
 
@@ -134,7 +135,7 @@ class Sandbox:
 
 async def delete_topics(stack: StackSettings, prefix: str) -> None:
     """Delete the CDC topics and the heartbeat topic of a Debezium topic.prefix."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap, **client_security("admin"))
     await admin.start()
     try:
         topics = [

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from annals.cdc.changes import Event
 from annals.cdc.decode import ChangeDecoder
+from annals.messaging.security import client_security
 
 
 def topic_pattern(prefix: str) -> str:
@@ -39,6 +40,7 @@ class ChangeReader:
         self.decoder = ChangeDecoder()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
+            **client_security("projector"),
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset=auto_offset_reset,

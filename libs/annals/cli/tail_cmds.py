@@ -23,6 +23,7 @@ from rich.json import JSON
 from annals.backoff import Backoff
 from annals.messaging.cloudevents import CloudEvent, from_kafka
 from annals.messaging.errors import MalformedEvent, MessagingError
+from annals.messaging.security import client_security
 from annals.messaging.settings import KafkaSettings
 from annals.messaging.topics import describe_topics
 
@@ -105,7 +106,10 @@ async def _follow(
     """Print records until done (True) or Kafka fails (raises); resumes after `positions`."""
     event_type, as_json, max_records, timeout = options
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=15_000
+        bootstrap_servers=bootstrap,
+        **client_security("admin"),
+        enable_auto_commit=False,
+        request_timeout_ms=15_000,
     )
     await consumer.start()
     try:

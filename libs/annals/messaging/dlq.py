@@ -15,6 +15,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from annals.backoff import Backoff
 from annals.messaging.cloudevents import format_time
 from annals.messaging.errors import MessagingError, is_retriable
+from annals.messaging.security import client_security
 from annals.messaging.topics import describe_topics
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ async def read_dead_letters(
         return []
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **client_security("admin"),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         request_timeout_ms=15_000,
@@ -146,6 +148,7 @@ async def replayed_upto(bootstrap: str, topic: str, group: str) -> dict[int, int
     """Per DLQ partition, the offset before which every dead letter was replayed."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **client_security("admin"),
         group_id=replay_group(group),
         enable_auto_commit=False,
         request_timeout_ms=15_000,
@@ -170,6 +173,7 @@ async def mark_replayed(bootstrap: str, topic: str, group: str, upto: Mapping[in
         return
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **client_security("admin"),
         group_id=replay_group(group),
         enable_auto_commit=False,
         request_timeout_ms=15_000,

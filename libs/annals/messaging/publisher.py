@@ -14,17 +14,19 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from annals.eventstore.ports import RecordedEvent
 from annals.messaging.cloudevents import OutgoingRecord, to_kafka
 from annals.messaging.errors import PublishError
+from annals.messaging.security import client_security
 
 MAX_BATCH_BYTES = 256 * 1024
 MAX_CACHED_KEYS = 100_000
 
 
 def make_producer(
-    bootstrap: str, linger_ms: int = 0, request_timeout_ms: int = 60_000
+    bootstrap: str, linger_ms: int = 0, request_timeout_ms: int = 60_000, principal: str = "admin"
 ) -> AIOKafkaProducer:
     """An idempotent producer with acks=all: per-partition order survives retries."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
+        **client_security(principal),
         acks="all",
         enable_idempotence=True,
         linger_ms=linger_ms,

@@ -218,6 +218,7 @@ class RelayProcess:
             self.kafka.bootstrap,
             self.settings.publisher_linger_ms,
             self.settings.publisher_request_timeout_ms,
+            principal=f"relay-{self.settings.service}",
         )
         try:
             async with asyncio.timeout(60):

@@ -21,10 +21,15 @@ class KafkaSettings(BaseSettings):
     partitions: int = 6
     replication_factor: int = 1
     services: str = "orders,customers"
+    auth: Literal["", "none", "scram"] = ""  # default: the stack's (ANNALS_STACK_KAFKA_AUTH)
+    principal: str = ""  # SASL user of this process; default: the component's own (security.py)
+    password: str = ""  # default: secret `kafka-<principal>` of the stack (.stack/secrets)
 
     @model_validator(mode="after")
     def _defaults(self) -> KafkaSettings:
-        self.bootstrap = self.bootstrap or StackSettings().kafka_bootstrap
+        stack = StackSettings()
+        self.bootstrap = self.bootstrap or stack.kafka_bootstrap
+        self.auth = self.auth or stack.kafka_auth
         return self
 
     @property

@@ -59,6 +59,7 @@ from annals.messaging.handling import (
     SubscriberStats,
 )
 from annals.messaging.ordering import StreamGuard, Verdict
+from annals.messaging.security import client_security
 from annals.messaging.settings import KafkaSettings
 from annals.messaging.topics import TopicSpec, ensure_topics
 
@@ -166,12 +167,14 @@ class Subscriber:
                 self._parking_restored = True
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
+            **client_security("subscriber"),
             acks="all",
             enable_idempotence=True,
             request_timeout_ms=30_000,
         )
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
+            **client_security("subscriber"),
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if self.from_beginning else "latest",

@@ -12,6 +12,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import TopicPartition
 
 from annals.messaging.errors import MessagingError
+from annals.messaging.security import client_security
 
 log = logging.getLogger(__name__)
 TOPIC_EXISTS = 36
@@ -60,7 +61,7 @@ async def ensure_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> list[Ensu
     Adding partitions would move keys to other partitions and break per-stream order, so a
     topic with other partitions than wanted is only reported.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security("admin"))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -117,9 +118,11 @@ async def _configs(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> dict[st
 
 async def describe_topics(bootstrap: str, topics: Sequence[str] | None = None) -> list[TopicInfo]:
     """Partitions, leaders, end offsets and retention of topics (all non-internal by default)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security("admin"))
     await admin.start()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **client_security("admin"), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         names = (
@@ -153,7 +156,7 @@ async def describe_topics(bootstrap: str, topics: Sequence[str] | None = None) -
 
 async def delete_topics(bootstrap: str, topics: Sequence[str]) -> None:
     """Delete topics (tests and benchmarks clean up with it)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security("admin"))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -28,6 +28,7 @@ from aiokafka.structs import TopicPartition
 from annals.eventstore.ports import KeyStore
 from annals.eventstore.postgres import READ_ALL
 from annals.eventstore.registry import EventRegistry
+from annals.messaging.security import client_security
 from annals.messaging.topics import ensure_topics
 from annals.projections import versions
 from annals.projections.engine import (
@@ -138,7 +139,8 @@ class Rebuild:
         await ensure_topics(settings.bootstrap, topic_specs(settings, projection))
         conn = await asyncpg.connect(settings.dsn(projection.database))
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
+            bootstrap_servers=settings.bootstrap, **client_security("projector"),
+            enable_auto_commit=False,
             fetch_max_wait_ms=settings.fetch_max_wait_ms, max_partition_fetch_bytes=8 << 20,
         )  # fmt: skip
         await consumer.start()

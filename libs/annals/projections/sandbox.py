@@ -24,6 +24,7 @@ from annals.eventstore.settings import ServiceDatabase
 from annals.messaging.checkpoints import migrate_messaging
 from annals.messaging.publisher import KafkaPublisher, make_producer
 from annals.messaging.runner import RelayProcess
+from annals.messaging.security import client_security
 from annals.messaging.settings import KafkaSettings, PublisherSettings
 from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.projections import versions
@@ -129,7 +130,9 @@ async def destroy(rig: Rig) -> None:
     """Drop the databases and delete the rig's topics."""
     for name in rig.databases.values():
         await scratch.drop_database(rig.stack, name)
-    kafka = AIOKafkaAdminClient(bootstrap_servers=rig.stack.kafka_bootstrap)
+    kafka = AIOKafkaAdminClient(
+        bootstrap_servers=rig.stack.kafka_bootstrap, **client_security("admin")
+    )
     await kafka.start()
     try:
         doomed = [t for t in await kafka.list_topics() if t.startswith(rig.prefix)]

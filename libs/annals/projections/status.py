@@ -23,6 +23,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
+from annals.messaging.security import client_security
 from annals.projections import versions
 from annals.projections.projection import Projection
 from annals.projections.rebuild import partitions_of, stop_consumer
@@ -67,7 +68,11 @@ class _Stored:
 
 async def end_offsets(settings: ProjectorSettings, topics: list[str]) -> Ends:
     """End offsets of the partitions of (logical) topics."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
+        **client_security("projector"),
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         partitions = []

@@ -27,6 +27,7 @@ from annals.backoff import Backoff
 from annals.eventstore.ports import KeyStore
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.dlq import DeadLetters, dlq_topic
+from annals.messaging.security import client_security
 from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.projections import health, versions
 from annals.projections.engine import (
@@ -162,10 +163,14 @@ class Worker:
         await self._load_version()
         await self._conn.execute(health.FORGET_OLD_SQL, projection.name)
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True
+            bootstrap_servers=settings.bootstrap,
+            **client_security("projector"),
+            acks="all",
+            enable_idempotence=True,
         )
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap,
+            **client_security("projector"),
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

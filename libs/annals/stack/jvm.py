@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from string import Template
 
+from annals.stack import kafka_auth
 from annals.stack.errors import StackError
 from annals.stack.java import find_java
 from annals.stack.procs import pid_alive, read_pid, spawn, tail
@@ -15,15 +16,20 @@ from annals.stack.settings import StackSettings
 
 
 def render(settings: StackSettings, template: str, target: Path, **values: object) -> Path:
-    """Fill deploy/local/config/<template> with ${...} values and write it to target."""
+    """Fill deploy/local/config/<template> with ${...} values and write it to target (0600)."""
     text = (settings.deploy_dir / "config" / template).read_text()
     base = {
         "host": settings.host,
         "kafka_port": settings.kafka_port,
         "controller_port": settings.controller_port,
         "connect_port": settings.connect_port,
+        "connect_kafka_security": kafka_auth.connect_block(settings),
+        **kafka_auth.template_values(settings),
     }
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Rendered configs may hold the stack's Kafka passwords: only the owner reads them.
+    target.touch(mode=0o600, exist_ok=True)
+    target.chmod(0o600)
     target.write_text(Template(text).substitute({**base, **values}))
     return target
 

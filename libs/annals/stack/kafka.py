@@ -11,7 +11,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from annals.stack import jvm
+from annals.stack import jvm, kafka_auth
 from annals.stack.errors import StackError
 from annals.stack.procs import ensure_port_free, port_open, read_pid, stop_pid
 from annals.stack.settings import StackSettings
@@ -21,9 +21,13 @@ NAME = "kafka"
 
 def _config(settings: StackSettings) -> Path:
     data = settings.dir / "kafka" / "data"
-    return jvm.render(
-        settings, "server.properties", settings.run_dir / "server.properties", data_dir=data
-    )
+    target = settings.run_dir / "server.properties"
+    jvm.render(settings, "server.properties", target, data_dir=data)
+    if settings.kafka_auth == "scram":
+        sasl = jvm.render(settings, "server-sasl.properties", settings.run_dir / "server-sasl")
+        target.write_text(target.read_text() + "\n" + sasl.read_text())
+        sasl.unlink()
+    return target
 
 
 def format_storage(settings: StackSettings) -> bool:
@@ -40,7 +44,7 @@ def format_storage(settings: StackSettings) -> bool:
     command = jvm.java_command(
         settings, NAME, settings.jars_dir / "kafka", "-Xmx256m",
         "kafka.tools.StorageTool", "format", "-t", id_file.read_text().strip(),
-        "-c", str(config), "--ignore-formatted",
+        "-c", str(config), "--ignore-formatted", *kafka_auth.format_args(settings),
     )  # fmt: skip
     log = settings.log("kafka-format")
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +52,7 @@ def format_storage(settings: StackSettings) -> bool:
         done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
         raise StackError(NAME, f"storage format failed (exit {done.returncode})", f"see {log}")
+    kafka_auth.mark_formatted(settings)
     return True
 
 
@@ -66,6 +71,18 @@ def start(settings: StackSettings) -> None:
         )  # fmt: skip
         jvm.launch(settings, NAME, command)
     jvm.wait_healthy(settings, NAME, lambda: healthy(settings), "broker metadata")
+    if settings.kafka_auth == "scram":
+        secure(settings)
+
+
+def secure(settings: StackSettings) -> None:
+    """Give principals without one their SCRAM credential and apply the ACLs (idempotent)."""
+    missing = kafka_auth.missing_users(settings)
+    if missing:
+        add_credentials(settings, missing)
+    if not kafka_auth.acls_current(settings):
+        asyncio.run(kafka_auth.apply_acls(settings))
+        kafka_auth.mark_acls(settings)
 
 
 def healthy(settings: StackSettings) -> bool:
@@ -73,13 +90,16 @@ def healthy(settings: StackSettings) -> bool:
     if not port_open(settings.host, settings.kafka_port):
         return False
     try:
-        return asyncio.run(_describe(settings.kafka_bootstrap))
+        return asyncio.run(_describe(settings))
     except (TimeoutError, KafkaError, OSError):
         return False
 
 
-async def _describe(bootstrap: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+async def _describe(settings: StackSettings) -> bool:
+    bootstrap = settings.kafka_bootstrap
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=5000, **kafka_auth.stack_security(settings)
+    )
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
@@ -91,3 +111,23 @@ async def _describe(bootstrap: str) -> bool:
 def stop(settings: StackSettings) -> bool:
     """Stop the broker (controlled shutdown); True when it was running."""
     return stop_pid(settings.pid_file(NAME), grace=60)
+
+
+def add_credentials(settings: StackSettings, users: list[str]) -> None:
+    """Write SCRAM credentials of `users` with Kafka's ConfigCommand, logged in as admin."""
+    config = kafka_auth.admin_properties(settings)
+    log = settings.log("kafka-scram")
+    for user in users:
+        secret = kafka_auth.password(settings, user)
+        command = jvm.java_command(
+            settings, NAME, settings.jars_dir / "kafka", "-Xmx128m", "kafka.admin.ConfigCommand",
+            "--bootstrap-server", settings.kafka_bootstrap,
+            "--command-config", str(config), "--alter", "--entity-type", "users",
+            "--entity-name", user,
+            "--add-config", f"{kafka_auth.MECHANISM}=[password={secret}]",
+        )  # fmt: skip
+        with open(log, "ab") as out:
+            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+        if done.returncode != 0:
+            raise StackError(NAME, f"adding the SCRAM user {user} failed", f"see {log}")
+        kafka_auth.record_user(settings, user)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,12 @@ class StackSettings(BaseSettings):
     kafka_port: int = 9092
     controller_port: int = 9093
     connect_port: int = 8083
+    kafka_auth: Literal["none", "scram"] = Field(
+        default="none", description="scram: SASL/SCRAM-SHA-512 listeners and ACLs (kafka_auth.py)"
+    )
+    kafka_subscribers: str = Field(
+        default="subscriber", description="Kafka principals with subscriber rights (comma list)"
+    )
     kafka_version: str = "4.3.1"
     debezium_version: str = "3.6.1.Final"
     java: str | None = Field(default=None, description="java executable; else JAVA_HOME, PATH")

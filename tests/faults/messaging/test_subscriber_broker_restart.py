@@ -14,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from annals.messaging import Received, Subscriber
+from annals.messaging.security import client_security
 from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.stack.settings import StackSettings
 from tests.faults.messaging.private_servers import PrivateKafka
@@ -35,7 +36,7 @@ async def private_kafka(stack: StackSettings) -> AsyncIterator[PrivateKafka]:
 
 
 async def produce(bootstrap: str, topic: str, streams: list[str], version: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **client_security("admin"), acks="all")
     await producer.start()
     try:
         for stream in streams:

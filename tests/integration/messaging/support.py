@@ -20,6 +20,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from annals.eventstore.migrations import migrate
 from annals.messaging.checkpoints import migrate_messaging
 from annals.messaging.cloudevents import from_kafka
+from annals.messaging.security import client_security
 from annals.messaging.topics import TopicSpec, delete_topics, describe_topics, ensure_topics
 from annals.stack import scratch
 from annals.stack.settings import REPO_ROOT, StackSettings
@@ -59,7 +60,9 @@ async def read_topic(
     """Every record of every partition, read once the topic holds at least `count` records."""
     [info] = await describe_topics(bootstrap, [topic])
     partitions = [TopicPartition(topic, p) for p in sorted(info.leaders)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **client_security("admin"), enable_auto_commit=False
+    )
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:

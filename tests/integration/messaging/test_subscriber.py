@@ -18,6 +18,7 @@ from annals.eventstore.registry import EventRegistry
 from annals.messaging import PermanentError, Received, Subscriber
 from annals.messaging.cloudevents import to_kafka
 from annals.messaging.dlq import read_dlq_headers
+from annals.messaging.security import client_security
 from annals.messaging.topics import delete_topics
 from annals.stack.settings import StackSettings
 from tests.integration.messaging.support import eventually, read_topic
@@ -45,7 +46,9 @@ def recorded(stream: str, version: int, sku: str = "SKU-1", event_type: str = "O
 
 
 async def produce(stack: StackSettings, topic: str, items: list) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap, **client_security("admin"), acks="all"
+    )
     await producer.start()
     try:
         for item in items:

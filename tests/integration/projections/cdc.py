@@ -7,6 +7,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from annals.messaging.security import client_security
 from annals.messaging.topics import TopicSpec, ensure_topics
 from tests.unit.cdc.samples import ROW, key, value
 
@@ -23,7 +24,7 @@ class ProductFeed:
     async def send(self, changes: list[tuple[str, str, dict[str, Any], datetime]]) -> None:
         """Send (op, sku, new values, commit time) changes in order."""
         await ensure_topics(self.bootstrap, [TopicSpec(self.topic, 3)])
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **client_security("admin"))
         await producer.start()
         try:
             for op, sku, values, at in changes:

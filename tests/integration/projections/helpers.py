@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import REGISTRY
 
 from annals.messaging.dlq import read_dlq_headers
+from annals.messaging.security import client_security
 from annals.projections.worker import Worker
 
 
@@ -60,7 +61,11 @@ async def running(*workers: Worker) -> AsyncIterator[None]:
 async def dlq_records(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[dict]:
     """The dlq_* headers of the first `count` records of a DLQ topic."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=bootstrap,
+        **client_security("admin"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     found: list[dict] = []

@@ -27,6 +27,7 @@ from annals.eventstore.pgstores import PostgresKeyStore
 from annals.eventstore.ports import RecordedEvent, uuid7
 from annals.messaging.cloudevents import to_kafka
 from annals.messaging.dlq import read_dead_letters, read_dlq_headers
+from annals.messaging.security import client_security
 from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.projections.status import status
 from annals.projections.worker import Worker, group_of
@@ -185,7 +186,9 @@ class Poisoned:
 
 async def _send(rig: Rig, logical: str, records: list[tuple[bytes | None, bytes | None, list]]
                 ) -> list[tuple[str, int, int]]:  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=rig.stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=rig.stack.kafka_bootstrap, **client_security("admin"), acks="all"
+    )
     await producer.start()
     try:
         out = []

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from annals.cli.main import app
 from annals.messaging.dlq import read_dead_letters
+from annals.messaging.security import client_security
 from annals.projections.events import Event
 from annals.projections.projection import Rows
 from annals.projections.worker import Worker, group_of
@@ -70,7 +71,9 @@ async def _true(value: bool) -> bool:
 async def _positions(rig: Rig, group: str) -> tuple[list, dict]:
     stored = await _rows(rig, "SELECT topic, partition, next_offset FROM order_summary_v1._offsets "
                               "ORDER BY 1, 2")  # fmt: skip
-    admin = AIOKafkaAdminClient(bootstrap_servers=rig.stack.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=rig.stack.kafka_bootstrap, **client_security("admin")
+    )
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)

@@ -7,6 +7,7 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 from projector.order_summary import PROJECTION as ORDER_SUMMARY
 
+from annals.messaging.security import client_security
 from annals.projections.worker import Worker
 from tests.integration.projections.helpers import (
     dlq_records,
@@ -101,7 +102,7 @@ async def test_poison_records_go_to_the_dlq_and_the_worker_moves_on(rig: Rig) ->
     orphan = recorded("order-orphan", 1, "ItemAdded", {"order_id": "orphan", "sku": "S",
                       "quantity": 1, "unit_price": {"amount": "1.00", **EUR}})  # fmt: skip
     async with running(worker):
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **client_security("admin"))
         await producer.start()
         await producer.send_and_wait(topic, b"{not json", key=b"order-x")
         await producer.stop()

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from annals.messaging.security import client_security
 from annals.stack import postgres, stack
 from tests.integration.stack.conftest import Cli
 
@@ -25,7 +26,9 @@ async def _write_data(cli: Cli) -> None:
     conn = await asyncpg.connect(settings.dsn("readmodels"))
     await conn.execute("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')")
     await conn.close()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, **client_security("admin"), acks="all"
+    )
     await producer.start()
     await producer.send_and_wait("lifecycle.kept", b"still here")
     await producer.stop()
@@ -37,7 +40,10 @@ async def _read_data(cli: Cli) -> tuple[str, bytes]:
     note = await conn.fetchval("SELECT note FROM kept")
     await conn.close()
     consumer = AIOKafkaConsumer(
-        "lifecycle.kept", bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
+        "lifecycle.kept",
+        bootstrap_servers=settings.kafka_bootstrap,
+        **client_security("admin"),
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     try:

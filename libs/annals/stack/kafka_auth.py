@@ -1,0 +1,242 @@
+"""Kafka principals, SCRAM credentials and ACLs of the stack (ANNALS_STACK_KAFKA_AUTH=scram).
+
+Each component logs in as its own principal (DESIGN §8): `relay-<service>` alone writes
+`<service>.events`, `connect` writes its internal topics, `legacy.*` and (Debezium outbox mode)
+the event topics, `projector` and every subscriber principal read topics and use their own
+groups and dead-letter topics (named `<principal>.*`: `projector.<name>`,
+`subscriber.<name>`, their `.dlq`), `admin` (the CLI, the stack, tests) is a super user. Passwords
+come from annals.stack.secrets (`kafka-<principal>`). Credentials are written at format time
+(`kafka-storage format --add-scram`); a stack formatted without them, or a principal added
+later, gets them on the next `annals stack up` (Kafka's ConfigCommand, logged in as admin
+with PLAIN, which the broker accepts for the admin alone). The marker
+files under .stack/kafka make both steps run once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import CreateAclsRequest
+
+from annals.stack.errors import StackError
+from annals.stack.secrets import secret
+from annals.stack.settings import StackSettings
+
+NAME = "kafka"
+MECHANISM = "SCRAM-SHA-512"
+SERVICES = ("orders", "customers")
+CONNECT_TOPICS = ("_annals_connect_", "legacy.", "__debezium")
+CONNECT_GROUP = "annals-connect"
+
+# aiokafka warns on every PLAIN login; the stack's own one is on loopback by design.
+logging.getLogger("aiokafka.conn").addFilter(lambda r: "in the clear" not in r.getMessage())
+
+# Kafka protocol codes (org.apache.kafka.common.acl / resource).
+TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID = 2, 3, 4, 5
+LITERAL, PREFIXED = 3, 4
+ALL, READ, WRITE, CREATE, DESCRIBE = 2, 3, 4, 5, 8
+DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE, ALLOW = 10, 11, 12, 3
+
+
+@dataclass(frozen=True)
+class Acl:
+    """One ALLOW rule: principal may do operation on a resource (literal name or prefix)."""
+
+    principal: str
+    resource: int
+    name: str
+    pattern: int
+    operation: int
+
+
+def subscribers(settings: StackSettings) -> list[str]:
+    """Principals with subscriber rights (ANNALS_STACK_KAFKA_SUBSCRIBERS)."""
+    return [n.strip() for n in settings.kafka_subscribers.split(",") if n.strip()]
+
+
+def principals(settings: StackSettings) -> list[str]:
+    """Every SCRAM principal of the stack (the broker's own included)."""
+    relays = [f"relay-{service}" for service in SERVICES]
+    return ["broker", "admin", *relays, "connect", "projector", *subscribers(settings)]
+
+
+def password(settings: StackSettings, principal: str) -> str:
+    """The SCRAM password of `principal` (secret `kafka-<principal>`)."""
+    return secret(settings, f"kafka-{principal}")
+
+
+def sasl_options(principal: str, secret_value: str) -> dict[str, Any]:
+    """aiokafka keyword arguments that log in as `principal` with SCRAM-SHA-512."""
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": MECHANISM,
+        "sasl_plain_username": principal,
+        "sasl_plain_password": secret_value,
+    }
+
+
+def stack_security(settings: StackSettings) -> dict[str, Any]:
+    """Options of the stack's own admin client (health, ACLs): PLAIN, before SCRAM exists."""
+    if settings.kafka_auth != "scram":
+        return {}
+    return {**sasl_options("admin", password(settings, "admin")), "sasl_mechanism": "PLAIN"}
+
+
+def admin_properties(settings: StackSettings) -> Path:
+    """Java client config (0600) of the stack's admin login, for the Kafka tools."""
+    path = settings.run_dir / "admin-client.properties"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="admin" password="{password(settings, "admin")}";\n'
+    )
+    return path
+
+
+def template_values(settings: StackSettings) -> dict[str, str]:
+    """Placeholders of server-sasl.properties: the broker's passwords (none without auth)."""
+    if settings.kafka_auth != "scram":
+        return {}
+    return {
+        "broker_password": password(settings, "broker"),
+        "controller_password": password(settings, "controller"),
+        "admin_password": password(settings, "admin"),
+    }
+
+
+def connect_block(settings: StackSettings) -> str:
+    """Connect worker lines logging its own, its producers', consumers' and admins' clients in."""
+    if settings.kafka_auth != "scram":
+        return ""
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="connect" password="{password(settings, "connect")}";'
+    )
+    lines = []
+    for prefix in ("", "producer.", "consumer.", "admin."):
+        lines += [
+            f"{prefix}security.protocol=SASL_PLAINTEXT",
+            f"{prefix}sasl.mechanism={MECHANISM}",
+            f"{prefix}sasl.jaas.config={jaas}",
+        ]
+    return "\n".join(lines)
+
+
+def format_args(settings: StackSettings) -> list[str]:
+    """`kafka-storage format` arguments adding every principal's SCRAM credential."""
+    if settings.kafka_auth != "scram":
+        return []
+    args: list[str] = []
+    for user in principals(settings):
+        args += ["--add-scram", f"{MECHANISM}=[name={user},password={password(settings, user)}]"]
+    return args
+
+
+def _acls(principal: str, *rules: tuple[int, str, int, tuple[int, ...]]) -> Iterator[Acl]:
+    for resource, name, pattern, operations in rules:
+        for operation in operations:
+            yield Acl(principal, resource, name, pattern, operation)
+
+
+def reader_acls(principal: str, prefix: str) -> Iterator[Acl]:
+    """Read every topic; own groups and `<group>.dlq` topics under `prefix`."""
+    yield from _acls(
+        principal,
+        (TOPIC, "*", LITERAL, (READ, DESCRIBE, DESCRIBE_CONFIGS)),
+        (GROUP, prefix, PREFIXED, (READ, DESCRIBE)),
+        (TOPIC, prefix, PREFIXED, (WRITE, CREATE, DESCRIBE, DESCRIBE_CONFIGS)),
+    )
+
+
+def acls(settings: StackSettings) -> list[Acl]:
+    """Every ACL of the stack's principals (admin, broker and controller are super users)."""
+    rules: list[Acl] = []
+    event_ops = (WRITE, READ, DESCRIBE, CREATE, DESCRIBE_CONFIGS, ALTER_CONFIGS)
+    for service in SERVICES:
+        topic = f"{service}.events"
+        rules += _acls(f"relay-{service}", (TOPIC, topic, LITERAL, event_ops))
+        rules += _acls("connect", (TOPIC, topic, LITERAL, (WRITE, DESCRIBE, CREATE)))
+    for prefix in CONNECT_TOPICS:
+        rules += _acls("connect", (TOPIC, prefix, PREFIXED, (ALL,)))
+    rules += _acls(
+        "connect",
+        (GROUP, CONNECT_GROUP, LITERAL, (ALL,)),
+        (GROUP, "connect-", PREFIXED, (ALL,)),
+        (TRANSACTIONAL_ID, CONNECT_GROUP, PREFIXED, (ALL,)),
+        (CLUSTER, "kafka-cluster", LITERAL, (DESCRIBE, DESCRIBE_CONFIGS, IDEMPOTENT_WRITE)),
+    )
+    rules += reader_acls("projector", "projector.")
+    for user in subscribers(settings):
+        rules += reader_acls(user, f"{user}.")
+    return rules
+
+
+def _marker(settings: StackSettings, name: str) -> Path:
+    return settings.dir / "kafka" / name
+
+
+def _digest(items: object) -> str:
+    return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def mark_formatted(settings: StackSettings) -> None:
+    """Record that format_args' credentials exist (the storage was formatted with them)."""
+    if settings.kafka_auth == "scram":
+        path = _marker(settings, "scram-users")
+        path.write_text("\n".join(principals(settings)) + "\n")
+
+
+def missing_users(settings: StackSettings) -> list[str]:
+    """Principals without a SCRAM credential yet (by the marker file)."""
+    path = _marker(settings, "scram-users")
+    known = set(path.read_text().split()) if path.exists() else set()
+    return [user for user in principals(settings) if user not in known]
+
+
+def record_user(settings: StackSettings, user: str) -> None:
+    """Record that `user` has its SCRAM credential."""
+    with open(_marker(settings, "scram-users"), "a") as out:
+        out.write(user + "\n")
+
+
+def acls_current(settings: StackSettings) -> bool:
+    """True when the ACLs recorded as applied are the ones acls() wants."""
+    path = _marker(settings, "acls.sha256")
+    return path.exists() and path.read_text().strip() == _digest(acls(settings))
+
+
+def mark_acls(settings: StackSettings) -> None:
+    """Record that acls() is applied."""
+    _marker(settings, "acls.sha256").write_text(_digest(acls(settings)) + "\n")
+
+
+async def apply_acls(settings: StackSettings) -> None:
+    """Create every ACL of acls() as admin (creating an existing ACL changes nothing)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000,
+        **stack_security(settings),
+    )  # fmt: skip
+    await admin.start()
+    try:
+        for acl in acls(settings):
+            # aiokafka 0.14 has the CreateAcls request but no public create_acls().
+            request = CreateAclsRequest(
+                acl.resource, acl.name, acl.pattern, f"User:{acl.principal}", "*",
+                acl.operation, ALLOW,
+            )  # fmt: skip
+            response = await admin._send_request(request)
+            for result in response.creation_responses:
+                if result[0] != 0:
+                    raise StackError(NAME, f"creating ACL {acl} failed: {result}", "see kafka.log")
+    finally:
+        await admin.close()
