@@ -16,9 +16,12 @@ from annals.connect.errors import (
     ConnectorFailed,
     ConnectorNotFound,
     ConnectTimeout,
+    ConnectUnauthorized,
     ConnectUnavailable,
     InvalidConfig,
 )
+from annals.connect.secrets import rest_auth
+from annals.stack.settings import StackSettings
 
 # Connect answers 409 while the workers rebalance or a config change is in flight.
 RETRY_STATUSES = frozenset({409, 503})
@@ -110,7 +113,10 @@ class ApplyResult:
 
 
 class ConnectClient:
-    """Kafka Connect's REST API: validate, put, status, restart and delete connectors."""
+    """Kafka Connect's REST API: validate, put, status, restart and delete connectors.
+
+    Every request carries the REST API's Basic credentials: `auth`, else those of `settings`
+    (the stack of the environment by default, see annals.connect.secrets.rest_auth)."""
 
     def __init__(
         self,
@@ -119,11 +125,21 @@ class ConnectClient:
         transport: httpx.BaseTransport | None = None,
         retries: int = 20,
         retry_delay: float = 0.25,
+        auth: tuple[str, str] | None = None,
+        settings: StackSettings | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.retry_delay = retry_delay
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        auth = auth or rest_auth(settings or StackSettings())
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, auth=auth
+        )
+
+    @classmethod
+    def for_stack(cls, settings: StackSettings, **options: Any) -> ConnectClient:
+        """A client of the stack's Connect with its credentials."""
+        return cls(settings.connect_url, settings=settings, **options)
 
     def __enter__(self) -> ConnectClient:
         return self
@@ -151,6 +167,8 @@ class ConnectClient:
     def _check(self, response: httpx.Response, name: str | None = None) -> httpx.Response:
         if response.status_code == 404 and name is not None:
             raise ConnectorNotFound(name)
+        if response.status_code == 401:
+            raise ConnectUnauthorized(self.base_url)
         if response.status_code >= 400:
             raise ConnectError(
                 f"{response.request.method} {response.request.url.path} answered "

@@ -8,7 +8,11 @@ and the environment, so no secret or address is written in the file:
 |---|---|
 | `${annals:pg_host}`, `${annals:pg_port}` | PostgreSQL of the stack (ANNALS_STACK_HOST/PG_PORT) |
 | `${annals:kafka_bootstrap}` | Kafka bootstrap servers |
-| `${annals:debezium_password}` | ANNALS_DEBEZIUM_PASSWORD, else the stack's local password |
+| `${annals:connect_secrets}` | the worker's FileConfigProvider file (annals.connect.secrets) |
+| `${annals:debezium_password}` | `${file:<that file>:debezium_password}`, never the password |
+
+Secrets are never rendered: a password setting holds a `${file:...}` reference that the worker
+resolves when a task starts, so `apply` sends, and Connect stores, no password.
 
 An optional `"annals": {"enabled_when": {"ENV_VAR": "value"}}` block makes `annals connectors
 apply` (without file arguments) skip the connector unless the environment matches; Connect
@@ -27,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from annals.connect import secrets
 from annals.connect.errors import ConfigFileError
 from annals.stack.settings import StackSettings
 
@@ -46,7 +51,8 @@ def variables(settings: StackSettings, env: Mapping[str, str] | None = None) -> 
         "pg_host": settings.host,
         "pg_port": str(settings.pg_port),
         "kafka_bootstrap": settings.kafka_bootstrap,
-        "debezium_password": env.get("ANNALS_DEBEZIUM_PASSWORD", settings.pg_password),
+        "connect_secrets": secrets.provider_file(settings, env),
+        "debezium_password": secrets.reference(settings, secrets.DEBEZIUM_KEY, env),
     }
 
 

@@ -27,6 +27,17 @@ class ConnectUnavailable(ConnectError):
         self.hint = "start it with `annals stack up`; `annals stack status` shows its health"
 
 
+class ConnectUnauthorized(ConnectError):
+    """Connect's REST API refused the credentials (401)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"Kafka Connect at {url} refused the credentials (401)")
+        self.hint = (
+            "the client sends annals-admin with the secret connect-admin of .stack/secrets "
+            "(or ANNALS_SECRET_CONNECT_ADMIN); `annals stack up` starts Connect with the same"
+        )
+
+
 class ConnectorNotFound(ConnectError):
     """No connector of that name."""
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import asyncpg
+
+from annals.connect.secrets import resolve
 
 POSTGRES_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 
@@ -22,10 +25,12 @@ class SlotInfo:
 
 
 def slot_dsn(config: Mapping[str, str]) -> str | None:
-    """A DSN from a Debezium PostgreSQL config (its own user), or None for other connectors."""
+    """A DSN from a Debezium PostgreSQL config (its own user, the password its `${file:...}`
+    reference names), or None for other connectors."""
     if config.get("connector.class") != POSTGRES_CLASS:
         return None
-    user, password = config.get("database.user", ""), config.get("database.password", "")
+    user = quote(config.get("database.user", ""), safe="")
+    password = quote(resolve(config.get("database.password", "")), safe="")
     host, port = config.get("database.hostname", ""), config.get("database.port", "5432")
     return f"postgresql://{user}:{password}@{host}:{port}/{config.get('database.dbname', '')}"
 

@@ -1,11 +1,17 @@
-"""Kafka Connect 4.3 (distributed worker) with the Debezium PostgreSQL plugin on plugin.path."""
+"""Kafka Connect 4.3 (distributed worker) with the Debezium PostgreSQL plugin on plugin.path.
+
+Its REST API requires Basic auth (a JAAS login from annals.connect.secrets) and its connectors
+read their passwords through a FileConfigProvider limited to .stack/secrets.
+"""
 
 from __future__ import annotations
 
 import httpx
 
+from annals.connect import secrets
 from annals.stack import jvm
 from annals.stack.procs import ensure_port_free, read_pid, stop_pid
+from annals.stack.secrets import secrets_dir
 from annals.stack.settings import StackSettings
 
 NAME = "connect"
@@ -16,16 +22,20 @@ def start(settings: StackSettings) -> None:
     """Start the worker unless it runs already, then wait until REST and the plugin answer."""
     if read_pid(settings.pid_file(NAME)) is None:
         ensure_port_free(NAME, settings.host, settings.connect_port, "ANNALS_STACK_CONNECT_PORT")
+        jaas = secrets.write_rest_login(settings)
+        secrets.write_provider_file(settings)
         config = jvm.render(
             settings,
             "connect-distributed.properties",
             settings.run_dir / "connect-distributed.properties",
             plugin_path=settings.jars_dir / "plugins",
+            secrets_dir=secrets_dir(settings),
         )
         command = jvm.java_command(
             settings, NAME, settings.jars_dir / "connect", settings.connect_heap,
             "org.apache.kafka.connect.cli.ConnectDistributed", str(config),
         )  # fmt: skip
+        command.insert(1, f"-Djava.security.auth.login.config={jaas}")
         jvm.launch(settings, NAME, command)
     jvm.wait_healthy(
         settings, NAME, lambda: healthy(settings), f"GET /connectors and {DEBEZIUM_CLASS}"
@@ -35,7 +45,8 @@ def start(settings: StackSettings) -> None:
 def healthy(settings: StackSettings) -> bool:
     """True when GET /connectors answers and the Debezium connector class is loaded."""
     try:
-        with httpx.Client(base_url=settings.connect_url, timeout=5) as client:
+        auth = secrets.rest_auth(settings)
+        with httpx.Client(base_url=settings.connect_url, timeout=5, auth=auth) as client:
             if client.get("/connectors").status_code != 200:
                 return False
             plugins = client.get("/connector-plugins")

@@ -10,6 +10,7 @@ import pytest
 from legacy.sandbox import LEGACY_CONFIG, Sandbox, sandbox
 
 from annals.connect.configs import deploy_dir
+from annals.connect.secrets import DEBEZIUM_KEY, debezium_password, reference
 from annals.connect.slots import slot_info
 from annals.stack.settings import StackSettings
 from tests.integration.cdc.rig import annals
@@ -72,7 +73,9 @@ async def test_apply_is_idempotent_then_status_restart_and_delete(
     assert "RUNNING" in status.stdout and rig.slot in status.stdout and "MiB" in status.stdout
     assert restarted.returncode == 0 and "RUNNING" in restarted.stdout, restarted.stdout
     assert stored is not None and stored["heartbeat.interval.ms"] == "5000"
-    assert stored["database.password"] == stack.pg_password  # rendered from the placeholder
+    # a FileConfigProvider reference: Connect stores no password
+    assert stored["database.password"] == reference(stack, DEBEZIUM_KEY)
+    assert debezium_password(stack) not in json.dumps(stored)
     assert stored["database.port"] == str(stack.pg_port)
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert f"slot {rig.slot}: dropped" in deleted.stdout

@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from annals.messaging.security import client_security
+from annals.connect.secrets import DEBEZIUM_KEY, reference, rest_auth
 from annals.stack.settings import StackSettings
 
 pytestmark = pytest.mark.stack
@@ -23,7 +23,6 @@ async def _consume(settings: StackSettings, topic: str, count: int, timeout: flo
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka_bootstrap,
-        **client_security("admin"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -42,17 +41,14 @@ async def _consume(settings: StackSettings, topic: str, count: int, timeout: flo
 
 async def test_record_produced_with_aiokafka_is_consumed_back(stack: StackSettings, unique: str):
     topic = f"test.roundtrip.{unique}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap, **client_security("admin"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
     finally:
         await admin.close()
     producer = AIOKafkaProducer(
-        bootstrap_servers=stack.kafka_bootstrap,
-        **client_security("admin"),
-        acks="all",
-        enable_idempotence=True,
+        bootstrap_servers=stack.kafka_bootstrap, acks="all", enable_idempotence=True
     )
     await producer.start()
     try:
@@ -88,7 +84,7 @@ async def test_row_inserted_in_postgres_arrives_in_kafka_through_debezium(
             "database.hostname": stack.host,
             "database.port": str(stack.pg_port),
             "database.user": "debezium",
-            "database.password": stack.pg_password,
+            "database.password": reference(stack, DEBEZIUM_KEY),
             "database.dbname": "legacy_erp",
             "topic.prefix": f"scratch{unique}",
             "plugin.name": "pgoutput",
@@ -98,7 +94,8 @@ async def test_row_inserted_in_postgres_arrives_in_kafka_through_debezium(
             "table.include.list": f"public.{table}",
             "tasks.max": "1",
         }
-        async with httpx.AsyncClient(base_url=stack.connect_url, timeout=30) as connect:
+        auth = rest_auth(stack)
+        async with httpx.AsyncClient(base_url=stack.connect_url, timeout=30, auth=auth) as connect:
             response = await connect.put(f"/connectors/{connector}/config", json=config)
             assert response.status_code in (200, 201), response.text
             await _wait_running(connect, connector)

@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 
 from annals.connect import ConfigFileError, discover, load_spec
+from annals.connect.secrets import debezium_password, resolve, write_provider_file
+from annals.connect.slots import slot_dsn
 from annals.stack.settings import StackSettings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -15,19 +17,32 @@ def test_legacy_connector_file_holds_no_secret_and_no_address():
     assert "annals-local" not in raw
     assert "55432" not in raw
     config = json.loads(raw)["config"]
-    assert config["database.password"] == "${annals:debezium_password}"
+    assert config["database.password"] == "${file:${annals:connect_secrets}:debezium_password}"
 
 
-def test_rendering_fills_address_and_password_from_settings_and_env():
-    settings = StackSettings(host="10.0.0.5", pg_port=56432, pg_password="local-pw")
-    spec = load_spec(LEGACY, settings, env={})
+def test_rendering_fills_the_address_and_a_provider_reference_never_the_password(
+    tmp_path: Path,
+):
+    settings = StackSettings(dir=tmp_path, host="10.0.0.5", pg_port=56432, pg_password="local-pw")
+    spec = load_spec(LEGACY, settings, env={"ANNALS_DEBEZIUM_PASSWORD": "from-env"})
     assert spec.name == "legacy-erp"
     assert spec.config["database.hostname"] == "10.0.0.5"
     assert spec.config["database.port"] == "56432"
-    assert spec.config["database.password"] == "local-pw"
-    secret = load_spec(LEGACY, settings, env={"ANNALS_DEBEZIUM_PASSWORD": "from-env"})
-    assert secret.config["database.password"] == "from-env"
-    assert secret.masked()["database.password"] == "***"
+    provider = tmp_path / "secrets" / "connect-provider.properties"
+    assert spec.config["database.password"] == f"${{file:{provider}:debezium_password}}"
+    assert "local-pw" not in json.dumps(spec.config)
+    assert "from-env" not in json.dumps(spec.config)
+    assert spec.masked()["database.password"] == "***"
+
+
+def test_provider_file_holds_the_password_the_reference_resolves_to(tmp_path: Path):
+    settings = StackSettings(dir=tmp_path, pg_password="pw with \\ and = and :")
+    path = write_provider_file(settings)
+    spec = load_spec(LEGACY, settings, env={})
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert resolve(spec.config["database.password"]) == debezium_password(settings, env={})
+    assert slot_dsn(spec.config) is not None
+    assert "pw%20with" in str(slot_dsn(spec.config))
 
 
 def test_legacy_connector_contract():

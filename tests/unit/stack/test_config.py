@@ -17,13 +17,20 @@ def test_templates_render_without_leftover_placeholders(tmp_path: Path):
     settings = StackSettings(dir=tmp_path, kafka_port=19092, connect_port=18083)
     for template in ("server.properties", "connect-distributed.properties"):
         text = jvm.render(
-            settings, template, tmp_path / template, data_dir="/d", plugin_path="/p"
+            settings,
+            template,
+            tmp_path / template,
+            data_dir="/d",
+            plugin_path="/p",
+            secrets_dir="/s",
         ).read_text()
         assert "${" not in text
         assert "127.0.0.1:19092" in text
     connect = (tmp_path / "connect-distributed.properties").read_text()
     assert "listeners=http://127.0.0.1:18083" in connect
     assert "plugin.path=/p" in connect
+    assert "config.providers.file.param.allowed.paths=/s" in connect
+    assert "rest.extension.classes=org.apache.kafka.connect.rest.basic.auth" in connect
 
 
 def test_every_component_binds_loopback_only():
