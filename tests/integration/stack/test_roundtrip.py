@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from annals.connect.secrets import DEBEZIUM_KEY, reference, rest_auth
+from annals.messaging.security import client_security
 from annals.stack.settings import StackSettings
 
 pytestmark = pytest.mark.stack
@@ -23,6 +24,7 @@ async def _consume(settings: StackSettings, topic: str, count: int, timeout: flo
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka_bootstrap,
+        **client_security("admin"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -41,14 +43,17 @@ async def _consume(settings: StackSettings, topic: str, count: int, timeout: flo
 
 async def test_record_produced_with_aiokafka_is_consumed_back(stack: StackSettings, unique: str):
     topic = f"test.roundtrip.{unique}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap, **client_security("admin"))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
     finally:
         await admin.close()
     producer = AIOKafkaProducer(
-        bootstrap_servers=stack.kafka_bootstrap, acks="all", enable_idempotence=True
+        bootstrap_servers=stack.kafka_bootstrap,
+        **client_security("admin"),
+        acks="all",
+        enable_idempotence=True,
     )
     await producer.start()
     try:
