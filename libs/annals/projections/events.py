@@ -47,6 +47,8 @@ class Event:
     value: bytes | None = None
     headers: list[tuple[str, bytes]] = field(default_factory=list)
     id: str | None = None  # the event id (CloudEvents `id`); None for CDC changes
+    source: str | None = None  # CloudEvents `source` (who says it produced the record)
+    dataschema: str | None = None  # CloudEvents `dataschema` (the schema it claims to follow)
 
     @property
     def change(self) -> RowChange:
@@ -94,7 +96,7 @@ def from_record(record: Any, logical_topic: str) -> Event:
     return Event(
         ce.type, ce.data, ce.time or _ts(record.timestamp), ce.subject, ce.streamversion,
         ce.schemaversion or 1, logical_topic, record.partition, record.offset, record.key,
-        record.value, headers, ce.id,
+        record.value, headers, ce.id, ce.source, ce.dataschema,
     )  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from annals.eventstore.registry import EventRegistry
 from annals.messaging.security import client_security
 from annals.messaging.topics import ensure_topics
 from annals.projections import versions
+from annals.projections.admission import admission_for
 from annals.projections.engine import (
     RECORD_WRITE_FAULTS,
     Applier,
@@ -301,8 +302,9 @@ class Rebuild:
             if not records:
                 continue
             items = await decode_records(
-                records, self.settings.logical, self.projection, self.registries, self.keys
-            )
+                records, self.settings.logical, self.projection, self.registries, self.keys,
+                admission_for(self.settings.check_records),
+            )  # fmt: skip
             spans = spans_of(items)
             await apply_splitting(conn, applier, items)
             for (topic, partition), span in spans.items():

@@ -32,6 +32,7 @@ from annals.eventstore.ports import KeyStore
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.dlq import HEADER_PREFIX, read_dlq_headers
 from annals.projections import versions
+from annals.projections.admission import admission_for
 from annals.projections.engine import Applier, BatchResult, Item, where
 from annals.projections.events import Event
 from annals.projections.intake import decode_records
@@ -122,8 +123,9 @@ async def replay(
         for letter in letters:
             record = original(letter)
             [item] = await decode_records(
-                [record], settings.logical, projection, registries or {}, keys
-            )
+                [record], settings.logical, projection, registries or {}, keys,
+                admission_for(settings.check_records),
+            )  # fmt: skip
             try:
                 result = await _replay_one(conn, applier, item)
             except _StillFailing as failing:

@@ -7,8 +7,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from annals.stack.settings import DATABASE_OWNERS, StackSettings
 
-# Where each event topic's events are stored (rebuild --from store reads them there).
-STORE_OF_TOPIC = {"orders.events": "orders", "customers.events": "customers"}
+# The declared event topics and the one service that produces each: records of another
+# source are dead-lettered (admission.py), and the producer's store holds the topic's events
+# (rebuild --from store reads them there).
+PRODUCER_OF_TOPIC = {"orders.events": "orders", "customers.events": "customers"}
+STORE_OF_TOPIC = PRODUCER_OF_TOPIC
+# Debezium topics `<prefix>.<schema>.<table>`: the connector and database behind each prefix.
+CDC_ORIGINS = {"legacy": ("postgresql", "legacy_erp")}
 STORE_ROLE = {"orders": "orders_app", "customers": "customers_app"}
 
 
@@ -24,6 +29,9 @@ class ProjectorSettings(BaseSettings):
     session_timeout_ms: int = Field(default=10_000, ge=6_000, description="group membership")
     switch_lag: int = Field(default=500, ge=0, description="records left when a rebuild switches")
     rebuild_batch: int = Field(default=5000, ge=1)
+    check_records: bool = Field(
+        default=True, description="dead-letter records of another source or off their schema"
+    )
     metrics_port: int = Field(default=0, description="Prometheus port of a worker (0: none)")
     stall_after_s: float = Field(
         default=10.0, gt=0, description="no batch applied and not caught up this long: stalled"

@@ -30,6 +30,7 @@ from annals.messaging.dlq import DeadLetters, dlq_topic
 from annals.messaging.security import client_security
 from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.projections import health, versions
+from annals.projections.admission import admission_for
 from annals.projections.engine import (
     RECORD_WRITE_FAULTS,
     Applier,
@@ -85,6 +86,7 @@ class Worker:
         self.group = group or group_of(projection, self.settings)
         self.keys = keys
         self.registries = registries or {}
+        self.admission = admission_for(self.settings.check_records)
         self.metrics = metrics or ProjectionMetrics(projection.name)
         self.stopping = asyncio.Event()
         self.started = asyncio.Event()
@@ -315,8 +317,9 @@ class Worker:
     async def decode(self, records: Sequence) -> list[Item]:
         """Events (upcast, personal data decrypted) and poison records of consumer records."""
         return await decode_records(
-            records, self.settings.logical, self.projection, self.registries, self.keys
-        )
+            records, self.settings.logical, self.projection, self.registries, self.keys,
+            self.admission,
+        )  # fmt: skip
 
     async def _handle(self, records: Sequence) -> None:
         if self.first_record_at is None:

@@ -4,6 +4,11 @@ One rig, every projection of the catalog running in one process (projector.main.
 one record per shape: each lands in the DLQ of each projection that cannot apply it, with its
 headers; the projections' lag returns to 0, they stay `live`, and the events of other streams
 sent after the poison are applied.
+
+Forged and invalid records (issue 12: a stranger claiming the next version of a stream, data
+off its schema) are dead-lettered before anything reads them: the read model is unchanged and
+the stream waits for that version (parked behind the dead letter) until the real event of that
+version comes, which is then applied.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from annals.projections.status import status
 from annals.projections.worker import Worker, group_of
 from annals.stack.settings import StackSettings
 from tests.integration.projections.helpers import eventually, fetchval
-from tests.integration.projections.rig import Rig, create, destroy
+from tests.integration.projections.rig import Rig, create, destroy, live_schema
 from tests.unit.cdc.samples import ROW, key, value
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="module")]
@@ -82,18 +87,17 @@ def _all(views: tuple[str, ...], reason: str) -> dict[str, str]:
 CASES = [
     Case("orders-not-json", ORDERS, _all(ORDER_VIEWS, "undecodable")),
     Case("orders-not-a-cloudevent", ORDERS, _all(ORDER_VIEWS, "undecodable")),
-    Case("orders-empty-data", ORDERS, _all(ORDER_VIEWS, "keys failed")),
-    Case("orders-wrong-types", ORDERS, _all(ORDER_VIEWS, "write failed")),
+    Case("orders-empty-data", ORDERS, _all(ORDER_VIEWS, "invalid data")),
+    Case("orders-wrong-types", ORDERS, _all(ORDER_VIEWS, "invalid data")),
     Case("orders-unknown-type", ORDERS, _all(ORDER_VIEWS, "unknown event")),
     Case("orders-unknown-version", ORDERS, _all(ORDER_VIEWS, "unknown event")),
     Case("orders-handler-error", ORDERS,
          {"order_summary": "handler failed", "daily_sales": "handler failed"}),
-    Case("orders-prepare-error", ORDERS,
-         {"order_summary": "handler failed", "daily_sales": "prepare failed"}),
+    Case("orders-prepare-error", ORDERS, _all(ORDER_VIEWS, "invalid data")),
     Case("orders-conflicting-duplicate", ORDERS, _all(ORDER_VIEWS, "conflicting duplicate")),
     Case("customers-not-json", CUSTOMERS, _all(CUSTOMER_VIEWS, "undecodable")),
-    Case("customers-missing-fields", CUSTOMERS, _all(CUSTOMER_VIEWS, "handler failed")),
-    Case("customers-wrong-types", CUSTOMERS, {"customer_orders": "write failed"}),
+    Case("customers-missing-fields", CUSTOMERS, _all(CUSTOMER_VIEWS, "invalid data")),
+    Case("customers-wrong-types", CUSTOMERS, _all(CUSTOMER_VIEWS, "invalid data")),
     Case("customers-unknown-type", CUSTOMERS, _all(CUSTOMER_VIEWS, "unknown event")),
     Case("customers-unknown-version", CUSTOMERS, _all(CUSTOMER_VIEWS, "unknown event")),
     Case("customers-sealed-pii", CUSTOMERS, {"customer_orders": "undecryptable"}),
@@ -103,6 +107,11 @@ CASES = [
     Case("cdc-no-op", PRODUCTS, {"products": "undecodable"}),
     Case("cdc-lsn-not-a-number", PRODUCTS, {"products": "undecodable"}),
     Case("cdc-price-not-a-number", PRODUCTS, {"products": "handler failed"}),
+    Case("customers-forged-source", CUSTOMERS, _all(CUSTOMER_VIEWS, "forged source")),
+    Case("customers-invalid-data", CUSTOMERS, _all(CUSTOMER_VIEWS, "invalid data")),
+    Case("orders-forged-source", ORDERS, _all(ORDER_VIEWS, "forged source")),
+    Case("orders-invalid-data", ORDERS, _all(ORDER_VIEWS, "invalid data")),
+    Case("cdc-forged-database", PRODUCTS, {"products": "forged source"}),
 ]  # fmt: skip
 
 
@@ -149,15 +158,53 @@ def poison_records() -> dict[str, tuple[bytes | None, bytes | None, list]]:
                                                          lsn="not-a-number"), [])  # fmt: skip
     bad_price = {**ROW, "sku": "SKU-PRICE", "unit_price": "a lot"}
     out["cdc-price-not-a-number"] = (key("SKU-PRICE"), value("c", None, bad_price, lsn=5000), [])
+    for name, (service, forged) in FORGED.items():
+        record = to_kafka(forged, service)
+        envelope = json.loads(record.value)
+        if name.endswith("forged-source"):  # a stranger who can reach the broker
+            envelope["source"] = "/services/evil"
+        out[name] = (record.key, json.dumps(envelope).encode(), record.headers)
+    forged_row = {**ROW, "sku": "SKU-FORGED", "name": "forged"}
+    out["cdc-forged-database"] = (key("SKU-FORGED"), value("c", None, forged_row, lsn=6000,
+                                                           db="evil_erp"), [])  # fmt: skip
     return out
+
+
+# The forged or invalid record of each stream: it claims the stream's next version.
+FORGED = {
+    "customers-forged-source": ("customers", ce("customer-cfx", 3, "CustomerReactivated",
+                                                {"customer_id": "cfx"})),
+    "customers-invalid-data": ("customers", ce("customer-cinv", 2, "CustomerTierChanged",
+                               {"customer_id": "cinv", "tier": 5, "previous_tier": "gold"})),
+    "orders-forged-source": ("orders", ce("order-ofx", 2, "OrderCancelled",
+                                          {"order_id": "ofx", "reason": "forged"})),
+    "orders-invalid-data": ("orders", ce("order-oinv", 2, "ItemAdded",
+                                         item("oinv", quantity="lots"))),
+}  # fmt: skip
 
 
 def before_poison() -> dict[str, list[RecordedEvent]]:
     """Events that must be applied before some poison: the original of each duplicate."""
     return {
         "orders": [ce("order-dup", 1, "OrderPlaced", placed("dup")),
-                   ce("order-pe", 1, "OrderPlaced", placed("pe"))],
-        "customers": [ce("customer-cdup", 1, "CustomerRegistered", registered("cdup"))],
+                   ce("order-pe", 1, "OrderPlaced", placed("pe")),
+                   ce("order-ofx", 1, "OrderPlaced", placed("ofx")),
+                   ce("order-oinv", 1, "OrderPlaced", placed("oinv"))],
+        "customers": [ce("customer-cdup", 1, "CustomerRegistered", registered("cdup")),
+                      ce("customer-cfx", 1, "CustomerRegistered", registered("cfx")),
+                      ce("customer-cfx", 2, "CustomerDeactivated", {"customer_id": "cfx"}),
+                      ce("customer-cinv", 1, "CustomerRegistered", registered("cinv"))],
+    }  # fmt: skip
+
+
+def real_next() -> dict[str, list[RecordedEvent]]:
+    """The real event of each version a forged or invalid record claimed."""
+    tier = {"customer_id": "cinv", "tier": "platinum", "previous_tier": "gold"}
+    return {
+        "orders": [ce("order-ofx", 2, "ItemAdded", item("ofx")),
+                   ce("order-oinv", 2, "ItemAdded", item("oinv", quantity=3))],
+        "customers": [ce("customer-cfx", 3, "CustomerForgotten", {"customer_id": "cfx"}),
+                      ce("customer-cinv", 2, "CustomerTierChanged", tier)],
     }  # fmt: skip
 
 
@@ -182,6 +229,56 @@ class Poisoned:
     landed: dict[str, tuple[str, int, int]]  # case -> (topic, partition, offset)
     letters: dict[str, list[dict[str, str]]]  # projection -> dlq headers of its dead letters
     statuses: dict[str, Any]
+    held: dict[str, Any]  # read-model values once the forged records were handled
+    after: dict[str, Any]  # the same values once the real events were applied
+
+
+# What each forged or invalid record would have changed: (projection, SQL) -> value.
+WATCHED = {
+    "customer_status": "SELECT status FROM customer_directory.customer_status "
+                       "WHERE customer_id = 'cfx'",
+    "customer_orders": "SELECT status FROM readmodels.customer_orders WHERE customer_id = 'cfx'",
+    "customer_orders tier": "SELECT tier FROM readmodels.customer_orders "
+                            "WHERE customer_id = 'cinv'",
+    "order_summary": "SELECT status || ':' || item_count FROM readmodels.order_summary "
+                     "WHERE order_id = 'ofx'",
+    "order_summary items": "SELECT item_count FROM readmodels.order_summary "
+                           "WHERE order_id = 'oinv'",
+    "products": "SELECT count(*) FROM readmodels.product_catalog WHERE sku = 'SKU-FORGED'",
+}  # fmt: skip
+
+
+async def _watched(rig: Rig) -> dict[str, Any]:
+    out = {}
+    for name, sql in WATCHED.items():
+        dsn = rig.owner_dsn("orders") if name == "customer_status" else rig.app_dsn("readmodels")
+        out[name] = await fetchval(dsn, sql)
+    return out
+
+
+async def _stream(rig: Rig, projection: str, stream: str) -> tuple[int, int | None] | None:
+    """A stream's (applied version, version it waits for) in a projection's live version."""
+    dsn = rig.owner_dsn(PROJECTIONS[projection].database)
+    schema = await live_schema(dsn, projection)
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            f'SELECT version, parked_at FROM "{schema}"._streams WHERE stream_id = $1', stream
+        )
+    finally:
+        await conn.close()
+    return None if row is None else (row[0], row[1])
+
+
+async def _forged_parked(rig: Rig) -> bool:
+    """Each forged or invalid record is handled: its stream waits for the version it claimed."""
+    for name, (_, forged) in FORGED.items():
+        case = next(c for c in CASES if c.name == name)
+        for projection in case.expected:
+            mark = await _stream(rig, projection, forged.stream_id)
+            if mark != (forged.version - 1, forged.version):
+                return False
+    return True
 
 
 async def _send(rig: Rig, logical: str, records: list[tuple[bytes | None, bytes | None, list]]
@@ -224,6 +321,16 @@ async def _applied(rig: Rig) -> bool:
                  "WHERE customer_id = 'c-after'", "active"),
         (read, "SELECT name FROM readmodels.product_catalog WHERE sku = 'SKU-AFTER'", "after"),
     ]  # fmt: skip
+    checks += [
+        (read, "SELECT status FROM readmodels.customer_orders WHERE customer_id = 'cfx'",
+         "forgotten"),
+        (read, "SELECT tier FROM readmodels.customer_orders WHERE customer_id = 'cinv'",
+         "platinum"),
+        (orders, "SELECT status FROM customer_directory.customer_status "
+                 "WHERE customer_id = 'cfx'", "forgotten"),
+        (read, "SELECT item_count FROM readmodels.order_summary WHERE order_id = 'ofx'", 1),
+        (read, "SELECT item_count FROM readmodels.order_summary WHERE order_id = 'oinv'", 3),
+    ]  # fmt: skip
     for dsn, sql, want in checks:
         try:
             if await fetchval(dsn, sql) != want:
@@ -250,6 +357,9 @@ async def poisoned(stack: StackSettings) -> AsyncIterator[Poisoned]:
         landed: dict[str, tuple[str, int, int]] = {}
         for case in CASES:
             [landed[case.name]] = await _send(rig, case.topic, [records[case.name]])
+        await eventually(lambda: _forged_parked(rig), timeout=60, interval=0.2)
+        held = await _watched(rig)
+        await _events(rig, real_next())
         await _events(rig, after_poison())
         good = value("c", None, {**ROW, "sku": "SKU-AFTER", "name": "after"}, lsn=9000)
         await _send(rig, PRODUCTS, [(key("SKU-AFTER"), good, [])])
@@ -262,7 +372,7 @@ async def poisoned(stack: StackSettings) -> AsyncIterator[Poisoned]:
         for p in projections:
             statuses[p.name] = await eventually(lambda p=p: _caught_up(p, settings), 30, 0.2)
         assert not task.done(), "a projector task ended"
-        yield Poisoned(rig, landed, letters, statuses)
+        yield Poisoned(rig, landed, letters, statuses, held, await _watched(rig))
     finally:
         for worker in workers:
             worker.stop()
@@ -332,3 +442,44 @@ async def test_a_dead_letter_parks_its_stream_and_the_conflict_keeps_the_origina
         read, "SELECT count(*) FROM readmodels.order_summary WHERE order_id = 'dup'"
     )
     assert dup == 1
+
+
+@pytest.mark.parametrize("name", sorted(FORGED))
+async def test_a_forged_or_invalid_record_is_not_applied_and_the_real_one_is(
+    poisoned: Poisoned, name: str
+) -> None:
+    _, forged = FORGED[name]
+    case = next(c for c in CASES if c.name == name)
+    for projection in case.expected:
+        _, partition, offset = poisoned.landed[name]
+        [letter] = [h for h in poisoned.letters[projection]
+                    if (h["original_topic"], h["original_partition"], h["original_offset"])
+                    == (poisoned.rig.topic(case.topic), str(partition), str(offset))]  # fmt: skip
+        claimed = (letter["stream_id"], letter["stream_version"])
+        assert claimed == (forged.stream_id, str(forged.version))
+        wanted = "ForgedSource" if name.endswith("forged-source") else "InvalidData"
+        assert letter["error_class"].endswith(f".{wanted}"), letter
+        if name.endswith("forged-source"):
+            assert "/services/evil" in letter["error_message"], letter
+        # the real event of that version was applied, and the stream waits for nothing
+        mark = await _stream(poisoned.rig, projection, forged.stream_id)
+        assert mark == (forged.version, None), (projection, mark)
+
+
+async def test_the_read_models_held_until_the_real_events_came(poisoned: Poisoned) -> None:
+    assert poisoned.held == {
+        "customer_status": "deactivated",  # not re-activated by the stranger
+        "customer_orders": "deactivated",
+        "customer_orders tier": "gold",
+        "order_summary": "open:0",  # not cancelled by the stranger
+        "order_summary items": 0,
+        "products": 0,
+    }
+    assert poisoned.after == {
+        "customer_status": "forgotten",  # the real version 3 (a Forget) was not skipped
+        "customer_orders": "forgotten",
+        "customer_orders tier": "platinum",
+        "order_summary": "open:1",
+        "order_summary items": 3,
+        "products": 0,
+    }
