@@ -32,7 +32,9 @@ from annals.stack.settings import StackSettings
 NAME = "kafka"
 MECHANISM = "SCRAM-SHA-512"
 SERVICES = ("orders", "customers")
-CONNECT_TOPICS = ("_annals_connect_", "legacy.", "__debezium")
+# Prefixes of the topics Connect alone writes: its own, the legacy CDC's, Debezium heartbeats and
+# the outbox connectors' (topic.prefix <service>-outbox, routed to <service>.events).
+CONNECT_TOPICS = ("_annals_connect_", "legacy.", "__debezium", *(f"{s}-outbox" for s in SERVICES))
 CONNECT_GROUP = "annals-connect"
 
 # aiokafka warns on every PLAIN login; the stack's own one is on loopback by design.
