@@ -17,8 +17,9 @@ behind it, so the real event of that version is applied when it comes):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from annals.cdc import RowChange
 from annals.messaging.cloudevents import source_of
@@ -36,6 +37,9 @@ class ForgedSource(PoisonRecord):
     """A record that does not come from its topic's producer."""
 
 
+Attributes = tuple[str, str | None, str, int, str | None]  # topic, source, type, version, schema
+
+
 @dataclass(frozen=True)
 class Admission:
     """Admits the records of declared topics from their producers, in their schemas."""
@@ -43,14 +47,22 @@ class Admission:
     schemas: WireSchemas
     sources: Mapping[str, tuple[str, str]]  # logical topic -> (service, CloudEvents source)
     cdc: Mapping[str, tuple[str, str]]  # CDC topic prefix -> (connector, database)
+    # Attributes found right once -> their contract's is_valid (a bounded set: only declared
+    # topics, their producers' sources, and types and versions that have a schema get here).
+    _admitted: dict[Attributes, Any] = field(default_factory=dict, init=False, repr=False)
 
     def admit(self, event: Event) -> Item:
         """The event, or its poison saying why it may not be applied."""
+        attributes = (event.topic, event.source, event.type, event.schema_version,
+                      event.dataschema)  # fmt: skip
+        valid = self._admitted.get(attributes)
+        if valid is not None and valid(event.data):  # the fast path of the live projection
+            return event
         try:
             if event.topic.startswith(CDC_PREFIX):
                 self._check_change(event)
             else:
-                self._check_event(event)
+                self._admitted[attributes] = self._check_event(event)
         except ForgedSource as exc:
             return poison_event(event, exc, FORGED)
         except InvalidData as exc:
@@ -59,7 +71,8 @@ class Admission:
             return poison_event(event, exc, UNKNOWN)
         return event
 
-    def _check_event(self, event: Event) -> None:
+    def _check_event(self, event: Event) -> Any:
+        """The attributes' validity check once the event passed every check; raises otherwise."""
         declared = self.sources.get(event.topic)
         if declared is None:
             raise ForgedSource(f"no producer is declared for topic {event.topic}")
@@ -76,6 +89,7 @@ class Admission:
             raise InvalidData(f"dataschema {_shown(event.dataschema)} is not "
                               f"{contract.dataschema}")  # fmt: skip
         contract.check(event.data)
+        return contract.validator.is_valid
 
     def _check_change(self, event: Event) -> None:
         change = event.data

@@ -165,3 +165,10 @@ def test_checks_turned_off_admit_anything() -> None:
     record = cloudevent(CUSTOMERS, "customers.CustomerReactivated", REACTIVATED,
                         source="/services/evil")  # fmt: skip
     assert isinstance(decode_one(record, CUSTOMERS, {}, admission_for(False)), Event)
+
+
+def test_attributes_admitted_once_still_have_each_records_data_checked() -> None:
+    assert isinstance(decode(cloudevent(ORDERS, "orders.OrderPlaced", PLACED), ORDERS), Event)
+    again = cloudevent(ORDERS, "orders.OrderPlaced", {**PLACED, "currency": "euro"})
+    assert "currency" in poison(again, ORDERS, "invalid data").reason
+    assert isinstance(decode(cloudevent(ORDERS, "orders.OrderPlaced", PLACED), ORDERS), Event)
