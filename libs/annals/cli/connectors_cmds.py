@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from annals.connect import configs, slots
+from annals.connect import configs, secrets, slots
 from annals.connect.client import UPDATE_SETTLE, ConnectClient, ConnectorStatus, FieldError
 from annals.connect.configs import ConnectorSpec
 from annals.connect.errors import ConnectError, ConnectorFailed, InvalidConfig
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _client(settings: StackSettings) -> ConnectClient:
-    return ConnectClient(settings.connect_url)
+    return ConnectClient.for_stack(settings)
 
 
 def _fail(error: ConnectError) -> None:
@@ -95,6 +95,8 @@ def apply(
     settings = StackSettings()
     try:
         specs = _load(files, directory, settings)
+        # the configs hold config-provider references: the worker reads the passwords from here
+        secrets.write_provider_file(settings)
         with _client(settings) as client:
             plan = _plan(client, specs)
             for spec, action in plan:

@@ -9,10 +9,12 @@ and the environment, so no secret or address is written in the file:
 | `${annals:pg_host}`, `${annals:pg_port}` | PostgreSQL of the stack (ANNALS_STACK_HOST/PG_PORT) |
 | `${annals:kafka_bootstrap}` | Kafka bootstrap servers |
 | `${annals:connect_secrets}` | the worker's FileConfigProvider file (annals.connect.secrets) |
-| `${annals:debezium_password}` | `${file:<that file>:debezium_password}`, never the password |
+| `${annals:debezium_password}` | a reference to the password, never the password: |
+| | `${file:<that file>:debezium_password}`, or `${env:ANNALS_DEBEZIUM_PASSWORD}` with |
+| | ANNALS_CONNECT_SECRETS=env (compose's worker) |
 
-Secrets are never rendered: a password setting holds a `${file:...}` reference that the worker
-resolves when a task starts, so `apply` sends, and Connect stores, no password.
+Secrets are never rendered: a password setting holds a config-provider reference that the
+worker resolves when a task starts, so `apply` sends, and Connect stores, no password.
 
 An optional `"annals": {"enabled_when": {"ENV_VAR": "value"}}` block makes `annals connectors
 apply` (without file arguments) skip the connector unless the environment matches; Connect
@@ -51,7 +53,7 @@ def variables(settings: StackSettings, env: Mapping[str, str] | None = None) -> 
         "pg_host": settings.host,
         "pg_port": str(settings.pg_port),
         "kafka_bootstrap": settings.kafka_bootstrap,
-        "connect_secrets": secrets.provider_file(settings, env),
+        "connect_secrets": secrets.provider_file(settings),
         "debezium_password": secrets.reference(settings, secrets.DEBEZIUM_KEY, env),
     }
 

@@ -24,6 +24,7 @@ LOGIN_MODULE = "org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileL
 PROVIDER_FILE = "connect-provider.properties"
 DEBEZIUM_KEY = "debezium_password"
 REFERENCE = re.compile(r"^\$\{file:([^}:]+):([^}:]+)\}$")
+ENV_REFERENCE = re.compile(r"^\$\{env:([A-Za-z0-9_]+)\}$")
 
 
 def rest_auth(settings: StackSettings) -> tuple[str, str]:
@@ -41,15 +42,18 @@ def debezium_password(settings: StackSettings, env: Mapping[str, str] | None = N
     return str(per_role("debezium")) if per_role is not None else settings.pg_password
 
 
-def provider_file(settings: StackSettings, env: Mapping[str, str] | None = None) -> str:
-    """The FileConfigProvider file as the worker sees it (compose: ANNALS_CONNECT_SECRETS_FILE)."""
-    env = os.environ if env is None else env
-    return env.get("ANNALS_CONNECT_SECRETS_FILE") or str(secrets_dir(settings) / PROVIDER_FILE)
+def provider_file(settings: StackSettings) -> str:
+    """The file the native worker's FileConfigProvider reads the connectors' secrets from."""
+    return str(secrets_dir(settings) / PROVIDER_FILE)
 
 
 def reference(settings: StackSettings, key: str, env: Mapping[str, str] | None = None) -> str:
-    """The `${file:...:key}` reference a connector config holds instead of the secret."""
-    return "${file:" + provider_file(settings, env) + ":" + key + "}"
+    """The reference a connector config holds instead of the secret: `${file:<file>:key}`, or
+    `${env:ANNALS_<KEY>}` when ANNALS_CONNECT_SECRETS=env (compose's EnvVarConfigProvider)."""
+    env = os.environ if env is None else env
+    if env.get("ANNALS_CONNECT_SECRETS") == "env":
+        return "${env:ANNALS_" + key.upper() + "}"
+    return "${file:" + provider_file(settings) + ":" + key + "}"
 
 
 def write_provider_file(settings: StackSettings) -> Path:
@@ -71,7 +75,10 @@ def write_rest_login(settings: StackSettings) -> Path:
 
 
 def resolve(value: str) -> str:
-    """The secret a `${file:path:key}` reference names (read as the worker would), else value."""
+    """The secret a `${file:path:key}` or `${env:NAME}` reference names, else value."""
+    named = ENV_REFERENCE.match(value)
+    if named is not None:
+        return os.environ.get(named.group(1), value)
     match = REFERENCE.match(value)
     if match is None:
         return value

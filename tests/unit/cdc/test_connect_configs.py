@@ -17,7 +17,7 @@ def test_legacy_connector_file_holds_no_secret_and_no_address():
     assert "annals-local" not in raw
     assert "55432" not in raw
     config = json.loads(raw)["config"]
-    assert config["database.password"] == "${file:${annals:connect_secrets}:debezium_password}"
+    assert config["database.password"] == "${annals:debezium_password}"
 
 
 def test_rendering_fills_the_address_and_a_provider_reference_never_the_password(
@@ -33,6 +33,8 @@ def test_rendering_fills_the_address_and_a_provider_reference_never_the_password
     assert "local-pw" not in json.dumps(spec.config)
     assert "from-env" not in json.dumps(spec.config)
     assert spec.masked()["database.password"] == "***"
+    compose = load_spec(LEGACY, settings, env={"ANNALS_CONNECT_SECRETS": "env"})
+    assert compose.config["database.password"] == "${env:ANNALS_DEBEZIUM_PASSWORD}"
 
 
 def test_provider_file_holds_the_password_the_reference_resolves_to(tmp_path: Path):
