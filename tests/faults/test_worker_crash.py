@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from annals.stack.secrets import secrets_dir
 from annals.stack.settings import StackSettings
 from annals.stack.supervisor import Supervisor
 
@@ -38,10 +39,13 @@ class Platform:
 
     def __init__(self, directory: Path, stack: StackSettings) -> None:
         self.port = _free_port()
-        self.stack = StackSettings(**{**stack.model_dump(), "dir": directory})
+        self.stack = StackSettings(
+            **{**stack.model_dump(), "dir": directory, "secrets_dir": secrets_dir(stack)}
+        )
         self.env = {
             **os.environ,
             "ANNALS_STACK_DIR": str(directory),
+            "ANNALS_STACK_SECRETS_DIR": str(secrets_dir(stack)),  # the same servers' passwords
             "ANNALS_STACK_HOST": stack.host,
             "ANNALS_STACK_PG_PORT": str(stack.pg_port),
             "ANNALS_STACK_KAFKA_PORT": str(stack.kafka_port),

@@ -79,6 +79,7 @@ def container_stack() -> Iterator[StackSettings]:
             host=postgres.get_container_host_ip(),
             pg_port=int(postgres.get_exposed_port(5432)),
             pg_password=PASSWORD,
+            pg_least_privilege=False,
             kafka_port=int(kafka.get_bootstrap_server().rsplit(":", 1)[1]),
             connect_port=int(connect.get_exposed_port(8083)),
         )

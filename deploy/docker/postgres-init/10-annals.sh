@@ -1,17 +1,33 @@
 #!/usr/bin/env bash
 # First start of the compose PostgreSQL: the databases and least-privilege roles of DESIGN §2,
 # the same as `annals stack up` creates natively (tests/unit/stack checks they agree).
+# Each role's password comes from ANNALS_SECRET_PG_<ROLE> (the variable annals.stack.secrets
+# reads too); ANNALS_ROLE_PASSWORD, when set, stands in for the missing ones (throwaway stacks).
 set -euo pipefail
-password="${ANNALS_ROLE_PASSWORD:?set ANNALS_ROLE_PASSWORD}"
-psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres -v pw="$password" <<'SQL'
-CREATE ROLE orders_owner LOGIN PASSWORD :'pw';
-CREATE ROLE orders_app LOGIN PASSWORD :'pw';
-CREATE ROLE customers_owner LOGIN PASSWORD :'pw';
-CREATE ROLE customers_app LOGIN PASSWORD :'pw';
-CREATE ROLE legacy_app LOGIN PASSWORD :'pw';
-CREATE ROLE readmodels_owner LOGIN PASSWORD :'pw';
-CREATE ROLE query_app LOGIN PASSWORD :'pw';
-CREATE ROLE debezium LOGIN REPLICATION PASSWORD :'pw';
+pw() {
+    local var="ANNALS_SECRET_PG_${1^^}"
+    local value="${!var:-${ANNALS_ROLE_PASSWORD:-}}"
+    [[ -n "$value" ]] || { echo "set $var (or ANNALS_ROLE_PASSWORD)" >&2; exit 1; }
+    printf '%s' "$value"
+}
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+    -v orders_owner="$(pw orders_owner)" -v orders_app="$(pw orders_app)" \
+    -v customers_owner="$(pw customers_owner)" -v customers_app="$(pw customers_app)" \
+    -v legacy_app="$(pw legacy_app)" -v readmodels_owner="$(pw readmodels_owner)" \
+    -v query_app="$(pw query_app)" -v debezium="$(pw debezium)" \
+    -v readmodels_projector="$(pw readmodels_projector)" \
+    -v orders_projector="$(pw orders_projector)" -v keys_reader="$(pw keys_reader)" <<'SQL'
+CREATE ROLE orders_owner LOGIN PASSWORD :'orders_owner';
+CREATE ROLE orders_app LOGIN PASSWORD :'orders_app';
+CREATE ROLE customers_owner LOGIN PASSWORD :'customers_owner';
+CREATE ROLE customers_app LOGIN PASSWORD :'customers_app';
+CREATE ROLE legacy_app LOGIN PASSWORD :'legacy_app';
+CREATE ROLE readmodels_owner LOGIN PASSWORD :'readmodels_owner';
+CREATE ROLE query_app LOGIN PASSWORD :'query_app';
+CREATE ROLE debezium LOGIN REPLICATION PASSWORD :'debezium';
+CREATE ROLE readmodels_projector LOGIN PASSWORD :'readmodels_projector';
+CREATE ROLE orders_projector LOGIN PASSWORD :'orders_projector';
+CREATE ROLE keys_reader LOGIN PASSWORD :'keys_reader';
 CREATE DATABASE orders OWNER orders_owner;
 CREATE DATABASE customers OWNER customers_owner;
 CREATE DATABASE legacy_erp OWNER legacy_app;
@@ -28,4 +44,9 @@ GRANT CONNECT ON DATABASE readmodels TO query_app;
 GRANT CONNECT ON DATABASE legacy_erp TO debezium;
 GRANT CONNECT ON DATABASE orders TO debezium;
 GRANT CONNECT ON DATABASE customers TO debezium;
+GRANT CONNECT ON DATABASE readmodels TO readmodels_projector;
+GRANT CONNECT ON DATABASE orders TO orders_projector;
+GRANT CONNECT ON DATABASE customers TO keys_reader;
+GRANT CREATE ON DATABASE readmodels TO readmodels_projector;
+GRANT CREATE ON DATABASE orders TO orders_projector;
 SQL

@@ -10,6 +10,7 @@ import asyncpg
 
 from annals.eventstore import schema
 from annals.eventstore.settings import ServiceDatabase
+from annals.stack.settings import KEYS_READER
 
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x616E6E616C73  # "annals": one migration run per database at a time
@@ -31,6 +32,54 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON eventstore.events
 """
 
 
+# The only ways an application role changes stream metadata or subject keys (DESIGN §8): owned
+# by the database owner, SECURITY DEFINER with a pinned search_path, EXECUTE granted by grants_sql.
+DEFINER_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION eventstore.set_stream_metadata(
+    p_stream_id text, p_max_count integer, p_max_age interval) RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    WITH changed AS (
+        UPDATE eventstore.streams SET max_count = p_max_count, max_age = p_max_age,
+               updated_at = now()
+         WHERE stream_id = p_stream_id RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM changed)
+$fn$;
+CREATE OR REPLACE FUNCTION eventstore.tombstone_stream(p_stream_id text) RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    WITH changed AS (
+        UPDATE eventstore.streams SET deleted_at = now(), updated_at = now()
+         WHERE stream_id = p_stream_id AND deleted_at IS NULL RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM changed)
+$fn$;
+CREATE OR REPLACE FUNCTION eventstore.forget_subject(p_subject text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    INSERT INTO eventstore.subject_keys (subject, key, forgotten_at)
+    VALUES (p_subject, NULL, now())
+    ON CONFLICT (subject) DO UPDATE SET key = NULL, forgotten_at = now()
+$fn$;
+CREATE OR REPLACE FUNCTION eventstore.rewrap_keys(
+    p_subjects text[], p_old bytea[], p_new bytea[]) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    WITH changed AS (
+        UPDATE eventstore.subject_keys k SET key = n.new_key
+          FROM unnest(p_subjects, p_old, p_new) AS n(subject, old_key, new_key)
+         WHERE k.subject = n.subject AND k.key = n.old_key AND n.new_key IS NOT NULL
+        RETURNING 1)
+    SELECT count(*) FROM changed
+$fn$;
+REVOKE ALL ON FUNCTION eventstore.set_stream_metadata(text, integer, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION eventstore.tombstone_stream(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION eventstore.forget_subject(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION eventstore.rewrap_keys(text[], bytea[], bytea[]) FROM PUBLIC;
+"""
+DEFINERS = (
+    "set_stream_metadata(text, integer, interval)",
+    "tombstone_stream(text)",
+    "forget_subject(text)",
+    "rewrap_keys(text[], bytea[], bytea[])",
+)
+
+
 def _initial_tables() -> str:
     tables = [schema.streams, schema.events, schema.snapshots, schema.subject_keys]
     return ";\n".join(schema.create_ddl(*tables)) + ";"
@@ -48,21 +97,33 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables: streams, events, snapshots, subject_keys", _initial_tables),
     Migration(2, "events are append-only (trigger)", lambda: APPEND_ONLY_TRIGGER),
-)
+    Migration(3, "security-definer functions: stream metadata, tombstones, forget, rewrap",
+              lambda: DEFINER_FUNCTIONS),
+)  # fmt: skip
 
 
 def grants_sql(app_role: str) -> str:
-    """Least privilege for the service role: INSERT and SELECT on events, never UPDATE/DELETE."""
+    """Least privilege for the service role; stream metadata and keys change via the definers."""
     role = '"' + app_role.replace('"', '""') + '"'
+    definers = "\n".join(f"GRANT EXECUTE ON FUNCTION eventstore.{fn} TO {role};" for fn in DEFINERS)
     return f"""
 REVOKE ALL ON ALL TABLES IN SCHEMA eventstore FROM PUBLIC;
 GRANT USAGE ON SCHEMA eventstore TO {role};
 REVOKE ALL ON eventstore.events FROM {role};
 GRANT SELECT, INSERT ON eventstore.events TO {role};
-GRANT SELECT, INSERT, UPDATE ON eventstore.streams TO {role};
+REVOKE ALL ON eventstore.streams, eventstore.subject_keys FROM {role};
+GRANT SELECT, INSERT ON eventstore.streams TO {role};
+GRANT UPDATE (version, updated_at) ON eventstore.streams TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON eventstore.snapshots TO {role};
-GRANT SELECT, INSERT, UPDATE ON eventstore.subject_keys TO {role};
+GRANT SELECT, INSERT ON eventstore.subject_keys TO {role};
 GRANT SELECT ON eventstore.schema_migrations TO {role};
+{definers}
+DO $do$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{KEYS_READER}') THEN
+        GRANT USAGE ON SCHEMA eventstore TO {KEYS_READER};
+        GRANT SELECT ON eventstore.subject_keys TO {KEYS_READER};
+    END IF;
+END $do$;
 """
 
 

@@ -41,12 +41,11 @@ KEY_PAGE = (
     "SELECT subject, key FROM eventstore.subject_keys "
     "WHERE subject > $1 AND key IS NOT NULL ORDER BY subject LIMIT $2"
 )
-# Compare-and-set: a key forgotten meanwhile (key NULL) or re-wrapped by another run is left alone.
-REWRAP = """
-UPDATE eventstore.subject_keys k SET key = n.new_key
-  FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS n(subject, old_key, new_key)
- WHERE k.subject = n.subject AND k.key = n.old_key
-"""
+# Compare-and-set in eventstore.rewrap_keys: a key forgotten meanwhile (key NULL) or re-wrapped by
+# another run is left alone. It and forget_subject are security-definer functions: the service
+# role may not UPDATE subject_keys itself.
+REWRAP = "SELECT eventstore.rewrap_keys($1::text[], $2::bytea[], $3::bytea[])"
+FORGET = "SELECT eventstore.forget_subject($1)"
 
 
 class PostgresKeyStore:
@@ -88,12 +87,7 @@ class PostgresKeyStore:
 
     async def forget(self, subject: str) -> None:
         """Delete the subject's key (a tombstone row refuses new personal data for it)."""
-        await self._pool.execute(
-            "INSERT INTO eventstore.subject_keys (subject, key, forgotten_at) "
-            "VALUES ($1, NULL, now()) ON CONFLICT (subject) "
-            "DO UPDATE SET key = NULL, forgotten_at = now()",
-            subject,
-        )
+        await self._pool.fetchrow(FORGET, subject)
 
     async def status(self) -> dict[str, int]:
         """How many keys are wrapped by each master key, unwrapped, or forgotten."""
@@ -110,8 +104,8 @@ class PostgresKeyStore:
             if stale:
                 new = [self._wrapper.wrap(s, self._key(s, k)) for s, k in stale]
                 subjects, old = [s for s, _ in stale], [k for _, k in stale]
-                status = await self._pool.execute(REWRAP, subjects, old, new)
-                changed += int(status.rsplit(" ", 1)[-1])
+                row = await self._pool.fetchrow(REWRAP, subjects, old, new)
+                changed += int(row[0])
         return changed
 
     def _stored(self, subject: str, key: bytes) -> bytes:

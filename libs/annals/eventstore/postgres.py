@@ -320,14 +320,10 @@ class PostgresEventStore(CatchUp):
         """Set max-count / max-age of an existing stream (None clears the limit)."""
         if max_count is not None and (type(max_count) is not int or max_count < 1):
             raise InvalidEvent(f"max_count must be an int >= 1: {max_count!r}")
-        status = await self.pool.execute(
-            "UPDATE eventstore.streams SET max_count = $2, max_age = $3, updated_at = now() "
-            "WHERE stream_id = $1",
-            stream_id,
-            max_count,
-            max_age,
+        row = await self.pool.fetchrow(
+            "SELECT eventstore.set_stream_metadata($1, $2, $3)", stream_id, max_count, max_age
         )
-        if status.endswith(" 0"):
+        if row is None or not row[0]:
             raise WrongExpectedVersion(stream_id, "an existing stream", 0)
 
     async def delete_stream(self, stream_id: str, expected_version: ExpectedVersion = ANY) -> None:
@@ -352,8 +348,4 @@ class PostgresEventStore(CatchUp):
                 raise StreamDeleted(stream_id)
             if row is None or (code >= 0 and current != code):
                 raise WrongExpectedVersion(stream_id, expected_version, current)
-            await conn.execute(
-                "UPDATE eventstore.streams SET deleted_at = now(), updated_at = now() "
-                "WHERE stream_id = $1",
-                stream_id,
-            )
+            await conn.execute("SELECT eventstore.tombstone_stream($1)", stream_id)

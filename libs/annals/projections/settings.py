@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from annals.stack.settings import DATABASE_OWNERS, StackSettings
+from annals.stack.settings import DATABASE_OWNERS, KEYS_READER, PROJECTOR_ROLES, StackSettings
 
 # The declared event topics and the one service that produces each: records of another
 # source are dead-lettered (admission.py), and the producer's store holds the topic's events
@@ -39,7 +39,7 @@ class ProjectorSettings(BaseSettings):
     beat_interval_s: float = Field(default=2.0, gt=0, description="heartbeat row every ... s")
     topic_prefix: str = Field(default="", description="prepended to every topic (tests)")
     topic_map: dict[str, str] = Field(default_factory=dict, description="logical -> Kafka topic")
-    # Owner DSN of each database projections write to; default: the stack's owner roles.
+    # DSN of each database projections write to; default: the stack's projector (or owner) roles.
     database_dsns: dict[str, str] = Field(default_factory=dict)
     # DSN of each service's event store, read by rebuild --from store.
     store_dsns: dict[str, str] = Field(default_factory=dict)
@@ -53,10 +53,14 @@ class ProjectorSettings(BaseSettings):
     def _defaults(self) -> ProjectorSettings:
         stack = StackSettings()
         self.bootstrap = self.bootstrap or stack.kafka_bootstrap
+        # Least privilege: the projector's own role per database and a read-only key lookup.
+        writers = PROJECTOR_ROLES if stack.pg_least_privilege else DATABASE_OWNERS
         for database in ("readmodels", "orders"):
-            self.database_dsns.setdefault(database, stack.dsn(database, DATABASE_OWNERS[database]))
+            self.database_dsns.setdefault(database, stack.dsn(database, writers[database]))
         for service, role in STORE_ROLE.items():
             self.store_dsns.setdefault(service, stack.dsn(service, role))
+        if stack.pg_least_privilege:
+            self.keys_dsn = self.keys_dsn or stack.dsn("customers", KEYS_READER)
         self.keys_dsn = self.keys_dsn or self.store_dsns["customers"]
         return self
 
@@ -73,7 +77,7 @@ class ProjectorSettings(BaseSettings):
         return topic[len(prefix) :] if prefix and topic.startswith(prefix) else topic
 
     def dsn(self, database: str) -> str:
-        """Owner DSN of a projection database."""
+        """The writer's DSN of a projection database."""
         try:
             return self.database_dsns[database]
         except KeyError:

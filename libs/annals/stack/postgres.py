@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import hmac
 import os
 import pwd
 import shutil
@@ -17,6 +19,7 @@ from annals.stack.procs import ensure_port_free, port_open, tail
 from annals.stack.settings import (
     APP_ROLES,
     DATABASE_OWNERS,
+    PROJECTOR_ROLES,
     REPLICATION_ROLES,
     StackSettings,
 )
@@ -147,7 +150,7 @@ def initdb(settings: StackSettings) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
     pwfile = home / ".pg.pwfile"
-    pwfile.write_text(settings.pg_password + "\n")
+    pwfile.write_text(settings.pg_password_of() + "\n")
     pwfile.chmod(0o600)
     _give_to_server_user(folder, pwfile)
     try:
@@ -188,6 +191,10 @@ def write_config(settings: StackSettings) -> None:
         "checkpoint_timeout = 15min\n"
         "log_min_duration_statement = 2000\n"
         "log_line_prefix = '%m [%p] %q%u@%d '\n"
+        "# bind parameters (keys, personal data) never reach the server log\n"
+        "log_parameter_max_length = 0\n"
+        "log_parameter_max_length_on_error = 0\n"
+        "log_file_mode = 0600\n"
     )
     _give_to_server_user(conf)
 
@@ -197,6 +204,7 @@ def start(settings: StackSettings) -> None:
     ensure_port_free(NAME, settings.host, settings.pg_port, "ANNALS_STACK_PG_PORT")
     log = server_log(settings)
     log.touch()
+    log.chmod(0o600)  # pg_ctl -l appends to this file; log_file_mode covers the collector's
     _give_to_server_user(log)
     done = subprocess.run(
         _as_server_user([
@@ -259,11 +267,16 @@ def bootstrap(settings: StackSettings) -> None:
 
 
 async def _bootstrap(settings: StackSettings) -> None:
-    conn = await asyncpg.connect(settings.dsn(), timeout=10)
+    conn = await _superuser(settings)
     try:
-        roles = {*DATABASE_OWNERS.values(), *APP_ROLES}
-        for role in sorted(roles):
-            await _ensure_role(conn, role, settings.pg_password, role in REPLICATION_ROLES)
+        # A cluster started by an older version picks up the logging settings without a restart.
+        write_config(settings)
+        await conn.execute("SELECT pg_reload_conf()")
+        if server_log(settings).exists():
+            server_log(settings).chmod(0o600)
+        for role in sorted(login_roles()):
+            password = settings.pg_password_of(role)
+            await _ensure_role(conn, role, password, role in REPLICATION_ROLES)
         for database, owner in DATABASE_OWNERS.items():
             exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
             if not exists:
@@ -273,8 +286,70 @@ async def _bootstrap(settings: StackSettings) -> None:
         for role, databases in APP_ROLES.items():
             for database in databases:
                 await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
+        for database, role in PROJECTOR_ROLES.items():
+            await conn.execute(f'GRANT CREATE ON DATABASE "{database}" TO "{role}"')
     finally:
         await conn.close()
+    if settings.pg_least_privilege:
+        for database in PROJECTOR_ROLES:
+            await hand_projections_to_projector(settings, database)
+
+
+# Projection schemas a database owner made before the projector had its own role: the registry,
+# every version schema it lists, and every view schema (it holds a `<projection>__version` view).
+PROJECTION_SCHEMAS = r"""
+SELECT n.nspname FROM pg_namespace n
+ WHERE pg_get_userbyid(n.nspowner) = $1
+   AND (n.nspname = 'projections' OR n.nspname = ANY($2::text[])
+        OR EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind = 'v'
+                      AND c.relname LIKE '%\_\_version'))
+"""
+HAND_OVER = """
+DO $do$ DECLARE r record; BEGIN
+    EXECUTE format('ALTER SCHEMA %I OWNER TO %I', {schema}, {role});
+    FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = {schema} AND c.relkind IN ('r', 'v', 'm', 'p', 'f') LOOP
+        EXECUTE format('ALTER TABLE %I.%I OWNER TO %I', {schema}, r.relname, {role});
+    END LOOP;
+END $do$
+"""
+
+
+async def hand_projections_to_projector(settings: StackSettings, database: str) -> list[str]:
+    """Give the projection schemas an owner made (older clusters) to the projector's role."""
+    conn = await asyncpg.connect(settings.dsn(database), timeout=10)
+    try:
+        listed: list[str] = []
+        if await conn.fetchval("SELECT to_regclass('projections.versions') IS NOT NULL"):
+            listed = [
+                r[0] for r in await conn.fetch("SELECT schema_name FROM projections.versions")
+            ]
+        owner, role = DATABASE_OWNERS[database], PROJECTOR_ROLES[database]
+        rows = await conn.fetch(PROJECTION_SCHEMAS, owner, listed)
+        for (schema,) in rows:
+            literal = "'" + schema.replace("'", "''") + "'"
+            await conn.execute(HAND_OVER.format(schema=literal, role=f"'{role}'"))
+        return [r[0] for r in rows]
+    finally:
+        await conn.close()
+
+
+def login_roles() -> set[str]:
+    """Every login role the stack creates (the superuser aside)."""
+    return {*DATABASE_OWNERS.values(), *APP_ROLES}
+
+
+async def _superuser(settings: StackSettings) -> asyncpg.Connection:
+    """The superuser's connection; a cluster on the old shared password moves to its secret."""
+    try:
+        return await asyncpg.connect(settings.dsn(), timeout=10)
+    except asyncpg.InvalidPasswordError:
+        if not settings.pg_least_privilege:
+            raise
+    old = settings.model_copy(update={"pg_least_privilege": False})
+    conn = await asyncpg.connect(old.dsn(), timeout=10)
+    await _set_password(conn, settings.pg_superuser, settings.pg_password_of())
+    return conn
 
 
 async def _ensure_role(
@@ -285,8 +360,25 @@ async def _ensure_role(
     options = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE " + (
         "REPLICATION" if replication else "NOREPLICATION"
     )
-    literal = password.replace("'", "''")
-    await conn.execute(f"{verb} ROLE \"{role}\" WITH {options} PASSWORD '{literal}'")
+    await conn.execute(f'{verb} ROLE "{role}" WITH {options}')
+    await _set_password(conn, role, password)
+
+
+async def _set_password(conn: asyncpg.Connection, role: str, password: str) -> None:
+    """Set a role's password without the clear text in the server log (hashed client side)."""
+    verifier = scram_verifier(password)
+    await conn.execute(f"ALTER ROLE \"{role}\" WITH PASSWORD '{verifier}'")
+
+
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """PostgreSQL's SCRAM-SHA-256 verifier of `password` (what ALTER ROLE ... PASSWORD stores)."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    b64 = [base64.b64encode(part).decode() for part in (salt, stored_key, server_key)]
+    return f"SCRAM-SHA-256${iterations}:{b64[0]}${b64[1]}:{b64[2]}"
 
 
 def installed() -> bool:

@@ -19,8 +19,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 def secrets_dir(settings: StackSettings) -> Path:
-    """The folder holding the stack's secrets (mode 0700)."""
-    return settings.dir / "secrets"
+    """The folder holding the stack's secrets (mode 0700); ANNALS_STACK_SECRETS_DIR moves it."""
+    return settings.secrets_dir or settings.dir / "secrets"
 
 
 def env_name(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,8 +24,19 @@ APP_ROLES: dict[str, tuple[str, ...]] = {
     "customers_app": ("customers", "orders"),
     "query_app": ("readmodels",),
     "debezium": ("legacy_erp", "orders", "customers"),
+    "readmodels_projector": ("readmodels",),
+    "orders_projector": ("orders",),
+    "keys_reader": ("customers",),
 }
 REPLICATION_ROLES = frozenset({"debezium"})
+# The projector's role in each database it writes: CREATE on that database, so it owns the
+# schemas it makes (projections, <name>_v<N>, view schemas) and has no right on any other.
+PROJECTOR_ROLES: dict[str, str] = {
+    "readmodels": "readmodels_projector",
+    "orders": "orders_projector",
+}
+# Read-only role of the projector's key lookups: SELECT on eventstore.subject_keys, nothing else.
+KEYS_READER = "keys_reader"
 
 
 class StackSettings(BaseSettings):
@@ -33,11 +45,23 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ANNALS_STACK_", extra="ignore")
 
     dir: Path = Field(default=REPO_ROOT / ".stack", description="state, jars, logs and pids")
+    secrets_dir: Path | None = Field(
+        default=None, description="the servers' secrets when not in dir/secrets (a second dir)"
+    )
     repo: Path = Field(default=REPO_ROOT, description="checkout holding deploy/local")
     host: str = "127.0.0.1"
     pg_port: int = 55432
     pg_superuser: str = "postgres"
-    pg_password: str = "annals-local"
+    pg_password: str = Field(
+        default="annals-local",
+        description="the old shared password: every role's without pg_least_privilege, else "
+        "only the fallback that lets `annals stack up` reach a cluster made before role secrets",
+    )
+    pg_least_privilege: bool = Field(
+        default=True,
+        description="each role (the superuser too) has its own secret pg-<role> under "
+        ".stack/secrets, and the projector writes through PROJECTOR_ROLES, not the owners",
+    )
     pg_bin: Path | None = Field(default=None, description="PostgreSQL 15 bin folder")
     kafka_port: int = 9092
     controller_port: int = 9093
@@ -71,10 +95,19 @@ class StackSettings(BaseSettings):
         """Base URL of the Kafka Connect REST API."""
         return f"http://{self.host}:{self.connect_port}"
 
+    def pg_password_of(self, role: str | None = None) -> str:
+        """The password of `role` (the superuser by default): its own secret, or the shared one."""
+        if not self.pg_least_privilege:
+            return self.pg_password
+        from annals.stack.secrets import secret  # secrets imports this module
+
+        return secret(self, f"pg-{role or self.pg_superuser}")
+
     def dsn(self, database: str = "postgres", role: str | None = None) -> str:
-        """A libpq/asyncpg DSN for `database` as `role` (the superuser by default)."""
+        """The one DSN of `database` as `role` (the superuser by default), with its password."""
         user = role or self.pg_superuser
-        return f"postgresql://{user}:{self.pg_password}@{self.host}:{self.pg_port}/{database}"
+        password = quote(self.pg_password_of(user), safe="")
+        return f"postgresql://{user}:{password}@{self.host}:{self.pg_port}/{database}"
 
     @property
     def logs_dir(self) -> Path:

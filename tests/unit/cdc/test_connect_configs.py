@@ -38,7 +38,9 @@ def test_rendering_fills_the_address_and_a_provider_reference_never_the_password
 
 
 def test_provider_file_holds_the_password_the_reference_resolves_to(tmp_path: Path):
-    settings = StackSettings(dir=tmp_path, pg_password="pw with \\ and = and :")
+    settings = StackSettings(
+        dir=tmp_path, pg_password="pw with \\ and = and :", pg_least_privilege=False
+    )
     path = write_provider_file(settings)
     spec = load_spec(LEGACY, settings, env={})
     assert path.stat().st_mode & 0o777 == 0o600

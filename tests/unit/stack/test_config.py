@@ -85,7 +85,7 @@ def test_stack_error_is_one_line_with_cause_and_way_out():
 
 
 def test_dsn_names_role_and_database():
-    settings = StackSettings(pg_port=1234, pg_password="pw")
+    settings = StackSettings(pg_port=1234, pg_password="pw", pg_least_privilege=False)
     assert (
         settings.dsn("orders", "orders_app") == "postgresql://orders_app:pw@127.0.0.1:1234/orders"
     )
