@@ -43,7 +43,7 @@ def format_storage(settings: StackSettings) -> bool:
     config = _config(settings)
     command = jvm.java_command(
         settings, NAME, settings.jars_dir / "kafka", "-Xmx256m",
-        "kafka.tools.StorageTool", "format", "-t", id_file.read_text().strip(),
+        "kafka.tools.StorageTool", "format", f"--cluster-id={id_file.read_text().strip()}",
         "-c", str(config), "--ignore-formatted", *kafka_auth.format_args(settings),
     )  # fmt: skip
     log = settings.log("kafka-format")
