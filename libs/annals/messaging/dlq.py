@@ -144,8 +144,7 @@ def replay_group(group: str) -> str:
     return f"{group}.dlq-replay"
 
 
-async def replayed_upto(bootstrap: str, topic: str, group: str) -> dict[int, int]:
-    """Per DLQ partition, the offset before which every dead letter was replayed."""
+async def _replay_consumer(bootstrap: str, group: str) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         **client_security("admin"),
@@ -154,6 +153,12 @@ async def replayed_upto(bootstrap: str, topic: str, group: str) -> dict[int, int
         request_timeout_ms=15_000,
     )
     await consumer.start()
+    return consumer
+
+
+async def replayed_upto(bootstrap: str, topic: str, group: str) -> dict[int, int]:
+    """Per DLQ partition, the offset before which every dead letter was replayed."""
+    consumer = await _replay_consumer(bootstrap, group)
     try:
         out: dict[int, int] = {}
         for info in await describe_topics(bootstrap, [topic]):
@@ -171,14 +176,7 @@ async def mark_replayed(bootstrap: str, topic: str, group: str, upto: Mapping[in
     """Store how far a replay got (never moves the main group's offsets)."""
     if not upto:
         return
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        **client_security("admin"),
-        group_id=replay_group(group),
-        enable_auto_commit=False,
-        request_timeout_ms=15_000,
-    )
-    await consumer.start()
+    consumer = await _replay_consumer(bootstrap, group)
     try:
         partitions = {TopicPartition(topic, p): o for p, o in upto.items()}
         consumer.assign(list(partitions))
