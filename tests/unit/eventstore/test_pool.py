@@ -12,6 +12,7 @@ import pytest
 from annals.eventstore.availability import Availability, PoolTimeout
 from annals.eventstore.pool import ConnectionPool
 from annals.eventstore.postgres import client_timeout
+from tests.support.lines import Lines
 
 
 class FakeConnection:
@@ -66,20 +67,6 @@ class FakeServer:
         self.up = False
         for conn in self.conns:
             conn.closed = True
-
-
-class Lines:
-    """A logger that keeps what it was told."""
-
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-        self.infos: list[str] = []
-
-    def warning(self, event: str, *args: Any, **kw: Any) -> None:
-        self.warnings.append(event)
-
-    def info(self, event: str, *args: Any, **kw: Any) -> None:
-        self.infos.append(event)
 
 
 def make_pool(server: FakeServer, size: int = 2, timeout: float = 1.0) -> ConnectionPool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import asyncpg
 import httpx
@@ -14,6 +13,7 @@ from annals.eventstore.availability import Availability, PoolTimeout, is_outage
 from annals.web.health import live
 from annals.web.health import router as health_router
 from annals.web.problems import PROBLEM_JSON, install_problem_handlers, to_problem
+from tests.support.lines import Lines
 
 OUTAGES = [
     ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 55432)"),
@@ -54,20 +54,6 @@ def test_a_statement_timeout_is_503_but_no_outage():
     exc = asyncpg.QueryCanceledError("canceling statement due to statement timeout")
     problem = to_problem(exc)
     assert problem is not None and problem.status == 503 and not is_outage(exc)
-
-
-class Lines:
-    """A logger that keeps what it was told."""
-
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-        self.infos: list[str] = []
-
-    def warning(self, event: str, *args: Any, **kw: Any) -> None:
-        self.warnings.append(event)
-
-    def info(self, event: str, *args: Any, **kw: Any) -> None:
-        self.infos.append(event)
 
 
 class Clock:
