@@ -285,11 +285,10 @@ def projectors_status() -> None:
 
 
 def _query_spec() -> ServiceSpec:
-    from query.settings import QuerySettings
+    from annals.web.launcher import specs
 
-    from annals.web.launcher import ServiceSpec
-
-    return ServiceSpec("query", "query.app:create_app", QuerySettings, (), ())
+    [spec] = specs("query").values()  # one query API is declared
+    return spec
 
 
 @query_app.command("up")

@@ -12,8 +12,9 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from annals.web.auth import SCOPES, mint_token
-from annals.web.settings import AUDIENCES, ServiceSettings
+from annals.topology import resolve, topology
+from annals.web.auth import audiences, mint_token, scopes
+from annals.web.settings import ServiceSettings
 
 
 def register(app: typer.Typer) -> None:
@@ -26,26 +27,24 @@ def _split(values: list[str]) -> list[str]:
 
 
 def _audience(aud: list[str], settings: ServiceSettings) -> list[str]:
-    names = _split(aud)
-    unknown = sorted(set(names) - set(AUDIENCES))
+    names, known = _split(aud), audiences()
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise typer.BadParameter(f"unknown audiences {unknown}; known: {', '.join(AUDIENCES)}")
+        raise typer.BadParameter(f"unknown audiences {unknown}; known: {', '.join(known)}")
     if names:
         return names
     if settings.dev_mode or settings.uses_unsafe_secret:
-        return list(AUDIENCES)
-    raise typer.BadParameter("name the token's audience: --aud orders, customers or query")
+        return list(known)
+    raise typer.BadParameter(f"name the token's audience: --aud {' or '.join(known)}")
 
 
 def token(
     scope: Annotated[
-        list[str], typer.Option("--scope", "-s", help=f"repeatable: {', '.join(SCOPES)}")
+        list[str], typer.Option("--scope", "-s", help="repeatable: a declared scope, or admin")
     ],
     aud: Annotated[
         list[str] | None,
-        typer.Option(
-            "--aud", "-a", help="repeatable: orders, customers, query (default: all, dev)"
-        ),
+        typer.Option("--aud", "-a", help="repeatable: a declared service (default: all, dev)"),
     ] = None,
     subject: Annotated[str, typer.Option(help="the token's subject (the actor)")] = "local-dev",
     ttl: Annotated[
@@ -53,14 +52,14 @@ def token(
     ] = 3600,
 ) -> None:
     """Print a signed token for the local services, e.g. `annals token -s orders:write -s read`."""
-    scopes = _split(scope)
-    unknown = sorted(set(scopes) - set(SCOPES))
+    wanted, known = _split(scope), scopes()
+    unknown = sorted(set(wanted) - set(known))
     if unknown:
-        raise typer.BadParameter(f"unknown scopes {unknown}; known: {', '.join(SCOPES)}")
-    from orders.settings import OrdersSettings  # the shared ANNALS_JWT_* settings
-
+        raise typer.BadParameter(f"unknown scopes {unknown}; known: {', '.join(known)}")
+    # The ANNALS_JWT_* settings every service shares, read through a declared service's class.
+    settings_class = resolve(topology().of_kind("command")[0].settings)
     try:
-        settings: ServiceSettings = OrdersSettings()
+        settings: ServiceSettings = settings_class()
     except ValidationError as exc:
         typer.echo(f"error: invalid token settings: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -70,4 +69,4 @@ def token(
     if ttl > settings.jwt_max_lifetime:
         raise typer.BadParameter(f"--ttl exceeds jwt_max_lifetime ({settings.jwt_max_lifetime} s)")
     audience = _audience(aud or [], settings)
-    typer.echo(mint_token(settings, scopes, subject=subject, ttl_seconds=ttl, audience=audience))
+    typer.echo(mint_token(settings, wanted, subject=subject, ttl_seconds=ttl, audience=audience))

@@ -19,10 +19,12 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBearer
 
+from annals.topology import topology
 from annals.web.problems import Problem
-from annals.web.settings import AUDIENCES, ServiceSettings
+from annals.web.settings import ServiceSettings
 
-SCOPES = ("orders:write", "customers:write", "read", "read:pii", "metrics", "admin")
+# Scopes of the platform itself; each service declares its own (annals.topology).
+PLATFORM_SCOPES = ("metrics", "admin")
 BEARER_DESCRIPTION = "JWT with a `scope` claim (space-separated)"
 _CACHE_SIZE = 4096
 
@@ -37,6 +39,16 @@ class Principal:
     def has(self, scope: str) -> bool:
         """Whether the principal holds `scope`."""
         return scope in self.scopes or "admin" in self.scopes
+
+
+def scopes() -> tuple[str, ...]:
+    """Every scope a token may carry: the declared services' and the platform's."""
+    return (*topology().scopes, *PLATFORM_SCOPES)
+
+
+def audiences() -> tuple[str, ...]:
+    """Who a token may be for: each declared service checks that `aud` names it."""
+    return tuple(topology().services)
 
 
 def _unauthorized(detail: str) -> Problem:
@@ -179,9 +191,10 @@ def mint_token(
     *,
     subject: str = "local-dev",
     ttl_seconds: int = 3600,
-    audience: str | Sequence[str] = AUDIENCES,
+    audience: str | Sequence[str] | None = None,
 ) -> str:
     """A signed HS256 token for local use (the settings' secret and issuer; every service)."""
+    audience = audiences() if audience is None else audience
     now = int(time.time())
     claims = {
         "sub": subject,

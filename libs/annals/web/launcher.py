@@ -17,6 +17,7 @@ from annals.stack.errors import StackError
 from annals.stack.procs import port_open
 from annals.stack.settings import StackSettings
 from annals.stack.supervisor import Program, Supervisor, passed_environment
+from annals.topology import Service, resolve, topology
 from annals.web.server import HTTP_PROTOCOL
 from annals.web.settings import ServiceSettings, refuse_unsafe
 
@@ -32,30 +33,21 @@ class ServiceSpec:
     grants: tuple[str, ...]
 
 
-def specs() -> dict[str, ServiceSpec]:
-    """The services `annals services` runs."""
-    from customers.service_layer.reservations import RESERVATIONS_GRANT, RESERVATIONS_STEP
-    from customers.settings import CustomersSettings
-    from orders.settings import OrdersSettings
-
+def spec_of(service: Service) -> ServiceSpec:
+    """How to run a declared service (a command service also keeps idempotency keys)."""
     from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEP
 
-    return {
-        "orders": ServiceSpec(
-            "orders",
-            "orders.entrypoints.app:create_app",
-            OrdersSettings,
-            (IDEMPOTENCY_STEP,),
-            (IDEMPOTENCY_GRANT,),
-        ),
-        "customers": ServiceSpec(
-            "customers",
-            "customers.entrypoints.app:create_app",
-            CustomersSettings,
-            (IDEMPOTENCY_STEP, RESERVATIONS_STEP),
-            (IDEMPOTENCY_GRANT, RESERVATIONS_GRANT),
-        ),
-    }
+    steps = [resolve(m.step) for m in service.migrations]
+    grants = [resolve(m.grant) for m in service.migrations]
+    if service.kind == "command":
+        steps, grants = [IDEMPOTENCY_STEP, *steps], [IDEMPOTENCY_GRANT, *grants]
+    settings = resolve(service.settings)
+    return ServiceSpec(service.name, service.app, settings, tuple(steps), tuple(grants))
+
+
+def specs(kind: str = "command") -> dict[str, ServiceSpec]:
+    """The declared services of a kind: `annals services` runs the command services."""
+    return {s.name: spec_of(s) for s in topology().of_kind(kind)}
 
 
 def uvicorn_args(spec: ServiceSpec, settings: ServiceSettings) -> list[str]:

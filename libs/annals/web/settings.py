@@ -14,8 +14,6 @@ from annals.eventstore.settings import ServiceDatabase
 # Local development only: anyone with the repository can mint tokens with it, so a service
 # accepts it only in development mode (ANNALS_DEV_MODE=1) on a loopback address.
 UNSAFE_LOCAL_SECRET = "annals-local-UNSAFE-secret-do-not-use-in-production"
-# Who a token may be for: each service checks that `aud` names it.
-AUDIENCES = ("orders", "customers", "query")
 Access = Literal["", "open", "auth", "off"]
 
 
@@ -101,7 +99,7 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _complete(self) -> ServiceSettings:
         if not self.service:
-            raise ValueError("service must name the service (orders, customers)")
+            raise ValueError("service must name the service (a declared one, e.g. orders)")
         db = ServiceDatabase(
             service=self.service,
             database=self.database,
