@@ -46,12 +46,13 @@ status: ## each component with pid, address and health; each supervised process 
 	$(BIN)/annals stack status
 	$(BIN)/annals platform status
 
-lint: $(INSTALLED) ## ruff and mypy
+lint: $(INSTALLED) ## ruff, mypy, schemas and import contracts
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/ruff format --check libs services tests bench
 	$(BIN)/mypy
 	$(BIN)/mypy services
 	$(BIN)/annals schemas check
+	$(BIN)/lint-imports
 
 test: install lint ## the full suite; starts the stack it needs (and stops it if it started it)
 	$(BIN)/pytest -ra $(PYTEST_ARGS)
@@ -62,4 +63,4 @@ bench: install ## all benchmarks, or one: make bench B=<name>; results in bench/
 	  echo "== bench/$$b"; BENCH_FAULTS_ON_DEFAULT_STACK=1 $(BIN)/python -m bench.$$b || exit 1; done
 
 clean: ## remove caches (keeps .stack/; `annals stack reset` wipes it)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -8,4 +8,5 @@ SOURCE = Source(
     database="legacy_erp",
     owner_role="legacy_app",
     prefix="legacy",
+    setup="legacy.cli:prepare",
 )

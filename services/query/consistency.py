@@ -22,25 +22,28 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from annals.topology import topology
 from annals.web.problems import FieldError, Problem
 
 CHANNEL = "annals_projections"
 MAX_TOKENS = 16
 MAX_VERSION = 2**31 - 1  # stream versions are int columns
 _TOKEN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.:-]{0,199})@([1-9][0-9]{0,9})$")
-# Which topic a stream's events are published to, by the stream id's kind.
-TOPIC_OF_KIND = {"order": "orders.events", "customer": "customers.events"}
-# Which topics each projection consumes (what the query API reads).
-TOPICS = {
-    "order_summary": ("orders.events",),
-    "customer_orders": ("customers.events", "orders.events"),
-    "daily_sales": ("orders.events",),
-    "products": ("legacy.public.products",),
-}
 POLL = 0.25
 CHECK_FLOOR = 1.0  # the first look runs even with ?wait=0, bounded by this much
 WATCH_BOUND = 2.0  # one watcher query never blocks the watcher longer than this
 SOURCES = ("header.X-Consistency-Token", "query.consistency")
+
+
+def topic_of_kind() -> dict[str, str]:
+    """Which topic a stream's events are published to, by the stream id's kind (declared)."""
+    return topology().topic_of_stream_type
+
+
+def topics_read(projection: str) -> tuple[str, ...]:
+    """The topics a declared projection consumes (none for an unknown name)."""
+    found = topology().projections.get(projection)
+    return found.topics if found is not None else ()
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class Token:
     @property
     def topic(self) -> str | None:
         """The topic the stream's events go to (None: unknown kind)."""
-        return TOPIC_OF_KIND.get(self.stream_id.split("-", 1)[0])
+        return topic_of_kind().get(self.stream_id.split("-", 1)[0])
 
     def __str__(self) -> str:
         return f"{self.stream_id}@{self.version}"
@@ -78,7 +81,7 @@ def _token(part: str, where: str) -> Token:
     if token.version > MAX_VERSION:
         raise _malformed(where, f"{part[:80]!r}: a version is at most {MAX_VERSION}", "version")
     if token.topic is None:
-        kinds = ", ".join(sorted(TOPIC_OF_KIND))
+        kinds = ", ".join(sorted(topic_of_kind()))
         message = f"{part[:80]!r} is not a stream of this platform (kinds: {kinds})"
         raise _malformed(where, message, "stream-kind")
     return token
@@ -178,8 +181,7 @@ class Consistency:
         started = time.monotonic()
         deadline = started + timeout
         plans = {
-            p: [t for t in tokens if t.topic in TOPICS.get(p, ())]
-            for p in dict.fromkeys(projections)
+            p: [t for t in tokens if t.topic in topics_read(p)] for p in dict.fromkeys(projections)
         }
         plans = {p: ts for p, ts in plans.items() if ts}
         seen = await asyncio.gather(

@@ -14,13 +14,14 @@ from fastapi import FastAPI
 from orders.adapters.customer_directory import CustomerDirectory
 from orders.entrypoints.app import create_app as create_orders
 from orders.settings import OrdersSettings
-from projector.catalog import PROJECTIONS, registries
 from query.app import create_app as create_query
 from query.settings import QuerySettings
 
 from annals.commands.errors import RuleBroken
 from annals.eventstore.pgstores import PostgresKeyStore
+from annals.projections.process import registries
 from annals.projections.worker import Worker
+from annals.topology import topology
 from annals.web.auth import mint_token
 from tests.integration.projections.helpers import eventually, fetchval, running
 from tests.integration.projections.rig import Rig
@@ -63,7 +64,7 @@ async def test_http_command_is_read_back_from_the_query_api(rig: Rig) -> None:
         rig.relay("customers"),
     ):
         keys = PostgresKeyStore(customers_app.state.store.pool)
-        workers = [Worker(PROJECTIONS[n], projector, keys=keys, registries=registries())
+        workers = [Worker(topology().projections[n], projector, keys=keys, registries=registries())
                    for n in wanted]  # fmt: skip
         async with running(*workers):
             body = {"customer_id": "ada", "name": "Ada Keller", "email": "ada@e2e.test"}

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import random
-import time
-import uuid
-from typing import Any
 
-import asyncpg
 import httpx
 import typer
 from rich.console import Console
@@ -23,15 +18,11 @@ platform_app = typer.Typer(
     help="The platform on a running stack: services, publishers, legacy CDC, projectors, query.",
     no_args_is_help=True,
 )
-ORDERS, CUSTOMERS, QUERY = "http://127.0.0.1:8001", "http://127.0.0.1:8002", "http://127.0.0.1:8003"
-FIRST = ("Ada", "Ben", "Cleo", "Dan", "Eva", "Finn", "Greta", "Hugo", "Ines", "Jon")
-LAST = ("Keller", "Lang", "Meyer", "Novak", "Ortiz", "Petit", "Quinn", "Rossi")
 
 
 def register(app: typer.Typer) -> None:
-    """Add `annals platform ...` and `annals demo` to app."""
+    """Add `annals platform ...` to app."""
     app.add_typer(platform_app, name="platform")
-    app.command("demo")(demo)
 
 
 def _fail(message: str) -> None:
@@ -64,25 +55,15 @@ def _publishers() -> None:
         console.print(f"[green]✓[/green] publisher {service} (pid {workers.start(service)})")
 
 
-def _legacy() -> None:
-    from legacy.schema import migrate
+def _sources() -> None:
+    """Prepare each declared CDC source (its schema, publication and connector)."""
+    from annals.topology import resolve, topology
 
-    from annals.cli.legacy_cmds import legacy_dsn
-    from annals.connect.client import ConnectClient
-    from annals.connect.configs import deploy_dir, load_spec
-
-    async def schema() -> None:
-        conn = await asyncpg.connect(legacy_dsn())
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
-
-    asyncio.run(schema())
     stack = StackSettings()
-    with ConnectClient(stack.connect_url) as client:
-        client.apply(load_spec(deploy_dir(stack) / "legacy-erp.json", stack))
-    console.print("[green]✓[/green] legacy ERP schema and the legacy-erp Debezium connector")
+    for source in topology().sources.values():
+        if source.setup:
+            done = resolve(source.setup)(stack)
+            console.print(f"[green]✓[/green] {done}")
 
 
 def _projectors_and_query(processes: int) -> None:
@@ -110,7 +91,7 @@ def up(processes: int = typer.Option(2, help="projector worker processes")) -> N
     try:
         _services()
         _publishers()
-        _legacy()
+        _sources()
         _projectors_and_query(processes)
     except StackError as exc:
         _fail(exc.line())
@@ -123,17 +104,22 @@ def up(processes: int = typer.Option(2, help="projector worker processes")) -> N
 def urls() -> None:
     """Print where everything is."""
     table = Table("what", "where", title="Annals platform")
+    apis = [(f"{name} API (docs)", f"{url}/docs") for name, url in _addresses()]
     for what, where in (
-        ("orders API (docs)", f"{ORDERS}/docs"),
-        ("customers API (docs)", f"{CUSTOMERS}/docs"),
-        ("query API (docs)", f"{QUERY}/docs"),
+        *apis,
         ("projector metrics", "http://127.0.0.1:9401/metrics, :9402/metrics"),
         ("Kafka Connect", StackSettings().connect_url),
-        ("a token", "annals token -s orders:write -s customers:write -s read -s read:pii"),
+        ("a token", "annals token " + " ".join(f"-s {scope}" for scope in _scopes())),
         ("read models", "annals projections status"),
     ):
         table.add_row(what, where)
     console.print(table)
+
+
+def _scopes() -> tuple[str, ...]:
+    from annals.web.auth import PLATFORM_SCOPES, scopes
+
+    return tuple(s for s in scopes() if s not in PLATFORM_SCOPES)
 
 
 @platform_app.command("down")
@@ -216,118 +202,3 @@ def status() -> None:
     if down:
         console.print(f"[red]not running or in trouble[/red]: {', '.join(down)}")
         raise typer.Exit(1)
-
-
-def demo(
-    customers: int = typer.Option(8, help="customers to register"),
-    orders: int = typer.Option(30, help="orders to place"),
-    legacy_seconds: float = typer.Option(5.0, help="seconds of legacy ERP changes"),
-    seed: int = typer.Option(42, help="seed of the random choices"),
-    once: bool = typer.Option(False, "--once", help="do nothing when orders exist already"),
-) -> None:
-    """Seed the running platform: legacy changes, customers and orders over HTTP; show curls."""
-    from orders.settings import OrdersSettings
-
-    from annals.web.auth import mint_token
-
-    if once and asyncio.run(_seeded()):
-        console.print("demo data is there already (`annals demo` without --once adds more)")
-        return
-    rng = random.Random(seed)
-    token = mint_token(OrdersSettings(), ["orders:write", "customers:write", "read", "read:pii"])
-    console.print(f"legacy ERP: {legacy_seconds:.0f}s of product, stock and customer changes")
-    skus = asyncio.run(_legacy_changes(legacy_seconds, seed))
-    if not skus:
-        _fail("the legacy ERP has no active products")
-    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=15) as http:
-        ids = [_customer(http, rng) for _ in range(customers)]
-        last = ("", 0)
-        for _ in range(orders):
-            last = _order(http, rng, rng.choice(ids), skus)
-    console.print(f"[green]✓[/green] {customers} customers, {orders} orders, legacy changes")
-    _show_curls(last, ids[0])
-
-
-async def _seeded() -> bool:
-    from query.settings import QuerySettings
-
-    try:
-        conn = await asyncpg.connect(QuerySettings().dsn, timeout=5)
-    except (OSError, asyncpg.PostgresError):
-        return False
-    try:
-        return bool(await conn.fetchval("SELECT EXISTS (SELECT FROM readmodels.order_summary)"))
-    except asyncpg.PostgresError:
-        return False
-    finally:
-        await conn.close()
-
-
-async def _legacy_changes(seconds: float, seed: int) -> list[tuple[str, str]]:
-    from legacy.schema import migrate
-    from legacy.simulator import Simulator
-
-    from annals.cli.legacy_cmds import legacy_dsn
-
-    conn = await asyncpg.connect(legacy_dsn())
-    try:
-        await migrate(conn)
-        await Simulator(conn, seed=seed + int(time.time())).run(rate=40, duration=seconds)
-        rows = await conn.fetch(
-            "SELECT sku, unit_price::text FROM products WHERE active ORDER BY sku LIMIT 40"
-        )
-        return [(r[0], r[1]) for r in rows]
-    finally:
-        await conn.close()
-
-
-def _post(http: httpx.Client, url: str, body: Any | None = None) -> httpx.Response:
-    for _ in range(50):  # the order service's customer replica follows within milliseconds
-        answer = http.post(url, json=body)
-        if answer.status_code != 422 or "customer-unknown" not in answer.text:
-            break
-        time.sleep(0.2)
-    if answer.status_code >= 400:
-        _fail(f"POST {url}: {answer.status_code} {answer.text[:300]}")
-    return answer
-
-
-def _customer(http: httpx.Client, rng: random.Random) -> str:
-    first, last = rng.choice(FIRST), rng.choice(LAST)
-    tag = uuid.uuid4().hex[:6]
-    body = {"customer_id": f"{first.lower()}-{tag}", "name": f"{first} {last}",
-            "email": f"{first.lower()}.{last.lower()}.{tag}@example.com"}  # fmt: skip
-    return str(_post(http, f"{CUSTOMERS}/customers", body).json()["customer_id"])
-
-
-def _order(
-    http: httpx.Client, rng: random.Random, customer: str, skus: list[tuple[str, str]]
-) -> tuple[str, int]:
-    order = _post(http, f"{ORDERS}/orders", {"customer_id": customer, "currency": "EUR"})
-    order_id = order.json()["order_id"]
-    answer = order
-    for sku, price in rng.sample(skus, rng.randint(1, min(3, len(skus)))):
-        item = {"sku": sku, "quantity": rng.randint(1, 4),
-                "unit_price": {"amount": price, "currency": "EUR"}}  # fmt: skip
-        answer = _post(http, f"{ORDERS}/orders/{order_id}/items", item)
-    fate = rng.random()
-    if fate < 0.8:
-        answer = _post(http, f"{ORDERS}/orders/{order_id}/confirm")
-        if fate < 0.4:
-            answer = _post(http, f"{ORDERS}/orders/{order_id}/ship")
-    elif fate < 0.9:
-        answer = _post(http, f"{ORDERS}/orders/{order_id}/cancel", {"reason": "demo"})
-    return order_id, int(answer.headers["etag"].strip('"'))
-
-
-def _show_curls(last: tuple[str, int], customer: str) -> None:
-    order_id, version = last
-    console.print("\nTry (a read token: `TOKEN=$(.venv/bin/annals token -s read -s read:pii)`):")
-    for line in (
-        f'curl -s -H "Authorization: Bearer $TOKEN" -H "X-Consistency-Token: '
-        f'order-{order_id}@{version}" {QUERY}/orders/{order_id}',
-        f'curl -s -H "Authorization: Bearer $TOKEN" "{QUERY}/orders?customer={customer}"',
-        f'curl -s -H "Authorization: Bearer $TOKEN" {QUERY}/customers/{customer}/orders',
-        f'curl -s -H "Authorization: Bearer $TOKEN" "{QUERY}/reports/daily-sales"',
-    ):
-        console.print(f"  {line}")

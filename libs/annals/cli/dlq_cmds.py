@@ -126,12 +126,11 @@ def replay(
 
 
 def _projection_of(group: str) -> Any:
-    from projector.catalog import PROJECTIONS
-
+    from annals.projections.process import pick
     from annals.projections.worker import group_of
 
     settings = ProjectorSettings()
-    for projection in PROJECTIONS.values():
+    for projection in pick(None):
         if group_of(projection, settings) == group:
             return projection
     raise typer.BadParameter(
@@ -141,9 +140,7 @@ def _projection_of(group: str) -> Any:
 
 
 async def _replay(projection: Any, letters: list[Any]) -> Any:
-    from projector.catalog import registries
-    from projector.main import key_store
-
+    from annals.projections.process import key_store, registries
     from annals.projections.repair import replay
 
     settings = ProjectorSettings()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import typer
 
 from annals.cli import (
@@ -9,7 +11,6 @@ from annals.cli import (
     demo_cmds,
     dlq_cmds,
     eventstore_cmds,
-    legacy_cmds,
     projections_cmds,
     publish_cmds,
     schemas_cmds,
@@ -30,7 +31,6 @@ app = typer.Typer(
 stack_cmds.register(app)
 eventstore_cmds.register(app)
 connectors_cmds.register(app)
-legacy_cmds.register(app)
 publish_cmds.register(app)
 topics_cmds.register(app)
 tail_cmds.register(app)
@@ -40,6 +40,9 @@ services_cmds.register(app)
 projections_cmds.register(app)
 dlq_cmds.register(app)
 demo_cmds.register(app)
+# Commands of the platform's packages (`annals legacy`, `annals demo`): entry points annals.cli.
+for command in entry_points(group="annals.cli"):
+    command.load()(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

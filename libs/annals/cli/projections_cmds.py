@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _pick(names: list[str] | None) -> list:
-    from projector.catalog import pick
+    from annals.projections.process import pick
 
     try:
         return pick(names or [])
@@ -66,7 +66,7 @@ def _pick(names: list[str] | None) -> list:
 @projections_app.command()
 def run(names: Names = None) -> None:
     """Run a worker per projection in the foreground (until SIGTERM/SIGINT)."""
-    from projector.main import serve
+    from annals.projections.process import serve
 
     _pick(names)
     logging.basicConfig(
@@ -202,9 +202,7 @@ def rebuild(
     ] = False,
 ) -> None:
     """Build a new version beside the live one, catch up, switch atomically, drop the old one."""
-    from projector.catalog import registries
-    from projector.main import key_store
-
+    from annals.projections.process import key_store, registries
     from annals.projections.rebuild import Rebuild, RebuildResult
 
     [projection] = _pick([name])

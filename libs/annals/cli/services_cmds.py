@@ -20,7 +20,7 @@ console = Console(highlight=False, soft_wrap=True)
 services_app = typer.Typer(
     help="Run the service APIs (uvicorn under supervisord).", no_args_is_help=True
 )
-Names = Annotated[list[str] | None, typer.Argument(help="orders, customers (default: both)")]
+Names = Annotated[list[str] | None, typer.Argument(help="declared services (default: all)")]
 
 
 def register(app: typer.Typer) -> None:
@@ -117,7 +117,7 @@ def migrate(names: Names = None) -> None:
 
 
 @services_app.command()
-def serve(name: Annotated[str, typer.Argument(help="orders or customers")]) -> None:
+def serve(name: Annotated[str, typer.Argument(help="a declared service, e.g. orders")]) -> None:
     """Run one service in the foreground (uvicorn, workers from settings)."""
     spec = _pick([name])[0]
     args = launcher.uvicorn_args(spec, _settings(spec))

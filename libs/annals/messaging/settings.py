@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from annals.stack.settings import StackSettings
+from annals.topology import topology
 
 PublisherMode = Literal["relay", "debezium"]
 
@@ -20,7 +21,10 @@ class KafkaSettings(BaseSettings):
     bootstrap: str = ""
     partitions: int = 6
     replication_factor: int = 1
-    services: str = "orders,customers"
+    services: str = Field(
+        default_factory=lambda: ",".join(s.name for s in topology().of_kind("command")),
+        description="services that publish events (default: the declared command services)",
+    )
     auth: Literal["", "none", "scram"] = ""  # default: the stack's (ANNALS_STACK_KAFKA_AUTH)
     principal: str = ""  # SASL user of this process; default: the component's own (security.py)
     password: str = ""  # default: secret `kafka-<principal>` of the stack (.stack/secrets)
@@ -63,7 +67,8 @@ class PublisherSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults(self) -> PublisherSettings:
-        self.topic = self.topic or f"{self.service}.events"
+        declared = topology().services.get(self.service)
+        self.topic = self.topic or (declared.topic if declared else f"{self.service}.events")
         self.publisher_name = self.publisher_name or self.topic
         return self
 

@@ -32,7 +32,8 @@ from annals.projections.projection import Projection
 from annals.projections.settings import ProjectorSettings
 from annals.projections.tables import quote
 from annals.stack import scratch
-from annals.stack.settings import StackSettings
+from annals.stack.settings import PROJECTOR_ROLES, StackSettings
+from annals.topology import Service, topology
 
 
 @dataclass
@@ -49,27 +50,20 @@ class Rig:
         return f"t{self.unique}."
 
     def owner_dsn(self, kind: str) -> str:
-        """Owner DSN of the scratch database of `kind` (readmodels, orders, customers)."""
-        return self.stack.dsn(self.databases[kind], f"{kind}_owner")
+        """Owner DSN of the scratch copy of a declared database (readmodels, orders, ...)."""
+        return self.stack.dsn(self.databases[kind], _owner_of(kind).owner_role)
 
     def app_dsn(self, kind: str) -> str:
-        """The app role's DSN (query_app for readmodels)."""
-        role = "query_app" if kind == "readmodels" else f"{kind}_app"
-        return self.stack.dsn(self.databases[kind], role)
+        """The DSN of the app role of the service owning the database (query_app: readmodels)."""
+        return self.stack.dsn(self.databases[kind], _owner_of(kind).app_role)
 
     def settings(self, **overrides: Any) -> ProjectorSettings:
         """Projector settings on this rig."""
         values: dict[str, Any] = {
             "topic_prefix": self.prefix,
-            "database_dsns": {
-                "readmodels": self.owner_dsn("readmodels"),
-                "orders": self.owner_dsn("orders"),
-            },
-            "store_dsns": {
-                "orders": self.app_dsn("orders"),
-                "customers": self.app_dsn("customers"),
-            },
-            "keys_dsn": self.app_dsn("customers"),
+            "database_dsns": {db: self.owner_dsn(db) for db in PROJECTOR_ROLES},
+            "store_dsns": {s.name: self.app_dsn(s.database) for s in _stores()},
+            "keys_dsn": self.app_dsn(topology().key_holder.database),
             "batch_ms": 2,
         }
         values.update(overrides)
@@ -111,18 +105,30 @@ class Rig:
             await asyncio.wait_for(task, 30)
 
 
+def _owner_of(database: str) -> Service:
+    """The declared service whose database this is."""
+    for service in topology().services.values():
+        if service.database == database:
+            return service
+    raise ValueError(f"no declared service owns the database {database!r}")
+
+
+def _stores() -> list[Service]:
+    """The services with an event store (the command services)."""
+    return topology().of_kind("command")
+
+
 async def create(stack: StackSettings, unique: str) -> Rig:
-    """Create the rig's databases (event stores migrated with the messaging tables)."""
+    """Create a scratch copy of each declared service's database; event stores are migrated."""
     rig = Rig(stack, unique)
-    for kind in ("readmodels", "orders", "customers"):
-        reader = "query_app" if kind == "readmodels" else f"{kind}_app"
-        prefix = f"pj_{kind[:4]}_{unique}"
+    for service in topology().services.values():
+        kind, prefix = service.database, f"pj_{service.database[:4]}_{unique}"
         rig.databases[kind] = await scratch.create_database(
-            stack, prefix, f"{kind}_owner", [reader]
+            stack, prefix, service.owner_role, [service.app_role]
         )
-    for service in ("orders", "customers"):
-        await migrate(rig.owner_dsn(service), f"{service}_app")
-        await migrate_messaging(rig.owner_dsn(service), f"{service}_app")
+    for service in _stores():
+        await migrate(rig.owner_dsn(service.database), service.app_role)
+        await migrate_messaging(rig.owner_dsn(service.database), service.app_role)
     return rig
 
 

@@ -6,15 +6,24 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from annals.stack.settings import DATABASE_OWNERS, KEYS_READER, PROJECTOR_ROLES, StackSettings
+from annals.topology import topology
 
 # The declared event topics and the one service that produces each: records of another
 # source are dead-lettered (admission.py), and the producer's store holds the topic's events
-# (rebuild --from store reads them there).
-PRODUCER_OF_TOPIC = {"orders.events": "orders", "customers.events": "customers"}
+# (rebuild --from store reads them there). All of it comes from the declarations.
+PRODUCER_OF_TOPIC = topology().producers
 STORE_OF_TOPIC = PRODUCER_OF_TOPIC
 # Debezium topics `<prefix>.<schema>.<table>`: the connector and database behind each prefix.
-CDC_ORIGINS = {"legacy": ("postgresql", "legacy_erp")}
-STORE_ROLE = {"orders": "orders_app", "customers": "customers_app"}
+CDC_ORIGINS = topology().cdc_origins
+
+
+def _readers() -> dict[str, list[str]]:
+    """The service roles reading each database projections write (the query API's, ...)."""
+    out: dict[str, list[str]] = {}
+    for service in topology().services.values():
+        if service.database in PROJECTOR_ROLES:
+            out.setdefault(service.database, []).append(service.app_role)
+    return out
 
 
 class ProjectorSettings(BaseSettings):
@@ -45,9 +54,7 @@ class ProjectorSettings(BaseSettings):
     store_dsns: dict[str, str] = Field(default_factory=dict)
     # DSN of the customers key store: personal data is decrypted for read models.
     keys_dsn: str = ""
-    readers: dict[str, list[str]] = Field(
-        default_factory=lambda: {"readmodels": ["query_app"], "orders": ["orders_app"]}
-    )
+    readers: dict[str, list[str]] = Field(default_factory=_readers)
 
     @model_validator(mode="after")
     def _defaults(self) -> ProjectorSettings:
@@ -55,13 +62,14 @@ class ProjectorSettings(BaseSettings):
         self.bootstrap = self.bootstrap or stack.kafka_bootstrap
         # Least privilege: the projector's own role per database and a read-only key lookup.
         writers = PROJECTOR_ROLES if stack.pg_least_privilege else DATABASE_OWNERS
-        for database in ("readmodels", "orders"):
+        for database in PROJECTOR_ROLES:
             self.database_dsns.setdefault(database, stack.dsn(database, writers[database]))
-        for service, role in STORE_ROLE.items():
-            self.store_dsns.setdefault(service, stack.dsn(service, role))
+        for service in topology().of_kind("command"):
+            self.store_dsns.setdefault(service.name, stack.dsn(service.database, service.app_role))
+        keys = topology().key_holder
         if stack.pg_least_privilege:
-            self.keys_dsn = self.keys_dsn or stack.dsn("customers", KEYS_READER)
-        self.keys_dsn = self.keys_dsn or self.store_dsns["customers"]
+            self.keys_dsn = self.keys_dsn or stack.dsn(keys.database, KEYS_READER)
+        self.keys_dsn = self.keys_dsn or self.store_dsns[keys.name]
         return self
 
     def topic(self, logical: str) -> str:

@@ -1,22 +1,19 @@
-"""Which services' events are exported: service name -> the tuple of its event models."""
+"""Which services' events are exported: each declared service's tuple of event models."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 
 from annals.eventstore.domain import DomainEvent
-
-SERVICES: Mapping[str, str] = {
-    "orders": "orders.domain.events:ORDER_EVENTS",
-    "customers": "customers.domain.events:CUSTOMER_EVENTS",
-}
+from annals.topology import resolve, topology
 
 
-def event_models(services: Mapping[str, str] = SERVICES) -> dict[str, list[type[DomainEvent]]]:
-    """The event models of each service, imported from the `module:attribute` of the catalog."""
-    found: dict[str, list[type[DomainEvent]]] = {}
-    for service, spec in services.items():
-        module, _, attribute = spec.partition(":")
-        found[service] = list(getattr(importlib.import_module(module), attribute))
-    return found
+def declared_events() -> dict[str, str]:
+    """Service name -> the `module:attribute` of its event models, as each service declares."""
+    return {s.name: s.events for s in topology().services.values() if s.events}
+
+
+def event_models(services: Mapping[str, str] | None = None) -> dict[str, list[type[DomainEvent]]]:
+    """The event models of each service, imported from their `module:attribute` references."""
+    refs = declared_events() if services is None else services
+    return {service: list(resolve(ref)) for service, ref in refs.items()}

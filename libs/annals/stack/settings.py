@@ -9,24 +9,28 @@ from urllib.parse import quote
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from annals.topology import topology
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-# Databases of DESIGN §2 and the roles that own them (each owner runs its database's migrations).
+_DECLARED = topology()
+# The declared services' and CDC sources' databases and the roles that own them (each owner
+# runs its database's migrations).
 DATABASE_OWNERS: dict[str, str] = {
-    "orders": "orders_owner",
-    "customers": "customers_owner",
-    "legacy_erp": "legacy_app",
-    "readmodels": "readmodels_owner",
+    **{s.database: s.owner_role for s in _DECLARED.services.values()},
+    **{s.database: s.owner_role for s in _DECLARED.sources.values()},
 }
-# Least-privilege login roles: which databases each may connect to.
+# Least-privilege login roles: which databases each may connect to (the services' own and the
+# CDC role's, which reads the sources and the services' outboxes, come from the declarations).
 APP_ROLES: dict[str, tuple[str, ...]] = {
-    "orders_app": ("orders",),
-    "customers_app": ("customers", "orders"),
-    "query_app": ("readmodels",),
-    "debezium": ("legacy_erp", "orders", "customers"),
+    **{s.app_role: (s.database, *s.connects) for s in _DECLARED.services.values()},
+    **{
+        s.cdc_role: (s.database, *(c.database for c in _DECLARED.of_kind("command")))
+        for s in _DECLARED.sources.values()
+    },
     "readmodels_projector": ("readmodels",),
     "orders_projector": ("orders",),
-    "keys_reader": ("customers",),
+    "keys_reader": (_DECLARED.key_holder.database,),
 }
 REPLICATION_ROLES = frozenset({"debezium"})
 # The projector's role in each database it writes: CREATE on that database, so it owns the

@@ -5,6 +5,10 @@ query API's consistency tokens) asks `topology()` instead; docs/topology.md says
 """
 
 from annals.topology.declarations import Migration, Service, Source, resolve
+from annals.topology.describe import describe
 from annals.topology.loader import Topology, TopologyError, topology
 
-__all__ = ["Migration", "Service", "Source", "Topology", "TopologyError", "resolve", "topology"]
+__all__ = [
+    "Migration", "Service", "Source", "Topology", "TopologyError", "describe", "resolve",
+    "topology",
+]  # fmt: skip

@@ -81,3 +81,4 @@ class Source(_Declaration):
     owner_role: str
     prefix: str = Field(description="Debezium topic prefix: <prefix>.<schema>.<table>")
     cdc_role: str = "debezium"
+    setup: Ref | None = Field(default=None, description="`platform up` step: f(stack) -> done")

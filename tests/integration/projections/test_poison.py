@@ -1,6 +1,6 @@
 """Every poison shape on orders.events, customers.events and legacy.public.products, one run.
 
-One rig, every projection of the catalog running in one process (projector.main.run_all),
+One rig, every declared projection running in one process (annals.projections.process.run_all),
 one record per shape: each lands in the DLQ of each projection that cannot apply it, with its
 headers; the projections' lag returns to 0, they stay `live`, and the events of other streams
 sent after the poison are applied.
@@ -25,8 +25,6 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
-from projector.catalog import PROJECTIONS, registries
-from projector.main import run_all
 
 from annals.eventstore.pgstores import PostgresKeyStore
 from annals.eventstore.ports import RecordedEvent, uuid7
@@ -34,15 +32,18 @@ from annals.messaging.cloudevents import to_kafka
 from annals.messaging.dlq import read_dead_letters, read_dlq_headers
 from annals.messaging.security import client_security
 from annals.messaging.topics import TopicSpec, ensure_topics
+from annals.projections.process import registries, run_all
 from annals.projections.status import status
 from annals.projections.worker import Worker, group_of
 from annals.stack.settings import StackSettings
+from annals.topology import topology
 from tests.integration.projections.helpers import eventually, fetchval
 from tests.integration.projections.rig import Rig, create, destroy, live_schema
 from tests.unit.cdc.samples import ROW, key, value
 
 pytestmark = [pytest.mark.stack, pytest.mark.asyncio(loop_scope="module")]
 EUR = "EUR"
+PROJECTIONS = topology().projections
 ORDERS, CUSTOMERS, PRODUCTS = "orders.events", "customers.events", "legacy.public.products"
 ORDER_VIEWS = ("order_summary", "customer_orders", "daily_sales")
 CUSTOMER_VIEWS = ("customer_orders", "customer_status")

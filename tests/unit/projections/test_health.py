@@ -6,12 +6,12 @@ import asyncio
 import logging
 
 import pytest
-from projector.main import run_all
 from projector.order_summary import PROJECTION
 from prometheus_client import CollectorRegistry
 
 from annals.projections.health import Health
 from annals.projections.metrics import ProjectionMetrics
+from annals.projections.process import run_all
 from annals.projections.settings import ProjectorSettings
 from annals.projections.status import ProjectionStatus, _Stored, judge
 from annals.projections.worker import Worker

@@ -6,7 +6,7 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from annals.topology import Service, Source, Topology, TopologyError, topology
+from annals.topology import Service, Source, Topology, TopologyError, describe, topology
 from annals.topology.loader import PROJECTIONS, SERVICES, SOURCES
 
 HERE = "tests.unit.topology.test_topology"
@@ -111,3 +111,14 @@ def test_a_projection_reading_an_undeclared_topic_is_refused() -> None:
 def test_a_source_entry_point_loads_a_source() -> None:
     entry = EntryPoint("legacy", "legacy.declaration:SOURCE", SOURCES)
     assert Topology.from_entries([entry]).cdc_origins == {"legacy": ("postgresql", "legacy_erp")}
+
+
+def test_describe_lists_services_topics_with_their_producers_sources_and_projections() -> None:
+    described = describe()
+    assert {s["name"] for s in described["services"]} == {"orders", "customers", "query"}
+    assert {"name": "orders.events", "producer": "orders", "principal": "relay-orders"} in (
+        described["topics"]
+    )
+    assert described["sources"][0]["prefix"] == "legacy"
+    summary = next(p for p in described["projections"] if p["name"] == "order_summary")
+    assert summary["topics"] == ["orders.events"] and summary["database"] == "readmodels"

@@ -29,6 +29,25 @@ def legacy_dsn(settings: StackSettings | None = None) -> str:
     return os.environ.get("ANNALS_LEGACY_DSN") or settings.dsn(DATABASE, DATABASE_OWNERS[DATABASE])
 
 
+def prepare(stack: StackSettings) -> str:
+    """`annals platform up`'s step for this source: the schema, then the Debezium connector."""
+    from annals.connect.client import ConnectClient
+    from annals.connect.configs import deploy_dir, load_spec
+    from legacy.schema import migrate
+
+    async def schema() -> None:
+        conn = await asyncpg.connect(legacy_dsn(stack))
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(schema())
+    with ConnectClient(stack.connect_url) as client:
+        client.apply(load_spec(deploy_dir(stack) / "legacy-erp.json", stack))
+    return "legacy ERP schema and the legacy-erp Debezium connector"
+
+
 def _error(message: str) -> None:
     console.print(f"[red]error[/red] {message}", soft_wrap=True)
     raise typer.Exit(1)
@@ -121,10 +140,9 @@ def import_customers(
     schema: Annotated[str, typer.Option(help="schema of the legacy tables")] = "public",
 ) -> None:
     """Register every legacy customer in the customer service (idempotent: re-runs skip)."""
+    from annals.commands.storage import DatabaseNotReady
     from legacy.import_customers import CustomerImporter, ImportReport, open_customers_store
     from legacy.schema import LegacySchema
-
-    from annals.commands.storage import DatabaseNotReady
 
     async def run() -> ImportReport:
         store = await open_customers_store()

@@ -1,5 +1,8 @@
 """The projector worker process: `annals projections run [names]` (one consumer per projection).
 
+The projections are the declared ones (annals.topology); events are decoded with the event
+registries of the services that declare them.
+
 Each projection runs in a task of its own under `Worker.run_forever`, which never returns
 before stop(): a projection that fails restarts with back-off and shows as stalled, and its
 siblings in the process go on. Should a task end anyway, the others are left running and the
@@ -19,16 +22,35 @@ from prometheus_client import start_http_server
 
 from annals.eventstore.pgstores import PostgresKeyStore
 from annals.eventstore.ports import KeyStore
+from annals.eventstore.registry import EventRegistry
+from annals.projections.projection import Projection
 from annals.projections.settings import ProjectorSettings
 from annals.projections.worker import Worker
-from projector.catalog import pick, registries
+from annals.topology import resolve, topology
 
 log = logging.getLogger("projector")
 
 
+def registries() -> dict[str, EventRegistry]:
+    """Event registries by declared service (upcasting of older schema versions)."""
+    declared = topology().services.values()
+    return {s.name: EventRegistry(resolve(s.events)) for s in declared if s.events}
+
+
+def pick(names: Sequence[str] | None) -> list[Projection]:
+    """Declared projections by name (all when names is empty); ValueError for an unknown name."""
+    projections = topology().projections
+    if not names:
+        return list(projections.values())
+    unknown = sorted(set(names) - set(projections))
+    if unknown:
+        raise ValueError(f"unknown projections {unknown}; known: {sorted(projections)}")
+    return [projections[n] for n in names]
+
+
 @contextlib.asynccontextmanager
 async def key_store(settings: ProjectorSettings) -> AsyncIterator[KeyStore | None]:
-    """The customers key store (personal data of read models).
+    """The key store of the subjects' keys (personal data of read models).
 
     The pool connects on first use (min_size 0): a key store that is away at start is an
     error of the batches that need it (retried, the projection stalls), not encrypted values
