@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 from customers.domain import commands as c
 from customers.domain import events as e
-from customers.domain.customer import CustomerState, Status, decide, evolve, reserved_email
+from customers.domain.customer import DECIDER, CustomerState, Status, decide, reserved_email
 from pydantic import ValidationError
 
 from annals.commands.errors import AlreadyExists, DomainError, NotFound
 from annals.eventstore.domain import REDACTED
+from annals.testing import DeciderSpec
 
 CID = "c1"
+SPEC = DeciderSpec(DECIDER, CID)
 ADDRESS = e.Address(line1="1 Main St", city="Springfield", postal_code="12345", country="US")
 REGISTERED = e.CustomerRegistered(
     customer_id=CID, name="Ada", email="Ada@Example.com", phone="+1 555 0100", address=ADDRESS
@@ -21,10 +23,7 @@ FORGOTTEN = e.CustomerForgotten(customer_id=CID)
 
 
 def given(*events: e.CustomerEvent) -> CustomerState:
-    state = CustomerState()
-    for event in events:
-        state = evolve(state, event)
-    return state
+    return SPEC.given(*events).state
 
 
 def rule(state: CustomerState, command: c.Command) -> str:
@@ -37,12 +36,10 @@ def test_register() -> None:
     cmd = c.RegisterCustomer(
         name=" Ada ", email="Ada@Example.com", phone="+1 555 0100", address=ADDRESS
     )
-    assert decide(CustomerState(), CID, cmd) == [REGISTERED]
-    state = given(REGISTERED)
+    state = SPEC.given().when(cmd).then(REGISTERED)
     assert state.status is Status.ACTIVE and state.tier is e.Tier.STANDARD
     assert reserved_email(state) == "ada@example.com"
-    with pytest.raises(AlreadyExists):
-        decide(state, CID, cmd)
+    SPEC.given(REGISTERED).when(cmd).then_fails(AlreadyExists)
 
 
 def test_register_validates_fields() -> None:

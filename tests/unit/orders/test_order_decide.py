@@ -8,12 +8,14 @@ import pytest
 from orders.domain import commands as c
 from orders.domain import events as e
 from orders.domain.money import Money
-from orders.domain.order import MAX_LINES, OrderState, Status, decide, evolve
+from orders.domain.order import DECIDER, MAX_LINES, OrderState, Status, decide
 from pydantic import ValidationError
 
 from annals.commands.errors import AlreadyExists, DomainError, NotFound, RuleBroken
+from annals.testing import DeciderSpec
 
 OID = "o1"
+SPEC = DeciderSpec(DECIDER, OID)
 
 
 def eur(amount: str) -> Money:
@@ -21,10 +23,7 @@ def eur(amount: str) -> Money:
 
 
 def given(*events: e.OrderEvent) -> OrderState:
-    state = OrderState()
-    for event in events:
-        state = evolve(state, event)
-    return state
+    return SPEC.given(*events).state
 
 
 PLACED = e.OrderPlaced(order_id=OID, customer_id="c1", currency="EUR")
@@ -40,14 +39,14 @@ def rule(state: OrderState, command: c.Command) -> str:
 
 
 def test_place_order_on_new_id() -> None:
-    events = decide(OrderState(), OID, c.PlaceOrder(customer_id="c1", currency="EUR"))
-    assert events == [PLACED]
-    assert given(*events).status is Status.OPEN
+    state = SPEC.given().when(c.PlaceOrder(customer_id="c1", currency="EUR")).then(PLACED)
+    assert state.status is Status.OPEN
 
 
 def test_place_order_twice_is_a_conflict() -> None:
-    with pytest.raises(AlreadyExists):
-        decide(given(PLACED), OID, c.PlaceOrder(customer_id="c1", currency="EUR"))
+    SPEC.given(PLACED).when(c.PlaceOrder(customer_id="c1", currency="EUR")).then_fails(
+        AlreadyExists
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,8 +63,7 @@ def test_place_order_twice_is_a_conflict() -> None:
     ],
 )
 def test_commands_on_unknown_order_are_not_found(command: c.Command) -> None:
-    with pytest.raises(NotFound):
-        decide(OrderState(), OID, command)
+    SPEC.given().when(command).then_fails(NotFound)
 
 
 def test_add_item_and_totals() -> None:
@@ -145,9 +143,11 @@ def test_apply_discount_and_total_never_negative() -> None:
 
 
 def test_confirm() -> None:
-    assert decide(given(PLACED, ITEM), OID, c.Confirm()) == [CONFIRMED]
-    assert rule(given(PLACED), c.Confirm()) == "order-empty"
-    assert rule(given(PLACED, ITEM, CONFIRMED), c.Confirm()) == "order-not-open"
+    SPEC.given(PLACED, ITEM).when(c.Confirm()).then(CONFIRMED)
+    SPEC.given(PLACED).when(c.Confirm()).then_fails(RuleBroken, rule="order-empty")
+    SPEC.given(PLACED, ITEM, CONFIRMED).when(c.Confirm()).then_fails(
+        RuleBroken, rule="order-not-open"
+    )
 
 
 def test_cancel() -> None:
@@ -162,22 +162,29 @@ def test_cancel() -> None:
 
 
 def test_ship_and_deliver() -> None:
-    confirmed = given(PLACED, ITEM, CONFIRMED)
-    assert decide(confirmed, OID, c.MarkShipped()) == [SHIPPED]
-    assert rule(given(PLACED, ITEM), c.MarkShipped()) == "order-not-confirmed"
-    shipped = given(PLACED, ITEM, CONFIRMED, SHIPPED)
-    assert decide(shipped, OID, c.MarkDelivered()) == [e.OrderDelivered(order_id=OID)]
-    assert rule(confirmed, c.MarkDelivered()) == "order-not-shipped"
-    delivered = given(PLACED, ITEM, CONFIRMED, SHIPPED, e.OrderDelivered(order_id=OID))
+    SPEC.given(PLACED, ITEM, CONFIRMED).when(c.MarkShipped()).then(SHIPPED)
+    SPEC.given(PLACED, ITEM).when(c.MarkShipped()).then_fails(
+        RuleBroken, rule="order-not-confirmed"
+    )
+    delivered = (
+        SPEC.given(PLACED, ITEM, CONFIRMED, SHIPPED)
+        .when(c.MarkDelivered())
+        .then(e.OrderDelivered(order_id=OID))
+    )
     assert delivered.status is Status.DELIVERED
-    assert rule(delivered, c.MarkShipped()) == "order-not-confirmed"
+    SPEC.given(PLACED, ITEM, CONFIRMED).when(c.MarkDelivered()).then_fails(
+        RuleBroken, rule="order-not-shipped"
+    )
+    done = e.OrderDelivered(order_id=OID)
+    SPEC.given(PLACED, ITEM, CONFIRMED, SHIPPED, done).when(c.MarkShipped()).then_fails(
+        RuleBroken, rule="order-not-confirmed"
+    )
 
 
 def test_rule_broken_carries_the_field() -> None:
-    with pytest.raises(RuleBroken) as caught:
-        decide(given(PLACED, ITEM), OID, c.RemoveItem(sku="Q"))
-    assert caught.value.field == "sku"
-    assert caught.value.status == 422
+    SPEC.given(PLACED, ITEM).when(c.RemoveItem(sku="Q")).then_fails(
+        RuleBroken, field="sku", status=422
+    )
 
 
 def test_money_serializes_as_string() -> None:

@@ -11,6 +11,7 @@ from projector import daily_sales, order_summary, products
 from annals.cdc import Op, RowChange, Source
 from annals.projections.events import Event
 from annals.projections.projection import Projection, Rows
+from annals.testing import ProjectionSpec
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 EUR = {"currency": "EUR"}
@@ -43,15 +44,10 @@ def lifecycle() -> list[Event]:
 
 
 def test_order_summary_follows_the_order() -> None:
-    rows = staged(order_summary.PROJECTION)
-    apply(order_summary.PROJECTION, rows, lifecycle())
-    row = rows.get("order_summary", ("o1",))
-    assert row is not None
-    assert (row["status"], row["item_count"], row["line_count"]) == ("confirmed", 4, 2)
-    assert (row["subtotal"], row["total"], row["version"]) == (
-        Decimal("35.01"),
-        Decimal("32.01"),
-        6,
+    summary = {"status": "confirmed", "item_count": 4, "line_count": 2,
+               "subtotal": Decimal("35.01"), "total": Decimal("32.01"), "version": 6}  # fmt: skip
+    ProjectionSpec(order_summary.PROJECTION).given(*lifecycle()).then_rows(
+        "order_summary", {("o1",): summary, ("o2",): None}
     )
 
 
@@ -65,17 +61,16 @@ def test_daily_sales_splits_the_total_by_category_without_losing_a_cent() -> Non
 
 
 def test_daily_sales_counts_a_confirmed_order_and_takes_a_cancelled_one_back() -> None:
-    rows = staged(daily_sales.PROJECTION)
-    rows.lookups["categories"] = {("A", T0): "tools"}
-    apply(daily_sales.PROJECTION, rows, lifecycle())
-    day = T0.date()
-    tools = rows.merges["daily_sales"][(day, "tools", "EUR")]
-    other = rows.merges["daily_sales"][(day, daily_sales.UNCATEGORIZED, "EUR")]
-    assert tools.adds["units"] == 3 and other.adds["units"] == 1
-    assert tools.adds["revenue"] + other.adds["revenue"] == Decimal("32.01")
-    apply(daily_sales.PROJECTION, rows, [order("OrderCancelled", 7, reason="x")])
-    assert rows.merges["daily_sales"][(day, "tools", "EUR")].adds["revenue"] == 0
-    assert rows.get("daily_sales_orders", ("o1",))["counted_day"] is None  # type: ignore[index]
+    spec = ProjectionSpec(daily_sales.PROJECTION, lookups={"categories": {("A", T0): "tools"}})
+    day, other = T0.date(), daily_sales.UNCATEGORIZED
+    confirmed = spec.given(*lifecycle()).then_merged("daily_sales", (day, other, "EUR"), units=1)
+    tools = confirmed.rows.merges["daily_sales"][(day, "tools", "EUR")]
+    others = confirmed.rows.merges["daily_sales"][(day, other, "EUR")]
+    assert tools.adds["units"] == 3
+    assert tools.adds["revenue"] + others.adds["revenue"] == Decimal("32.01")
+    cancelled = spec.given(*lifecycle(), order("OrderCancelled", 7, reason="x"))
+    cancelled.then_merged("daily_sales", (day, "tools", "EUR"), revenue=0)
+    cancelled.then_rows("daily_sales_orders", {("o1",): {"counted_day": None}})
 
 
 BASE = {"sku": "S1", "name": "lamp", "category": "home", "unit_price": "10.00", "active": True}
