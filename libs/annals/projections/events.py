@@ -18,8 +18,10 @@ from annals.eventstore.ports import KeyStore
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.cloudevents import from_kafka
 from annals.messaging.errors import MalformedEvent
+from annals.topology import topology
 
-CDC_PREFIX = "legacy."
+# The topics of the declared CDC sources begin with one of these (`<prefix>.<schema>.<table>`).
+CDC_PREFIX = tuple(f"{prefix}." for prefix in topology().cdc_origins)
 # The C scanner behind json.loads, without its per-call checks (BOM, whitespace, type).
 _scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
     json.JSONDecoder()  # type: ignore[arg-type]  # typeshed types the class, not its argument
