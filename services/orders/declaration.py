@@ -9,4 +9,5 @@ SERVICE = Service(
     scopes=("orders:write",),
     stream_types=("order",),
     events="orders.domain.events:ORDER_EVENTS",
+    read_models=True,
 )

@@ -11,4 +11,5 @@ SERVICE = Service(
     database="readmodels",
     owner_role="readmodels_owner",
     app_role="query_app",
+    read_models=True,
 )

@@ -28,16 +28,14 @@ APP_ROLES: dict[str, tuple[str, ...]] = {
         s.cdc_role: (s.database, *(c.database for c in _DECLARED.of_kind("command")))
         for s in _DECLARED.sources.values()
     },
-    "readmodels_projector": ("readmodels",),
-    "orders_projector": ("orders",),
+    **{f"{database}_projector": (database,) for database in _DECLARED.read_model_databases},
     "keys_reader": (_DECLARED.key_holder.database,),
 }
 REPLICATION_ROLES = frozenset({"debezium"})
 # The projector's role in each database it writes: CREATE on that database, so it owns the
 # schemas it makes (projections, <name>_v<N>, view schemas) and has no right on any other.
 PROJECTOR_ROLES: dict[str, str] = {
-    "readmodels": "readmodels_projector",
-    "orders": "orders_projector",
+    database: f"{database}_projector" for database in _DECLARED.read_model_databases
 }
 # Read-only role of the projector's key lookups: SELECT on eventstore.subject_keys, nothing else.
 KEYS_READER = "keys_reader"

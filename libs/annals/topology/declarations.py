@@ -54,6 +54,9 @@ class Service(_Declaration):
     connects: tuple[str, ...] = Field(default=(), description="other databases its role reads")
     migrations: tuple[Migration, ...] = ()
     subject_keys: bool = Field(default=False, description="its store holds the subjects' keys")
+    read_models: bool = Field(
+        default=False, description="projections write read models into its database"
+    )
 
     @model_validator(mode="after")
     def _conventions(self) -> Service:

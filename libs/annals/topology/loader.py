@@ -152,6 +152,11 @@ class Topology:
             raise TopologyError(f"one service must hold subject keys, not {len(holders)}")
         return holders[0]
 
+    @property
+    def read_model_databases(self) -> list[str]:
+        """The databases projections may write (each gets its own projector role)."""
+        return [s.database for s in self.services.values() if s.read_models]
+
     @functools.cached_property
     def projections(self) -> dict[str, Projection]:
         """Every declared projection by name (imports the projection modules)."""
@@ -160,6 +165,11 @@ class Topology:
         found = [_load(e, Projection) for e in self.projection_entries]
         out = {p.name: p for p in found}
         for projection in found:
+            if projection.database not in self.read_model_databases:
+                raise TopologyError(
+                    f"projection {projection.name} writes {projection.database!r}, which no "
+                    f"service declares for read models ({self.read_model_databases})"
+                )
             unknown = set(projection.topics) - set(self.producers) - self._cdc_topics(projection)
             if unknown:
                 raise TopologyError(

@@ -103,7 +103,8 @@ def test_a_source_and_a_service_sharing_a_database_are_refused() -> None:
 
 def test_a_projection_reading_an_undeclared_topic_is_refused() -> None:
     entry = EntryPoint("order_summary", "projector.order_summary:PROJECTION", PROJECTIONS)
-    declared = Topology.from_entries([service("shop", "SHOP"), entry])
+    query = EntryPoint("query", "query.declaration:SERVICE", SERVICES)
+    declared = Topology.from_entries([service("shop", "SHOP"), query, entry])
     with pytest.raises(TopologyError, match=r"reads \[.orders.events.\], which no declared"):
         _ = declared.projections
 
@@ -122,3 +123,11 @@ def test_describe_lists_services_topics_with_their_producers_sources_and_project
     assert described["sources"][0]["prefix"] == "legacy"
     summary = next(p for p in described["projections"] if p["name"] == "order_summary")
     assert summary["topics"] == ["orders.events"] and summary["database"] == "readmodels"
+
+
+def test_a_projection_writing_an_undeclared_database_is_refused() -> None:
+    entry = EntryPoint("order_summary", "projector.order_summary:PROJECTION", PROJECTIONS)
+    orders = EntryPoint("orders", "orders.declaration:SERVICE", SERVICES)
+    declared = Topology.from_entries([orders, entry])  # no query API: no readmodels database
+    with pytest.raises(TopologyError, match="writes 'readmodels', which no service declares"):
+        _ = declared.projections
