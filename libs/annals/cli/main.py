@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 import typer
 
 from annals.cli import (
@@ -20,6 +18,7 @@ from annals.cli import (
     token_cmds,
     topics_cmds,
 )
+from annals.topology.loader import command_plugins
 
 app = typer.Typer(
     name="annals",
@@ -41,8 +40,8 @@ projections_cmds.register(app)
 dlq_cmds.register(app)
 demo_cmds.register(app)
 # Commands of the platform's packages (`annals legacy`, `annals demo`): entry points annals.cli.
-for command in entry_points(group="annals.cli"):
-    command.load()(app)
+for register in command_plugins():
+    register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ claims (a name, topic, stream type or database) is a `TopologyError` saying whic
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
@@ -21,20 +21,25 @@ if TYPE_CHECKING:
     from annals.projections.projection import Projection
 
 SERVICES, SOURCES, PROJECTIONS = "annals.services", "annals.sources", "annals.projections"
+COMMANDS = "annals.cli"
 
 
 class TopologyError(Exception):
     """A declaration is missing, broken or claims what another one declares."""
 
 
-def _load(entry: EntryPoint, kind: type) -> Any:
+def _import(entry: EntryPoint) -> Any:
     try:
-        declared = entry.load()
+        return entry.load()
     except Exception as exc:
         raise TopologyError(
             f"{entry.group} entry point {entry.name} = {entry.value!r} does not load: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _load(entry: EntryPoint, kind: type) -> Any:
+    declared = _import(entry)
     if not isinstance(declared, kind):
         raise TopologyError(
             f"{entry.group} entry point {entry.name} = {entry.value!r} is a "
@@ -187,3 +192,14 @@ class Topology:
 def topology() -> Topology:
     """The installed platform's topology (read once per process)."""
     return Topology.from_entry_points()
+
+
+def command_plugins() -> list[Callable[[Any], None]]:
+    """The `register(app)` functions packages add to the `annals` command (annals.cli)."""
+    found = []
+    for entry in _unique(COMMANDS, entry_points(group=COMMANDS)):
+        register = _import(entry)
+        if not callable(register):
+            raise TopologyError(f"{COMMANDS} entry point {entry.name} is not a register(app)")
+        found.append(register)
+    return found

@@ -7,7 +7,7 @@ from importlib.metadata import EntryPoint
 import pytest
 
 from annals.topology import Service, Source, Topology, TopologyError, describe, topology
-from annals.topology.loader import PROJECTIONS, SERVICES, SOURCES
+from annals.topology.loader import PROJECTIONS, SERVICES, SOURCES, command_plugins
 
 HERE = "tests.unit.topology.test_topology"
 SHOP = Service(
@@ -131,3 +131,13 @@ def test_a_projection_writing_an_undeclared_database_is_refused() -> None:
     declared = Topology.from_entries([orders, entry])  # no query API: no readmodels database
     with pytest.raises(TopologyError, match="writes 'readmodels', which no service declares"):
         _ = declared.projections
+
+
+def test_the_legacy_package_adds_its_commands_to_the_cli() -> None:
+    from typer.testing import CliRunner
+
+    from annals.cli.main import app
+
+    done = CliRunner().invoke(app, ["legacy", "--help"])
+    assert done.exit_code == 0 and "simulate" in done.stdout
+    assert len(command_plugins()) == 2
