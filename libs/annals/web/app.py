@@ -110,6 +110,8 @@ def service_lifespan(
         app.state.store = store
         app.state.verifier = TokenVerifier(settings)
         app.state.api = api = build(store, settings)
+        if api.startup is not None:
+            await api.startup()
         api.idempotency.ttl = timedelta(hours=settings.idempotency_ttl_hours)
         purge = asyncio.create_task(api.idempotency.purge_forever(), name="idempotency-purge")
         gc.freeze()  # long-lived startup objects leave the collector's generations: shorter pauses

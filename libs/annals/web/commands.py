@@ -15,13 +15,15 @@ from pydantic import BaseModel
 from annals.commands.errors import NotFound
 from annals.commands.executor import CommandExecutor, Outcome, Target
 from annals.commands.uow import UnitOfWork
+from annals.eventstore.blindindex import configured_index
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.domain import REDACTED
 from annals.eventstore.registry import EventRegistry
 from annals.web.auth import Principal
 from annals.web.conditional import etag, parse_if_match
 from annals.web.context import correlation_id
-from annals.web.idempotency import IdempotencyStore, StoredResponse, check_key, request_hash
+from annals.web.idempotency import IdempotencyStore, StoredResponse, check_key, request_hashes
+from annals.web.problems import Problem
 
 S = TypeVar("S")
 MASK = "***"
@@ -65,9 +67,10 @@ class CommandApi(Generic[S]):
     handle: Handler
     render: Render
     prefix: str
+    startup: Callable[[], Awaitable[None]] | None = None  # awaited before the app serves
 
     def __post_init__(self) -> None:
-        self.idempotency = IdempotencyStore(self.executor.store)
+        self.idempotency = IdempotencyStore(self.executor.store, configured_index("idempotency"))
 
     @property
     def codec(self) -> EventCodec:
@@ -117,15 +120,19 @@ async def run_command(
     target = Target(aggregate_id, expected, event_metadata(principal, command, key))
     if key is None:
         return api.respond(await api.handle(command, target, None), principal, status)
-    fingerprint = request_hash(request.method, request.url.path, command.model_dump(mode="json"))
-    async with api.idempotency.claim(principal.subject, check_key(key), fingerprint) as claim:
+    payload = command.model_dump(mode="json")
+    fingerprints = request_hashes(api.idempotency.index, request.method, request.url.path, payload)
+    async with api.idempotency.claim(principal.subject, check_key(key), fingerprints) as claim:
         if isinstance(claim, StoredResponse):
-            return _replay(claim)
-        response = api.respond(await api.handle(command, target, claim.uow), principal, status)
-        await claim.save(
-            response.status_code, _kept_headers(response), bytes(response.body).decode()
-        )
-    return response
+            stored = claim
+        else:
+            outcome = await api.handle(command, target, claim.uow)
+            response = api.respond(outcome, principal, status)
+            await claim.save(
+                response.status_code, _kept_headers(response), outcome.aggregate_id, outcome.version
+            )
+            return response
+    return await _replay(api, stored, principal)
 
 
 KEPT_HEADERS = ("etag", "location", "x-consistency-token")  # replayed with a stored response
@@ -135,9 +142,32 @@ def _kept_headers(response: Response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k in KEPT_HEADERS}
 
 
-def _replay(stored: StoredResponse) -> Response:
+async def _replay(api: CommandApi[S], stored: StoredResponse, principal: Principal) -> Response:
+    """The stored response with its body rendered again, for `principal`, at its version."""
+    state = None
+    if not stored.forgotten and stored.aggregate_id is not None and stored.version:
+        state = await _state_at(api, stored.aggregate_id, stored.version)
+    if state is None or stored.aggregate_id is None or stored.version is None:
+        raise Problem(
+            410,
+            "Response forgotten",
+            "the aggregate this Idempotency-Key wrote was forgotten; its response is gone",
+            slug="idempotent-response-forgotten",
+        )
+    view = api.render(stored.aggregate_id, state, stored.version, principal)
     headers = {**stored.headers, "Idempotent-Replayed": "true"}
-    return Response(stored.body, stored.status, headers, media_type=JSON)
+    return Response(view.model_dump_json(), stored.status, headers, media_type=JSON)
+
+
+async def _state_at(api: CommandApi[S], aggregate_id: str, version: int) -> S | None:
+    """The aggregate's state after `version` (None when the stream no longer has it)."""
+    decider = api.executor.decider
+    records = await api.executor.store.read_stream(decider.stream_id(aggregate_id), limit=version)
+    if len(records) < version:
+        return None
+    events = [envelope.event for envelope in await api.codec.decode(records)]
+    state: S = decider.replay(events)
+    return state
 
 
 async def get_aggregate(api: CommandApi[S], aggregate_id: str, principal: Principal) -> Response:

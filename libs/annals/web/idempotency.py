@@ -5,12 +5,17 @@ one set of events; a concurrent duplicate waits for the first and then replays i
 A failed request (any error) rolls the claim back, so the key can be retried. A key is kept
 for a time to live (24 hours by default): past it, the key counts as new, and a purge task of
 each service worker deletes expired keys in small batches.
+
+No response body is stored: a stored response is its status, kept headers, aggregate and
+version, and a replay renders the aggregate at that version again for the caller (masked
+without `read:pii`). The request fingerprint is an HMAC (annals.eventstore.blindindex), since a
+plain hash of a command is a hash of the personal data in it. Forget turns the subject's rows
+into tombstones (annals.commands.storage.forget_responses): a replay then answers 410.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
@@ -22,6 +27,7 @@ from datetime import timedelta
 import asyncpg
 
 from annals.commands.uow import UnitOfWork, unit_of_work
+from annals.eventstore.blindindex import BlindIndex
 from annals.eventstore.postgres import PostgresEventStore
 from annals.web.problems import Problem
 
@@ -32,13 +38,13 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 CLAIM = """
 INSERT INTO api.idempotency_keys AS k (actor, key, request_hash) VALUES ($1, $2, $3)
 ON CONFLICT (actor, key) DO UPDATE
-   SET request_hash = excluded.request_hash, status = 0, headers = '{}', body = '',
-       created_at = now()
+   SET request_hash = excluded.request_hash, status = 0, headers = '{}', aggregate_id = NULL,
+       version = NULL, created_at = now()
  WHERE k.created_at < now() - $4::interval
 RETURNING 1
 """
 STORED = (
-    "SELECT request_hash, status, headers::text, body FROM api.idempotency_keys "
+    "SELECT request_hash, status, headers::text, aggregate_id, version FROM api.idempotency_keys "
     "WHERE actor = $1 AND key = $2"
 )
 PURGE = """
@@ -46,19 +52,27 @@ DELETE FROM api.idempotency_keys WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM api.idempotency_keys WHERE created_at < now() - $1::interval LIMIT $2))
 """
 DEFAULT_TTL = timedelta(hours=24)
+FORGOTTEN_STATUS = 410  # the status a tombstone of storage.forget_responses holds
 SAVE = (
-    "UPDATE api.idempotency_keys SET status = $3, headers = $4::jsonb, body = $5 "
+    "UPDATE api.idempotency_keys SET status = $3, headers = $4::jsonb, aggregate_id = $5, "
+    "version = $6 "
     "WHERE actor = $1 AND key = $2"
 )
 
 
 @dataclass(frozen=True)
 class StoredResponse:
-    """A response kept for replay."""
+    """A response kept for replay: no body, the aggregate and version to render again."""
 
     status: int
     headers: Mapping[str, str]
-    body: str
+    aggregate_id: str | None
+    version: int | None
+
+    @property
+    def forgotten(self) -> bool:
+        """Whether Forget wiped this response (its aggregate's personal data is gone)."""
+        return self.aggregate_id is None or self.version is None
 
 
 def check_key(key: str) -> str:
@@ -73,10 +87,10 @@ def check_key(key: str) -> str:
     return key
 
 
-def request_hash(method: str, path: str, payload: object) -> str:
-    """A fingerprint of a request: method, path and the canonical JSON of its command."""
+def request_hashes(index: BlindIndex, method: str, path: str, payload: object) -> list[str]:
+    """Fingerprints of a request (method, path, canonical JSON), under each key, current first."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    return index.candidates(f"{method} {path}\n{canonical}")
 
 
 class Claim:
@@ -88,10 +102,12 @@ class Claim:
         self._key = key
         self.saved = False
 
-    async def save(self, status: int, headers: Mapping[str, str], body: str) -> None:
-        """Store the response to replay (in the command's transaction)."""
+    async def save(
+        self, status: int, headers: Mapping[str, str], aggregate_id: str, version: int
+    ) -> None:
+        """Store the response to replay (in the command's transaction), without its body."""
         await self.uow.conn.execute(
-            SAVE, self._actor, self._key, status, json.dumps(dict(headers)), body
+            SAVE, self._actor, self._key, status, json.dumps(dict(headers)), aggregate_id, version
         )
         self.saved = True
 
@@ -99,20 +115,29 @@ class Claim:
 class IdempotencyStore:
     """Keys in the service database's `api.idempotency_keys` (they survive restarts)."""
 
-    def __init__(self, store: PostgresEventStore, ttl: timedelta = DEFAULT_TTL) -> None:
+    def __init__(
+        self, store: PostgresEventStore, index: BlindIndex, ttl: timedelta = DEFAULT_TTL
+    ) -> None:
         self.store = store
+        self.index = index
         self.ttl = ttl
 
     @asynccontextmanager
     async def claim(
-        self, actor: str, key: str, fingerprint: str
+        self, actor: str, key: str, fingerprints: list[str]
     ) -> AsyncIterator[Claim | StoredResponse]:
-        """Yield a Claim for a new key, or the StoredResponse of a used one (422 if reused)."""
+        """Yield a Claim for a new key, or the StoredResponse of a used one (422 if reused).
+
+        `fingerprints` are the request's under every key (request_hashes); the first is stored.
+        """
         async with unit_of_work(self.store) as uow:
-            claimed = await uow.conn.fetchval(CLAIM, actor, key, fingerprint, self.ttl)
+            claimed = await uow.conn.fetchval(CLAIM, actor, key, fingerprints[0], self.ttl)
             if claimed is None:
                 row = await uow.conn.fetchrow(STORED, actor, key)
-                if row[0] != fingerprint:
+                if row[1] == FORGOTTEN_STATUS:
+                    yield StoredResponse(row[1], {}, None, None)
+                    return
+                if row[0] not in fingerprints:
                     raise Problem(
                         422,
                         "Idempotency-Key reused",
@@ -120,7 +145,7 @@ class IdempotencyStore:
                         slug="idempotency-key-reused",
                         rule="idempotency-key-reused",
                     )
-                yield StoredResponse(row[1], json.loads(row[2]), row[3])
+                yield StoredResponse(row[1], json.loads(row[2]), row[3], row[4])
                 return
             claim = Claim(uow, actor, key)
             yield claim

@@ -35,12 +35,12 @@ class ServiceSpec:
 
 def spec_of(service: Service) -> ServiceSpec:
     """How to run a declared service (a command service also keeps idempotency keys)."""
-    from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEP
+    from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
 
     steps = [resolve(m.step) for m in service.migrations]
     grants = [resolve(m.grant) for m in service.migrations]
     if service.kind == "command":
-        steps, grants = [IDEMPOTENCY_STEP, *steps], [IDEMPOTENCY_GRANT, *grants]
+        steps, grants = [*IDEMPOTENCY_STEPS, *steps], [IDEMPOTENCY_GRANT, *grants]
     settings = resolve(service.settings)
     return ServiceSpec(service.name, service.app, settings, tuple(steps), tuple(grants))
 

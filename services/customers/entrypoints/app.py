@@ -6,7 +6,7 @@ import functools
 
 from fastapi import FastAPI
 
-from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEP
+from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
 from annals.eventstore.postgres import PostgresEventStore
 from annals.web.app import create_service_app
 from annals.web.commands import CommandApi
@@ -15,7 +15,12 @@ from customers.domain.customer import CustomerState
 from customers.entrypoints import routes
 from customers.entrypoints.views import CustomerView, render_customer
 from customers.service_layer.handlers import Deps, handle
-from customers.service_layer.reservations import RESERVATIONS_GRANT, RESERVATIONS_STEP
+from customers.service_layer.reservations import (
+    RESERVATIONS_GRANT,
+    RESERVATIONS_STEP,
+    rekey_reservations,
+    reservation_index,
+)
 from customers.settings import CustomersSettings
 
 DESCRIPTION = """Commands on customers, kept as events (DESIGN §6).
@@ -30,8 +35,19 @@ by `forget` (crypto-shredding). Writes answer with the stream version as `ETag` 
 def build(store: PostgresEventStore, settings: CustomersSettings) -> CommandApi[CustomerState]:
     """The handlers and their dependencies on the open store."""
     deps = Deps.build(store, settings.command_retries)
+
+    async def state_of(customer_id: str) -> CustomerState:
+        return (await deps.executor.load(customer_id)).state
+
+    async def startup() -> None:
+        await rekey_reservations(store.pool, state_of, reservation_index())
+
     return CommandApi(
-        deps.executor, functools.partial(handle, deps=deps), render_customer, "/customers"
+        deps.executor,
+        functools.partial(handle, deps=deps),
+        render_customer,
+        "/customers",
+        startup=startup,
     )
 
 
@@ -48,7 +64,7 @@ def create_app(settings: CustomersSettings | None = None) -> FastAPI:
                 prefix="/customers", id_name="customer_id", kind="customer", view=CustomerView
             ),
         ],
-        steps=[IDEMPOTENCY_STEP, RESERVATIONS_STEP],
+        steps=[*IDEMPOTENCY_STEPS, RESERVATIONS_STEP],
         grants=[IDEMPOTENCY_GRANT, RESERVATIONS_GRANT],
         build=build,
     )

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from annals.commands.errors import NotFound
 from annals.commands.executor import CommandExecutor, Outcome, Target, check_precondition
-from annals.commands.uow import UnitOfWork
+from annals.commands.storage import forget_responses
+from annals.commands.uow import UnitOfWork, unit_of_work
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.ports import KeyStore
 from annals.eventstore.postgres import PostgresEventStore
@@ -42,17 +43,22 @@ class Deps:
 async def forget(
     command: c.Forget, target: Target, uow: UnitOfWork | None, deps: Deps
 ) -> Outcome[CustomerState]:
-    """Forget: delete the customer's key first (crypto-shredding), then record CustomerForgotten.
+    """Forget: delete the customer's key (crypto-shredding), wipe their idempotent responses
+    and record CustomerForgotten, all in one transaction.
 
-    In a unit of work the load and the key's deletion run on its connection (and commit with
-    the event).
+    Privacy rule: the key's deletion and the event commit together or not at all, so a failed
+    append leaves the customer as they were and a retry forgets them completely; never a
+    deleted key with an event (and read models) that never heard of it.
     """
+    if uow is None:
+        async with unit_of_work(deps.executor.store) as own:
+            return await forget(command, target, own, deps)
     customer = await deps.executor.load(target.aggregate_id, uow)
     if customer.version == 0:
         raise NotFound(KIND, target.aggregate_id)
     check_precondition(target.expected_version, customer.version)
-    keys = deps.keys if uow is None else uow.store.keys
-    await keys.forget(target.aggregate_id)
+    await uow.store.keys.forget(target.aggregate_id)
+    await forget_responses(uow.conn, target.aggregate_id)
     return await deps.executor.execute(target, command, uow)
 
 

@@ -1,15 +1,27 @@
-"""Email uniqueness among active customers: a reservation row written in the append transaction."""
+"""Email uniqueness among active customers: a reservation row written in the append transaction.
+
+The row holds an HMAC of the normalized email under a key kept outside the database (derived
+from the master keys, see annals.eventstore.blindindex), never a value computable from the email
+alone. A lookup matches under every configured key, so uniqueness holds while keys rotate;
+`rekey_reservations` (run when the service starts) moves rows made under an older key, or the
+unkeyed sha256 of earlier releases, to the current key by reading the customer's email again.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from annals.commands.errors import RuleBroken
 from annals.commands.storage import TableStep
+from annals.eventstore.blindindex import BlindIndex, configured_index
+from annals.eventstore.pool import ConnectionPool
 from customers.domain.customer import CustomerState, reserved_email
 
+log = logging.getLogger(__name__)
+PURPOSE = "email-reservation"
 RESERVATIONS_STEP = TableStep(
     2,
     "email reservations",
@@ -23,15 +35,22 @@ CREATE TABLE IF NOT EXISTS api.email_reservations (
 )
 RESERVATIONS_GRANT = "GRANT SELECT, INSERT, DELETE ON api.email_reservations TO {app};"
 RELEASE = "DELETE FROM api.email_reservations WHERE customer_id = $1"
+HELD = "SELECT 1 FROM api.email_reservations WHERE email_hash = ANY($1::text[]) LIMIT 1"
 RESERVE = (
     "INSERT INTO api.email_reservations (email_hash, customer_id) VALUES ($1, $2) "
     "ON CONFLICT (email_hash) DO NOTHING RETURNING 1"
 )
+STALE = (
+    "SELECT email_hash, customer_id FROM api.email_reservations "
+    "WHERE left(email_hash, length($1)) <> $1 AND customer_id > $2 ORDER BY customer_id LIMIT $3"
+)
+DROP_STALE = "DELETE FROM api.email_reservations WHERE customer_id = $1 AND email_hash = $2"
+StateOf = Callable[[str], Awaitable[CustomerState]]
 
 
-def email_hash(email: str) -> str:
-    """What the reservation stores: a hash of the normalized email, not the email itself."""
-    return hashlib.sha256(email.encode()).hexdigest()
+def reservation_index() -> BlindIndex:
+    """The keyed hash of the reservations (from the master keys or the stack secret)."""
+    return configured_index(PURPOSE)
 
 
 async def update_reservation(
@@ -43,8 +62,31 @@ async def update_reservation(
         return
     await conn.execute(RELEASE, after.customer_id)
     if new is not None:
-        taken = await conn.fetchval(RESERVE, email_hash(new), after.customer_id) is None
-        if taken:
-            raise RuleBroken(
-                "email-unique", "this email belongs to another active customer", "email"
-            )
+        await reserve(conn, reservation_index(), new, after.customer_id)
+
+
+async def reserve(
+    conn: asyncpg.Connection, index: BlindIndex, email: str, customer_id: str
+) -> None:
+    """Reserve `email` for the customer under the current key (RuleBroken if held under any)."""
+    held = await conn.fetchval(HELD, index.candidates(email)[1:])
+    if held is not None or await conn.fetchval(RESERVE, index.mac(email), customer_id) is None:
+        raise RuleBroken("email-unique", "this email belongs to another active customer", "email")
+
+
+async def rekey_reservations(
+    pool: ConnectionPool, state_of: StateOf, index: BlindIndex, page: int = 500
+) -> int:
+    """Move reservations not under the current key to it; return how many rows were re-made."""
+    prefix, after, moved = f"{index.current}:", "", 0
+    while rows := await pool.fetch(STALE, prefix, after, page):
+        for stored, customer_id in rows:
+            email = reserved_email(await state_of(customer_id))
+            async with pool.acquire() as conn, conn.transaction():
+                if await conn.execute(DROP_STALE, customer_id, stored) == "DELETE 1" and email:
+                    await conn.execute(RESERVE, index.mac(email), customer_id)
+                    moved += 1
+        after = rows[-1][1]
+    if moved:
+        log.info("re-keyed %d email reservations under key %s", moved, index.current)
+    return moved

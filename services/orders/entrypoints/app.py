@@ -6,7 +6,7 @@ import functools
 
 from fastapi import FastAPI
 
-from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEP
+from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
 from annals.eventstore.postgres import PostgresEventStore
 from annals.web.app import create_service_app
 from annals.web.commands import CommandApi
@@ -40,7 +40,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         title="Annals orders",
         description=DESCRIPTION,
         routers=[routes.router, read],
-        steps=[IDEMPOTENCY_STEP],
+        steps=[*IDEMPOTENCY_STEPS],
         grants=[IDEMPOTENCY_GRANT],
         build=build,
     )

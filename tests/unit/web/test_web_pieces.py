@@ -12,11 +12,12 @@ from pydantic import BaseModel
 
 from annals.commands.errors import NotFound, RuleBroken
 from annals.commands.executor import PreconditionFailed, VersionConflict
+from annals.eventstore.blindindex import BlindIndex
 from annals.eventstore.ports import STREAM_EXISTS
 from annals.web.auth import Principal, TokenVerifier, mint_token
 from annals.web.commands import MASK, mask
 from annals.web.conditional import etag, parse_if_match
-from annals.web.idempotency import check_key, request_hash
+from annals.web.idempotency import check_key, request_hashes
 from annals.web.middleware import RequestMiddleware
 from annals.web.problems import Problem, install_problem_handlers, to_problem
 from annals.web.settings import ServiceSettings
@@ -86,10 +87,17 @@ def test_known_errors_become_problems() -> None:
 
 
 def test_idempotency_fingerprints_and_keys() -> None:
+    index = BlindIndex({"k2": b"\x02" * 32, "k1": b"\x01" * 32})
+
+    def request_hash(method: str, path: str, payload: object) -> str:
+        return request_hashes(index, method, path, payload)[0]
+
     a = request_hash("POST", "/orders", {"b": 1, "a": [1, 2]})
+    assert a.startswith("k2:")
     assert a == request_hash("POST", "/orders", {"a": [1, 2], "b": 1})
     assert a != request_hash("POST", "/orders", {"a": [2, 1], "b": 1})
     assert a != request_hash("POST", "/orders/x", {"b": 1, "a": [1, 2]})
+    assert len(request_hashes(index, "POST", "/orders", {})) == 2
     assert check_key("k-1") == "k-1"
     with pytest.raises(Problem):
         check_key("has space")
