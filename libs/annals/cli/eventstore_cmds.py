@@ -24,7 +24,9 @@ from annals.eventstore.importer import import_file
 from annals.eventstore.keywrap import new_master_key
 from annals.eventstore.migrations import migrate
 from annals.eventstore.pgstores import PostgresKeyStore
+from annals.eventstore.registry import EventRegistry
 from annals.eventstore.settings import ServiceDatabase
+from annals.topology import resolve, topology
 
 T = TypeVar("T")
 console = Console(stderr=True)
@@ -48,12 +50,24 @@ def migrate_cmd(
         console.print(f"{service}: up to date")
 
 
+def service_registry(service: str) -> EventRegistry | None:
+    """The events of a declared service (None for an undeclared store, e.g. a scratch one)."""
+    declared = topology().services.get(service)
+    if declared is None or declared.events is None:
+        return None
+    return EventRegistry(resolve(declared.events))
+
+
 def import_cmd(
     service: str = typer.Argument(..., help="service whose event store receives the events"),
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="NDJSON, one event a line"),
     chunk_size: int = typer.Option(20_000, help="events per COPY transaction"),
 ) -> None:
-    """Bulk-import history (NDJSON) through COPY, keeping stream versions consistent."""
+    """Bulk-import history (NDJSON) through COPY, keeping stream versions consistent.
+
+    Personal fields of a declared service's events are encrypted as append encrypts them;
+    a subject already forgotten is refused.
+    """
     settings = ServiceDatabase.for_service(service)
     with file.open("rb") as handle:
         total = sum(1 for line in handle if line.strip())
@@ -75,7 +89,13 @@ def import_cmd(
 
         try:
             stats = asyncio.run(
-                import_file(settings.dsn, file, chunk_size=chunk_size, progress=advance)
+                import_file(
+                    settings.dsn,
+                    file,
+                    chunk_size=chunk_size,
+                    progress=advance,
+                    registry=service_registry(service),
+                )
             )
         except (OSError, asyncpg.PostgresError, EventStoreError) as exc:
             console.print(f"[red]import failed:[/red] {exc}")

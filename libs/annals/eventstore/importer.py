@@ -6,6 +6,8 @@ given, must continue the stream without a gap; otherwise they are assigned in fi
 
 The lines go to the server as they are (COPY into a temporary table); PostgreSQL parses them
 and moves them into the events table in the same transaction, so Python never re-encodes JSON.
+The exception is personal data: given the service's registry, lines of event types with personal
+fields are encrypted first by the append encoding (annals.eventstore.importseal).
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
+from annals.eventstore.codec import EventCodec
 from annals.eventstore.errors import ImportConflict, InvalidEvent
+from annals.eventstore.importseal import PersonalDataSealer
+from annals.eventstore.pgstores import PostgresKeyStore
 from annals.eventstore.ports import uuid7
+from annals.eventstore.registry import EventRegistry
 from annals.eventstore.subscription import CHANNEL
 
 PIPELINE = 2  # chunks in flight: one stages and parses while the other moves rows
@@ -146,7 +152,7 @@ def copy_text(line: bytes) -> bytes:
 
 
 def read_chunks(lines: Iterable[bytes], chunk_size: int) -> Iterator[tuple[int, list[bytes]]]:
-    """(first line number, COPY lines) of up to chunk_size non-blank lines."""
+    """(first line number, stripped lines) of up to chunk_size non-blank lines."""
     chunk: list[bytes] = []
     first = 1
     for no, raw in enumerate(lines, 1):
@@ -154,12 +160,15 @@ def read_chunks(lines: Iterable[bytes], chunk_size: int) -> Iterator[tuple[int, 
             continue
         if not chunk:
             first = no
-        chunk.append(copy_text(raw))
+        chunk.append(raw.strip())
         if len(chunk) >= chunk_size:
             yield first, chunk
             chunk = []
     if chunk:
         yield first, chunk
+
+
+Seal = Callable[[int, list[bytes]], Awaitable[list[bytes]]]
 
 
 class _Turn:
@@ -258,8 +267,12 @@ async def import_lines(
     *,
     chunk_size: int = 50_000,
     progress: Callable[[int], None] | None = None,
+    seal: Seal | None = None,
 ) -> ImportStats:
-    """Import NDJSON lines, chunks pipelined over `conns`; each chunk commits on its own."""
+    """Import NDJSON lines, chunks pipelined over `conns`; each chunk commits on its own.
+
+    `seal` rewrites each chunk's lines before COPY (PersonalDataSealer.seal encrypts them).
+    """
     stats = ImportStats()
     started = time.perf_counter()
     running: deque[tuple[asyncio.Task[int], int]] = deque()
@@ -276,6 +289,9 @@ async def import_lines(
         for index, (first, chunk) in enumerate(read_chunks(lines, chunk_size)):
             if len(running) >= len(conns):
                 await settle_oldest()
+            if seal is not None:
+                chunk = await seal(first, chunk)
+            chunk = [copy_text(line) for line in chunk]
             turn = _Turn()
             conn = conns[index % len(conns)]
             task = asyncio.create_task(import_chunk(conn, first, chunk, previous, turn))
@@ -300,13 +316,24 @@ async def import_file(
     *,
     chunk_size: int = 50_000,
     progress: Callable[[int], None] | None = None,
+    registry: EventRegistry | None = None,
 ) -> ImportStats:
-    """Import an NDJSON file into the event store at `dsn`."""
+    """Import an NDJSON file into the event store at `dsn`.
+
+    With the service's `registry`, personal fields are encrypted as append encrypts them (the
+    subject keys are read and made on a connection of their own).
+    """
+    sealing = registry is not None and any(registry.personal(t) for t in registry.event_types)
     conns = await asyncio.gather(
-        *(asyncpg.connect(dsn, server_settings=SESSION) for _ in range(PIPELINE))
+        *(asyncpg.connect(dsn, server_settings=SESSION) for _ in range(PIPELINE + sealing))
     )
+    seal = None
+    if registry is not None and sealing:
+        seal = PersonalDataSealer(EventCodec(registry, PostgresKeyStore(conns[-1]))).seal
     try:
         with path.open("rb") as handle:
-            return await import_lines(conns, handle, chunk_size=chunk_size, progress=progress)
+            return await import_lines(
+                conns[:PIPELINE], handle, chunk_size=chunk_size, progress=progress, seal=seal
+            )
     finally:
         await asyncio.gather(*(c.close() for c in conns))
