@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,14 +26,38 @@ from annals.eventstore.errors import (
     SubjectForgotten,
     UndecodableEvent,
 )
-from annals.eventstore.ports import uuid7
+from annals.eventstore.ports import KeyStore, uuid7
+
+
+class ImportKeys:
+    """A key store that fetches each subject's key once per import (one round trip a subject)."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self._keys = keys
+        self._known: dict[str, bytes] = {}
+
+    async def get_or_create(self, subject: str) -> bytes:
+        """The subject's key, asked of the store the first time only."""
+        if subject not in self._known:
+            self._known[subject] = await self._keys.get_or_create(subject)
+        return self._known[subject]
+
+    async def get_many(self, subjects: Sequence[str]) -> dict[str, bytes]:
+        """Keys of the subjects that still have one (from the store)."""
+        return await self._keys.get_many(subjects)
+
+    async def forget(self, subject: str) -> None:
+        """Delete the subject's key in the store, and here."""
+        self._known.pop(subject, None)
+        await self._keys.forget(subject)
 
 
 class PersonalDataSealer:
     """Encrypts the personal fields of NDJSON import lines through the append encoding."""
 
     def __init__(self, codec: EventCodec) -> None:
-        self.codec = codec
+        keys = None if codec.keys is None else ImportKeys(codec.keys)
+        self.codec = EventCodec(codec.registry, keys)
         registry = codec.registry
         self.sealed_types = {t for t in registry.event_types if registry.personal(t)}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 
 import asyncpg
@@ -191,3 +192,41 @@ async def test_forget_whose_append_fails_changes_nothing_and_a_retry_completes(
         await conn.execute(f"DROP TRIGGER IF EXISTS {trigger} ON eventstore.events")
         await conn.execute(f"DROP FUNCTION IF EXISTS eventstore.{fn}()")
         await conn.close()
+
+
+async def test_migration_drops_stored_bodies_and_keeps_replayable_rows(
+    stack: StackSettings, unique: str
+) -> None:
+    from annals.commands.storage import (
+        IDEMPOTENCY_GRANT,
+        IDEMPOTENCY_STEP,
+        IDEMPOTENCY_STEPS,
+        migrate_tables,
+    )
+    from annals.stack.scratch import create_database, drop_database
+
+    name = await create_database(stack, "idem_test", "customers_owner", ["customers_app"])
+    owner = stack.dsn(name, "customers_owner")
+    try:
+        await migrate_tables(owner, "customers_app", [IDEMPOTENCY_STEP], [IDEMPOTENCY_GRANT])
+        body = f'{{"email": "old-{unique}@example.com"}}'
+        token = {"etag": '"2"', "x-consistency-token": f"customer-c-{unique}@2"}
+        await rows_of(
+            stack,
+            name,
+            "INSERT INTO api.idempotency_keys (actor, key, request_hash, status, headers, body) "
+            "VALUES ('a', 'k1', 'h', 200, $1::jsonb, $2), ('a', 'k2', 'h', 200, '{}', $2) "
+            "RETURNING 1",
+            json.dumps(token),
+            body,
+        )
+        await migrate_tables(owner, "customers_app", IDEMPOTENCY_STEPS, [IDEMPOTENCY_GRANT])
+        rows = await rows_of(
+            stack, name, "SELECT row_to_json(k)::text FROM api.idempotency_keys k ORDER BY key"
+        )
+        assert len(rows) == 1 and body not in rows[0] and f"old-{unique}" not in rows[0]
+        kept = json.loads(rows[0])
+        assert (kept["key"], kept["aggregate_id"], kept["version"]) == ("k1", f"c-{unique}", 2)
+        assert "body" not in kept
+    finally:
+        await drop_database(stack, name)
