@@ -286,6 +286,7 @@ def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Unknown aggregate",
         409: "Version conflict (the body says the current version) or the aggregate exists",
         412: "If-Match does not match the current version",
+        410: "The Idempotency-Key's response was wiped by Forget (the command is not run again)",
         413: "Request body too large",
         422: "Invalid command or a business rule was broken",
         503: "The database is unavailable",

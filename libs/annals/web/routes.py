@@ -45,7 +45,7 @@ def write_docs(status: int) -> dict[int | str, dict[str, Any]]:
     names = ("ETag", "X-Consistency-Token", "Location")
     headers = headers_doc(*names) if status == 201 else headers_doc(*names[:2])
     docs: dict[int | str, dict[str, Any]] = {status: {"headers": headers}}
-    docs.update(problem_docs(400, 401, 403, 404, 409, 412, 413, 422))
+    docs.update(problem_docs(400, 401, 403, 404, 409, 410, 412, 413, 422))
     return docs
 
 
