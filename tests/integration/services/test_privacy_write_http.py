@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -230,3 +232,47 @@ async def test_migration_drops_stored_bodies_and_keeps_replayable_rows(
         assert "body" not in kept
     finally:
         await drop_database(stack, name)
+
+
+def test_cli_import_encrypts_and_refuses_a_forgotten_subject(
+    customers_settings: CustomersSettings,
+    stack: StackSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unique: str,
+) -> None:
+    from customers.entrypoints.app import create_app
+    from typer.testing import CliRunner
+
+    from annals.cli.main import app as cli
+    from tests.integration.services.conftest import serve
+
+    monkeypatch.setenv("ANNALS_CUSTOMERS_DSN", customers_settings.dsn)
+    monkeypatch.setenv("ANNALS_CUSTOMERS_OWNER_DSN", customers_settings.owner_dsn)
+    data = {k: v for k, v in person(unique).items() if k != "customer_id"}
+    line = {"stream_id": f"customer-{unique}", "event_type": "CustomerRegistered",
+            "data": {"customer_id": unique, **data}}  # fmt: skip
+    path = tmp_path / "customers.ndjson"
+    path.write_text(json.dumps(line) + "\n")
+
+    async def migrate() -> None:
+        async with serve(create_app(customers_settings)):
+            pass
+
+    asyncio.run(migrate())
+    result = CliRunner().invoke(cli, ["import", "customers", str(path)])
+    assert result.exit_code == 0, result.output
+    stored = asyncio.run(
+        rows_of(stack, customers_settings.database,
+                "SELECT data::text FROM eventstore.events WHERE stream_id = $1",
+                f"customer-{unique}")
+    )  # fmt: skip
+    assert len(stored) == 1 and not any(v in stored[0] for v in plain_values(unique))
+    asyncio.run(
+        rows_of(stack, customers_settings.database, "SELECT eventstore.forget_subject($1)", unique)
+    )
+    line["data"] = {"customer_id": unique, "email": f"grace-{unique}@example.com"}
+    line["event_type"] = "CustomerEmailChanged"
+    path.write_text(json.dumps(line) + "\n")
+    refused = CliRunner().invoke(cli, ["import", "customers", str(path)])
+    assert refused.exit_code == 1 and "forgotten" in refused.output
