@@ -276,3 +276,34 @@ def test_cli_import_encrypts_and_refuses_a_forgotten_subject(
     path.write_text(json.dumps(line) + "\n")
     refused = CliRunner().invoke(cli, ["import", "customers", str(path)])
     assert refused.exit_code == 1 and "forgotten" in refused.output
+
+
+async def test_rotation_rekeys_reservations_from_the_events(
+    customers: httpx.AsyncClient,
+    customers_settings: CustomersSettings,
+    stack: StackSettings,
+    auth: Auth,
+    unique: str,
+) -> None:
+    from customers.service_layer.reservations import rekey_reservations
+
+    from annals.eventstore.blindindex import index_from
+
+    w = auth("customers:write", "read", "read:pii", settings=customers_settings)
+    assert (await customers.post("/customers", json=person(unique), headers=w)).status_code == 201
+    app = customers._transport.app  # type: ignore[attr-defined]
+    executor = app.state.api.executor
+    rotated = index_from({f"r{unique}": bytes(32)}, "email-reservation")
+
+    async def state_of(customer_id: str) -> object:
+        return (await executor.load(customer_id)).state
+
+    moved = await rekey_reservations(app.state.store.pool, state_of, rotated)  # type: ignore[arg-type]
+    assert moved >= 1
+    stored = await rows_of(
+        stack,
+        customers_settings.database,
+        "SELECT email_hash FROM api.email_reservations WHERE customer_id = $1",
+        unique,
+    )
+    assert stored == [rotated.mac(f"grace-{unique}@example.com")]
