@@ -11,7 +11,7 @@ export ANNALS_DEV_MODE ?= 1
 B ?=
 BENCHES := $(filter-out harness baselines __init__,$(basename $(notdir $(wildcard bench/*.py))))
 
-.PHONY: help install system-deps up down status test lint bench clean
+.PHONY: help install system-deps console-assets up down status test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,7 +25,10 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-install: system-deps $(INSTALLED) ## everything the platform needs (system packages, the Python package)
+console-assets: $(INSTALLED) ## the console's JavaScript from npm (deploy/console/package-lock.json)
+	@test -f libs/annals/console/static/vendor/htmx.min.js || $(BIN)/python -m annals.console.assets
+
+install: system-deps $(INSTALLED) console-assets ## everything the platform needs (system packages, the Python package)
 
 up: install ## start the whole stack (platform processes under supervisord), print the URLs
 	$(BIN)/annals stack up
@@ -35,6 +38,7 @@ up: install ## start the whole stack (platform processes under supervisord), pri
 	$(BIN)/annals publishers up
 	$(BIN)/annals projectors up
 	$(BIN)/annals query up
+	$(BIN)/annals console up
 	$(BIN)/annals demo --once
 	$(BIN)/annals platform urls
 

@@ -6,6 +6,7 @@ import typer
 
 from annals.cli import (
     connectors_cmds,
+    console_cmds,
     demo_cmds,
     dlq_cmds,
     eventstore_cmds,
@@ -39,6 +40,7 @@ services_cmds.register(app)
 projections_cmds.register(app)
 dlq_cmds.register(app)
 demo_cmds.register(app)
+console_cmds.register(app)
 # Commands of the platform's packages (`annals legacy`, `annals demo`): entry points annals.cli.
 for register in command_plugins():
     register(app)

@@ -25,6 +25,8 @@ from annals.web.settings import ServiceSettings
 
 # Scopes of the platform itself; each service declares its own (annals.topology).
 PLATFORM_SCOPES = ("metrics", "admin")
+# Audiences of the platform's own endpoints (the console, annals.console), beside the services.
+PLATFORM_AUDIENCES = ("console",)
 BEARER_DESCRIPTION = "JWT with a `scope` claim (space-separated)"
 _CACHE_SIZE = 4096
 
@@ -47,8 +49,8 @@ def scopes() -> tuple[str, ...]:
 
 
 def audiences() -> tuple[str, ...]:
-    """Who a token may be for: each declared service checks that `aud` names it."""
-    return tuple(topology().services)
+    """Who a token may be for: each declared service and the console check that `aud` names it."""
+    return (*topology().services, *PLATFORM_AUDIENCES)
 
 
 def _unauthorized(detail: str) -> Problem:

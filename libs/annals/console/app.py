@@ -1,0 +1,155 @@
+"""The console's composition root: settings, verifier, session, stores and key store, pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from annals.console.masking import shown
+from annals.console.session import (
+    SignInRequired,
+    csrf_token,
+    open_session,
+    operator,
+    safe_next,
+    session_principal,
+    signin_url,
+    viewer,
+)
+from annals.console.settings import ConsoleSettings
+from annals.console.stores import Stores
+from annals.eventstore.pgstores import PostgresKeyStore
+from annals.projections.settings import ProjectorSettings
+from annals.stack.secrets import secret
+from annals.stack.settings import StackSettings
+from annals.web.auth import Principal, TokenVerifier
+from annals.web.problems import Problem, install_problem_handlers
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+Viewer = Annotated[Principal, Depends(viewer)]
+
+
+def page(request: Request, name: str, title: str, status: int = 200, **context: Any) -> Response:
+    """A rendered page with the viewer and its CSRF token."""
+    principal = session_principal(request)
+    csrf = csrf_token(request) if principal else ""
+    return templates.TemplateResponse(
+        request, name, {"title": title, "principal": principal, "csrf": csrf, **context},
+        status_code=status,
+    )  # fmt: skip
+
+
+def lifespan(projector: ProjectorSettings) -> Any:
+    """Open the store pools and the key store; close them at the end."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        app.state.stores = await Stores.open(projector.store_dsns)
+        keys = await asyncpg.create_pool(projector.keys_dsn, min_size=0, max_size=2, timeout=10)
+        app.state.keys = PostgresKeyStore(keys)
+        try:
+            yield
+        finally:
+            await app.state.stores.close()
+            await keys.close()
+
+    return run
+
+
+def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
+    """The console app (uvicorn --factory annals.console.app:create_app)."""
+    settings = settings or ConsoleSettings()
+    app = FastAPI(title="Annals console", lifespan=lifespan(ProjectorSettings()), docs_url=None,
+                  redoc_url=None, openapi_url=None)  # fmt: skip
+    app.state.settings = settings
+    app.state.verifier = TokenVerifier(settings)
+    app.add_middleware(
+        SessionMiddleware, secret_key=secret(StackSettings(), "console-session"),
+        session_cookie="annals_console", max_age=settings.session_seconds, same_site="strict",
+        https_only=settings.secure_cookie,
+    )  # fmt: skip
+    install_problem_handlers(app)
+    app.add_exception_handler(SignInRequired, _to_signin)  # type: ignore[arg-type]
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    _routes(app, settings)
+    return app
+
+
+async def _to_signin(request: Request, exc: SignInRequired) -> Response:
+    return RedirectResponse(signin_url(exc.next_url), status_code=303)
+
+
+def _routes(app: FastAPI, settings: ConsoleSettings) -> None:
+    @app.get("/healthz")
+    @app.get("/readyz")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/signin", response_class=HTMLResponse)
+    async def signin_form(request: Request, next: str = "/", token: str = "") -> Response:
+        if token:  # the link `annals console --open` prints
+            return await _sign_in(request, token, next, settings)
+        return page(request, "signin.html", "Sign in", next=safe_next(next))
+
+    @app.post("/signin", response_class=HTMLResponse)
+    async def signin(
+        request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = "/"
+    ) -> Response:
+        return await _sign_in(request, token, next, settings)
+
+    @app.post("/signout")
+    async def signout(request: Request, who: Viewer) -> Response:
+        request.session.clear()
+        return RedirectResponse("/signin", status_code=303)
+
+    @app.post("/actions/check")
+    async def check(who: Annotated[Principal, Depends(operator)]) -> dict[str, str]:
+        return {"status": "ok", "subject": who.subject}
+
+    @app.get("/", response_class=HTMLResponse)
+    @app.get("/streams", response_class=HTMLResponse)
+    async def streams(request: Request, who: Viewer, q: str = "") -> Response:
+        rows = await request.app.state.stores.search(q.strip()) if q.strip() else []
+        return page(request, "streams.html", "Streams", q=q, rows=rows)
+
+    @app.get("/streams/{stream_id}", response_class=HTMLResponse)
+    async def stream(request: Request, stream_id: str, who: Viewer, from_: int = 1) -> Response:
+        stores: Stores = request.app.state.stores
+        found = await stores.find(stream_id)
+        if found is None:
+            raise Problem(404, "Not Found", f"no stream {stream_id!r}", slug="not-found")
+        records = await stores.events(found.store, stream_id, max(from_, 1), settings.page_size)
+        events = [await _event(r, who, request) for r in records]
+        return page(request, "stream.html", stream_id, store=found.store, info=found.info,
+                    events=events)  # fmt: skip
+
+    @app.get("/correlations/{correlation_id}", response_class=HTMLResponse)
+    async def correlation(request: Request, correlation_id: str, who: Viewer) -> Response:
+        records = await request.app.state.stores.correlated(correlation_id)
+        return page(request, "correlation.html", f"correlation {correlation_id}", events=records)
+
+
+async def _event(record: Any, who: Principal, request: Request) -> dict[str, Any]:
+    data = await shown(record.data, who, request.app.state.keys)
+    return {"version": record.version, "event_type": record.event_type,
+            "schema_version": record.schema_version, "recorded_at": record.recorded_at,
+            "metadata": record.metadata, "data": data}  # fmt: skip
+
+
+async def _sign_in(request: Request, token: str, next: str, settings: ConsoleSettings) -> Response:
+    try:
+        await open_session(request, token, settings.session_seconds)
+    except Problem as problem:
+        return page(request, "signin.html", "Sign in", status=401, next=safe_next(next),
+                    error=problem.detail)  # fmt: skip
+    return RedirectResponse(safe_next(next), status_code=303)
