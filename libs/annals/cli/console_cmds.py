@@ -25,10 +25,11 @@ def register(app: typer.Typer) -> None:
 def main(
     ctx: typer.Context,
     open_url: Annotated[bool, typer.Option("--open", help="print a sign-in URL")] = False,
+    scope: Annotated[list[str] | None, typer.Option("--scope", "-s")] = None,
 ) -> None:
-    """The web console: `annals console --open` prints a local sign-in URL."""
+    """The web console: `annals console --open [-s read]` prints a local sign-in URL."""
     if open_url:
-        open_(None)
+        open_(scope)
     elif ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
 
@@ -62,7 +63,7 @@ def up(wait: float = 60.0) -> None:
     except StackError as exc:
         typer.echo(f"error: {exc.line()}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"console http://{settings.host}:{settings.port} (pid {pid}; annals console open)")
+    typer.echo(f"console http://{settings.host}:{settings.port} (pid {pid}; annals console --open)")
 
 
 @console_app.command("down")
