@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from annals.eventstore.availability import Availability
 from annals.eventstore.pool import ConnectionPool
+from annals.tracing.http import instrument
 from annals.web.app import configure_logging, database_availability, pool_options
 from annals.web.auth import TokenVerifier
 from annals.web.health import install_docs
@@ -103,6 +104,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         max_header_bytes=settings.max_header_bytes,
         max_header_field_bytes=settings.max_header_field_bytes,
     )
+    instrument(app, "query")
     app.include_router(orders.router)
     app.include_router(catalog.router)
     app.include_router(health_router)

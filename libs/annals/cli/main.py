@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Annotated
+
 import typer
 
 from annals.cli import (
@@ -19,6 +22,7 @@ from annals.cli import (
     token_cmds,
     topics_cmds,
 )
+from annals.stack.settings import StackSettings
 from annals.topology.loader import command_plugins
 
 app = typer.Typer(
@@ -28,6 +32,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def main(
+    traces: Annotated[
+        bool,
+        typer.Option(
+            "--traces",
+            help="the processes this command starts write their spans to "
+            ".stack/logs/traces.jsonl (ANNALS_TRACES_FILE)",
+        ),
+    ] = False,
+) -> None:
+    """Annals: event stores, Kafka, CDC and projections."""
+    if traces:
+        os.environ.setdefault("ANNALS_TRACES_FILE", str(StackSettings().logs_dir / "traces.jsonl"))
+
+
 stack_cmds.register(app)
 eventstore_cmds.register(app)
 connectors_cmds.register(app)

@@ -18,6 +18,7 @@ from annals.eventstore.errors import WrongExpectedVersion
 from annals.eventstore.ports import STREAM_EXISTS, ExpectedVersion
 from annals.eventstore.postgres import PostgresEventStore
 from annals.eventstore.repository import Repository
+from annals.tracing.spans import append_span
 
 S = TypeVar("S")
 # Runs in the append's transaction with the state before and after the new events.
@@ -182,6 +183,16 @@ class CommandExecutor(Generic[S]):
         return self.aggregate(self.decider.stream_id(aggregate_id), hit[0], hit[1])
 
     async def _append(
+        self,
+        aggregate: DeciderAggregate[S],
+        before: S,
+        metadata: Mapping[str, Any],
+        uow: UnitOfWork | None,
+    ) -> None:
+        with append_span(aggregate.stream_id, metadata) as stored:
+            await self._append_unit(aggregate, before, stored, uow)
+
+    async def _append_unit(
         self,
         aggregate: DeciderAggregate[S],
         before: S,

@@ -21,6 +21,7 @@ from annals.messaging.errors import MalformedEvent
 SPECVERSION = "1.0"
 DATA_CONTENT_TYPE = "application/json"
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+TRACEPARENT = "traceparent"  # CloudEvents distributed-tracing extension (W3C trace context)
 METADATA_HEADER = "annals_metadata"  # binary mode: the stored metadata JSON (Debezium outbox)
 REQUIRED = ("id", "source", "type", "specversion")
 INT_ATTRIBUTES = ("streamversion", "schemaversion")
@@ -145,34 +146,56 @@ def _type_parts(service: str, event_type: str, schema_version: int) -> tuple[str
     return middle, ce_type, ce_type.encode()
 
 
-def to_kafka(event: RecordedEvent, service: str) -> OutgoingRecord:
-    """The structured-mode record of a stored event: key = stream id, value = the envelope."""
+def to_kafka(event: RecordedEvent, service: str, traceparent: str | None = None) -> OutgoingRecord:
+    """The structured-mode record of a stored event: key = stream id, value = the envelope.
+
+    The W3C trace context (`traceparent`: the one given, else the one the append stored) goes
+    into the CloudEvents distributed-tracing attribute and a `traceparent` header.
+    """
     middle, _, ce_type_header = _type_parts(service, event.event_type, event.schema_version)
     event_id = str(event.event_id)
+    ids, stored = _trace(event.metadata_json)
+    parent = traceparent or stored
+    if parent is not None:
+        ids += f',"{TRACEPARENT}":{_str(parent)}'
     value = (
         f'{{"specversion":"1.0","id":"{event_id}"{middle},"subject":{_str(event.stream_id)}'
         f',"time":"{format_time(event.recorded_at)}","streamversion":{event.version}'
-        f'{_trace(event.metadata_json)},"data":{event.data_json}}}'
+        f'{ids},"data":{event.data_json}}}'
     )
     headers = [
         ("ce_id", event_id.encode()),
         ("ce_type", ce_type_header),
         ("content-type", _STRUCTURED_HEADER),
     ]
+    if parent is not None:
+        headers.append((TRACEPARENT, parent.encode()))
     return OutgoingRecord(event.stream_id.encode(), value.encode(), headers)
 
 
+def stored_traceparent(event: RecordedEvent) -> str | None:
+    """The traceparent the append stored in the event's metadata, if any."""
+    return _trace(event.metadata_json)[1]
+
+
 @lru_cache(maxsize=256)  # the events of one append share their metadata
-def _trace(metadata_json: str) -> str:
-    if "correlation_id" not in metadata_json and "causation_id" not in metadata_json:
-        return ""
-    ids = _trace_ids(json.loads(metadata_json))
-    return "".join(f',"{name}":{_str(value)}' for name, value in ids.items())
+def _trace(metadata_json: str) -> tuple[str, str | None]:
+    if not any(key in metadata_json for key in ("correlation_id", "causation_id", TRACEPARENT)):
+        return "", None
+    metadata = json.loads(metadata_json)
+    ids = _trace_ids(metadata)
+    ids.pop(TRACEPARENT, None)
+    parent = metadata.get(TRACEPARENT)
+    fragment = "".join(f',"{name}":{_str(value)}' for name, value in ids.items())
+    return fragment, parent if isinstance(parent, str) else None
 
 
 def _trace_ids(metadata: Mapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for key, name in (("correlation_id", "correlationid"), ("causation_id", "causationid")):
+    for key, name in (
+        ("correlation_id", "correlationid"), ("causation_id", "causationid"),
+        (TRACEPARENT, TRACEPARENT),
+    ):  # fmt: skip
         value = metadata.get(key)
         if value is not None:
             out[name] = str(value)

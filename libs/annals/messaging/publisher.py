@@ -12,9 +12,12 @@ from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from annals.eventstore.ports import RecordedEvent
-from annals.messaging.cloudevents import OutgoingRecord, to_kafka
+from annals.messaging.cloudevents import OutgoingRecord, stored_traceparent, to_kafka
 from annals.messaging.errors import PublishError
 from annals.messaging.security import client_security
+from annals.tracing import enabled as tracing_enabled
+from annals.tracing import traceparent_of
+from annals.tracing.spans import end_all, start_publish
 
 MAX_BATCH_BYTES = 256 * 1024
 MAX_CACHED_KEYS = 100_000
@@ -74,11 +77,27 @@ class KafkaPublisher:
             raise PublishError(f"Kafka did not take the batch: {exc!r}") from exc
 
     async def _publish(self, events: Sequence[RecordedEvent]) -> None:
+        if not tracing_enabled():
+            await self._send_all(events, None)
+            return
+        spans = [
+            start_publish(self.topic, e.stream_id, e.version, stored_traceparent(e)) for e in events
+        ]
+        try:
+            await self._send_all(events, [traceparent_of(span) for span in spans])
+        except BaseException as exc:
+            end_all(spans, exc)
+            raise
+        end_all(spans)
+
+    async def _send_all(
+        self, events: Sequence[RecordedEvent], parents: Sequence[str | None] | None
+    ) -> None:
         count = len(await self.producer.partitions_for(self.topic))
         builders: dict[int, BatchBuilder] = {}
         futures: list[asyncio.Future[object]] = []
-        for event in events:
-            record = to_kafka(event, self.service)
+        for at, event in enumerate(events):
+            record = to_kafka(event, self.service, None if parents is None else parents[at])
             partition = self._partition(record.key, count)
             builder = builders.get(partition)
             if builder is None:

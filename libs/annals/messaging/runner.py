@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import start_http_server
 
+from annals import tracing
 from annals.backoff import Backoff
 from annals.eventstore.ports import Checkpoint, RecordedEvent
 from annals.eventstore.postgres import READ_ALL, to_records
@@ -248,6 +249,7 @@ async def _stop_producer(producer: AIOKafkaProducer | None) -> None:
 async def serve(service: str) -> None:
     """`annals publish <service>`: relay until SIGTERM/SIGINT."""
     settings = PublisherSettings.for_service(service)
+    tracing.configure(settings.publisher_name)
     if settings.publisher_metrics_port:
         start_http_server(settings.publisher_metrics_port, addr="127.0.0.1")
     process = RelayProcess(

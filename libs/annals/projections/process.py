@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 from prometheus_client import start_http_server
 
+from annals import tracing
 from annals.eventstore.pgstores import PostgresKeyStore
 from annals.eventstore.ports import KeyStore
 from annals.eventstore.registry import EventRegistry
@@ -95,6 +96,7 @@ async def serve(
 ) -> None:
     """Run a worker per projection until SIGTERM/SIGINT."""
     settings = settings or ProjectorSettings()
+    tracing.configure("projector")
     projections = pick(list(names or []))
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")

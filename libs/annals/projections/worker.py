@@ -48,6 +48,7 @@ from annals.projections.letters import VersionGap, letter_headers, log_dead
 from annals.projections.metrics import ProjectionMetrics
 from annals.projections.projection import Projection
 from annals.projections.settings import ProjectorSettings
+from annals.tracing.spans import apply_spans
 
 log = logging.getLogger(__name__)
 TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
@@ -353,9 +354,10 @@ class Worker:
         spans = spans_of(items)
         started = time.perf_counter()
         try:
-            result = await self.applier.apply(
-                self._conn, items, spans=spans, send_dead=self._send_dead, force_dead=force
-            )
+            with apply_spans(self.projection.name, items):
+                result = await self.applier.apply(
+                    self._conn, items, spans=spans, send_dead=self._send_dead, force_dead=force
+                )
         except Fenced as fenced:
             log.info("%s: %s; seeking", self.group, fenced)
             for (topic, partition), offset in fenced.offsets.items():

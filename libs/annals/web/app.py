@@ -19,6 +19,7 @@ from annals.commands.storage import TableStep, open_service_store
 from annals.eventstore.availability import Availability
 from annals.eventstore.keywrap import configured_wrapper
 from annals.eventstore.postgres import PostgresEventStore
+from annals.tracing.http import instrument
 from annals.web.auth import TokenVerifier
 from annals.web.commands import CommandApi
 from annals.web.context import correlation_id
@@ -157,6 +158,7 @@ def create_service_app(
         max_header_bytes=settings.max_header_bytes,
         max_header_field_bytes=settings.max_header_field_bytes,
     )
+    instrument(app, settings.service)
     for router in routers:
         app.include_router(router)
     app.include_router(health_router)

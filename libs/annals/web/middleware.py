@@ -16,6 +16,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from annals.tracing.http import name_server_span
 from annals.web.context import reset_correlation_id, set_correlation_id
 from annals.web.problems import PROBLEM_JSON, BodyTooLarge
 
@@ -84,6 +85,8 @@ class RequestMiddleware:
                     return
                 if message["type"] == "http.response.start":
                     status = message["status"]
+                    # The server span ends with the body: name it after the route now.
+                    name_server_span(scope["method"], getattr(scope.get("route"), "path", "?"))
                     message["headers"] = [*message.get("headers", ()), (HEADER, cid.encode())]
                 await send(message)
 
