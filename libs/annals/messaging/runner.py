@@ -32,6 +32,7 @@ from annals.messaging.health import PublisherHealth, status_dir, status_path, wr
 from annals.messaging.leadership import Leadership
 from annals.messaging.publisher import KafkaPublisher, make_producer
 from annals.messaging.relay import Reader, Relay
+from annals.messaging.security import relay_principal
 from annals.messaging.settings import KafkaSettings, PublisherSettings
 from annals.messaging.topics import TopicSpec, ensure_topics
 
@@ -208,18 +209,19 @@ class RelayProcess:
             self.relay = None
 
     async def _start_producer(self) -> AIOKafkaProducer:
+        principal = relay_principal(self.settings.service)
         if not self._topic_ready:
             spec = TopicSpec(
                 self.settings.topic, self.kafka.partitions, self.kafka.replication_factor
             )
             async with asyncio.timeout(60):
-                await ensure_topics(self.kafka.bootstrap, [spec])
+                await ensure_topics(self.kafka.bootstrap, [spec], principal)
             self._topic_ready = True
         producer = make_producer(
             self.kafka.bootstrap,
             self.settings.publisher_linger_ms,
             self.settings.publisher_request_timeout_ms,
-            principal=f"relay-{self.settings.service}",
+            principal=principal,
         )
         try:
             async with asyncio.timeout(60):

@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from annals.messaging.settings import KafkaSettings
-from annals.stack.kafka_auth import sasl_options
+from annals.stack.kafka_auth import relay_principal, sasl_options
 from annals.stack.secrets import secret
 from annals.stack.settings import StackSettings
+
+__all__ = ["client_security", "relay_principal"]
 
 
 def client_security(component: str = "admin", kafka: KafkaSettings | None = None) -> dict[str, Any]:
@@ -26,8 +28,3 @@ def client_security(component: str = "admin", kafka: KafkaSettings | None = None
     principal = kafka.principal or component
     password = kafka.password or secret(StackSettings(), f"kafka-{principal}")
     return sasl_options(principal, password)
-
-
-def relay_principal(service: str) -> str:
-    """The principal of a service's relay: the only one that may write `<service>.events`."""
-    return f"relay-{service}"

@@ -55,13 +55,16 @@ class EnsureResult:
     note: str = ""
 
 
-async def ensure_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> list[EnsureResult]:
+async def ensure_topics(
+    bootstrap: str, specs: Sequence[TopicSpec], principal: str = "admin"
+) -> list[EnsureResult]:
     """Create missing topics; set retention/config on existing ones; never add partitions.
 
     Adding partitions would move keys to other partitions and break per-stream order, so a
-    topic with other partitions than wanted is only reported.
+    topic with other partitions than wanted is only reported. `principal` is the component
+    logging in (a relay ensures its own topic, which its ACLs allow).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security("admin"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security(principal))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

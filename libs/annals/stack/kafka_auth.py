@@ -1,15 +1,16 @@
 """Kafka principals, SCRAM credentials and ACLs of the stack (ANNALS_STACK_KAFKA_AUTH=scram).
 
 Each component logs in as its own principal (DESIGN §8): `relay-<service>` alone writes
-`<service>.events`, `connect` writes its internal topics, `legacy.*` and (Debezium outbox mode)
-the event topics, `projector` and every subscriber principal read topics and use their own
-groups and dead-letter topics (named `<principal>.*`: `projector.<name>`,
-`subscriber.<name>`, their `.dlq`), `admin` (the CLI, the stack, tests) is a super user. Passwords
-come from annals.stack.secrets (`kafka-<principal>`). Credentials are written at format time
-(`kafka-storage format --add-scram`); a stack formatted without them, or a principal added
-later, gets them on the next `annals stack up` (Kafka's ConfigCommand, logged in as admin
-with PLAIN, which the broker accepts for the admin alone). The marker
-files under .stack/kafka make both steps run once.
+`<service>.events`, `connect` writes its internal topics, the CDC sources' `<prefix>.*` and
+(Debezium outbox mode) the event topics, `projector` and every subscriber principal read topics
+and use their own groups and dead-letter topics (named `<principal>.*`: `projector.<name>`,
+`subscriber.<name>`, their `.dlq`), `admin` (the CLI, the stack, tests) is a super user.
+Services, topics and sources are the declared ones (annals.topology): a new service gets its
+relay principal and ACLs with no edit here. Passwords come from annals.stack.secrets
+(`kafka-<principal>`). Credentials are written at format time (`kafka-storage format
+--add-scram`); a stack formatted without them, or a principal added later, gets them on the
+next `annals stack up` (Kafka's ConfigCommand, logged in as admin with PLAIN, which the broker
+accepts for the admin alone). The marker files under .stack/kafka make both steps run once.
 """
 
 from __future__ import annotations
@@ -28,13 +29,10 @@ from aiokafka.protocol.admin import CreateAclsRequest
 from annals.stack.errors import StackError
 from annals.stack.secrets import secret
 from annals.stack.settings import StackSettings
+from annals.topology import Topology, topology
 
 NAME = "kafka"
 MECHANISM = "SCRAM-SHA-512"
-SERVICES = ("orders", "customers")
-# Prefixes of the topics Connect alone writes: its own, the legacy CDC's, Debezium heartbeats and
-# the outbox connectors' (topic.prefix <service>-outbox, routed to <service>.events).
-CONNECT_TOPICS = ("_annals_connect_", "legacy.", "__debezium", *(f"{s}-outbox" for s in SERVICES))
 CONNECT_GROUP = "annals-connect"
 
 # aiokafka warns on every PLAIN login; the stack's own one is on loopback by design.
@@ -58,6 +56,28 @@ class Acl:
     operation: int
 
 
+def relay_principal(service: str) -> str:
+    """The principal of a service's relay: the only one that may write `<service>.events`."""
+    return f"relay-{service}"
+
+
+def relayed(declared: Topology | None = None) -> dict[str, str]:
+    """Service -> its event topic, for every declared service that publishes one."""
+    return {s.name: s.topic for s in (declared or topology()).services.values() if s.topic}
+
+
+def connect_topics(declared: Topology | None = None) -> list[str]:
+    """Prefixes of the topics Connect alone writes.
+
+    Its own, each CDC source's (`<prefix>.`), Debezium heartbeats, and the outbox connectors'
+    (topic.prefix `<service>-outbox`, routed to `<service>.events`).
+    """
+    declared = declared or topology()
+    sources = [f"{s.prefix}." for s in declared.sources.values()]
+    outboxes = [f"{service}-outbox" for service in relayed(declared)]
+    return ["_annals_connect_", *sources, "__debezium", *outboxes]
+
+
 def subscribers(settings: StackSettings) -> list[str]:
     """Principals with subscriber rights (ANNALS_STACK_KAFKA_SUBSCRIBERS)."""
     return [n.strip() for n in settings.kafka_subscribers.split(",") if n.strip()]
@@ -65,7 +85,7 @@ def subscribers(settings: StackSettings) -> list[str]:
 
 def principals(settings: StackSettings) -> list[str]:
     """Every SCRAM principal of the stack (the broker's own included)."""
-    relays = [f"relay-{service}" for service in SERVICES]
+    relays = [relay_principal(service) for service in relayed()]
     return ["broker", "admin", *relays, "connect", "projector", *subscribers(settings)]
 
 
@@ -164,11 +184,10 @@ def acls(settings: StackSettings) -> list[Acl]:
     """Every ACL of the stack's principals (admin, broker and controller are super users)."""
     rules: list[Acl] = []
     event_ops = (WRITE, READ, DESCRIBE, CREATE, DESCRIBE_CONFIGS, ALTER_CONFIGS)
-    for service in SERVICES:
-        topic = f"{service}.events"
-        rules += _acls(f"relay-{service}", (TOPIC, topic, LITERAL, event_ops))
+    for service, topic in relayed().items():
+        rules += _acls(relay_principal(service), (TOPIC, topic, LITERAL, event_ops))
         rules += _acls("connect", (TOPIC, topic, LITERAL, (WRITE, DESCRIBE, CREATE)))
-    for prefix in CONNECT_TOPICS:
+    for prefix in connect_topics():
         rules += _acls("connect", (TOPIC, prefix, PREFIXED, (ALL,)))
     rules += _acls(
         "connect",

@@ -1,0 +1,75 @@
+"""Kafka principals and ACLs come from the declared topology: a new service needs no edit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from annals.stack import kafka_auth
+from annals.stack.kafka_auth import LITERAL, PREFIXED, TOPIC, WRITE, Acl
+from annals.stack.settings import StackSettings
+from annals.topology import Service, Source, Topology, topology
+
+SHIPPING = Service(
+    name="shipping",
+    app="shipping.app:create_app",
+    settings="shipping.settings:ShippingSettings",
+    stream_types=("shipment",),
+    events="shipping.events:EVENTS",
+)
+WAREHOUSE = Source(
+    name="warehouse", connector="postgresql", database="wms", owner_role="wms_owner", prefix="wms"
+)
+
+
+@pytest.fixture
+def with_shipping(monkeypatch: pytest.MonkeyPatch) -> Topology:
+    installed = topology()
+    declared = Topology(
+        {**installed.services, "shipping": SHIPPING},
+        {**installed.sources, "warehouse": WAREHOUSE},
+    )
+    monkeypatch.setattr(kafka_auth, "topology", lambda: declared)
+    return declared
+
+
+def _writers(rules: list[Acl], topic: str) -> set[str]:
+    return {a.principal for a in rules if a.operation == WRITE and a.resource == TOPIC
+            and a.pattern == LITERAL and a.name == topic}  # fmt: skip
+
+
+def test_the_installed_services_get_their_relay_principals(tmp_path: Path) -> None:
+    settings = StackSettings(dir=tmp_path, kafka_auth="scram")
+    users = kafka_auth.principals(settings)
+    assert {"relay-orders", "relay-customers"} <= set(users)
+    assert not any(user.startswith("relay-query") for user in users)  # a query API has no topic
+    rules = kafka_auth.acls(settings)
+    assert _writers(rules, "orders.events") == {"relay-orders", "connect"}
+    assert _writers(rules, "customers.events") == {"relay-customers", "connect"}
+
+
+def test_a_declared_service_gets_its_relay_and_acls_with_no_edit(
+    tmp_path: Path, with_shipping: Topology
+) -> None:
+    settings = StackSettings(dir=tmp_path, kafka_auth="scram")
+    assert "relay-shipping" in kafka_auth.principals(settings)
+    rules = kafka_auth.acls(settings)
+    assert _writers(rules, "shipping.events") == {"relay-shipping", "connect"}
+    assert "shipping.events" not in {a.name for a in rules if a.principal == "relay-orders"}
+    connect_prefixes = {a.name for a in rules if a.principal == "connect" and a.pattern == PREFIXED}
+    assert {"shipping-outbox", "wms.", "legacy."} <= connect_prefixes
+
+
+def test_a_new_service_gets_its_credential_and_acls_at_the_next_stack_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = StackSettings(dir=tmp_path, kafka_auth="scram")
+    (tmp_path / "kafka").mkdir()
+    kafka_auth.mark_formatted(settings)
+    kafka_auth.mark_acls(settings)
+    assert kafka_auth.acls_current(settings) and not kafka_auth.missing_users(settings)
+    declared = Topology({**topology().services, "shipping": SHIPPING}, topology().sources)
+    monkeypatch.setattr(kafka_auth, "topology", lambda: declared)
+    assert not kafka_auth.acls_current(settings)
+    assert kafka_auth.missing_users(settings) == ["relay-shipping"]
