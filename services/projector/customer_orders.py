@@ -146,5 +146,6 @@ PROJECTION = Projection(
     },
     keys=keys,
     personal=True,
+    erasures=("customers.CustomerForgotten",),
     description="per customer: contact (personal), orders, total spent per currency, last order",
 )

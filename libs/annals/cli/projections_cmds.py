@@ -161,11 +161,19 @@ def unpark(
     parked versions are applied through the normal path, and a further gap among them is
     skipped too. A parked version that fails now goes back to waiting (dead letter).
     """
+    from annals.projections.process import key_store
+    from annals.projections.repair import UnparkResult
     from annals.projections.repair import unpark as unpark_stream
 
     [projection] = _pick([name])
+    settings = ProjectorSettings()
+
+    async def go() -> UnparkResult:
+        async with key_store(settings) as keys:
+            return await unpark_stream(projection, settings, stream, keys)
+
     try:
-        result = asyncio.run(unpark_stream(projection, ProjectorSettings(), stream))
+        result = asyncio.run(go())
     except (LookupError, OSError) as exc:
         console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from None

@@ -19,12 +19,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
-from annals.projections.events import Event
+from annals.eventstore.ports import KeyStore
+from annals.projections.erasure import erase_retired
+from annals.projections.events import Event, decrypt_personal, has_envelope, stored_data
 from annals.projections.planner import Planner
 from annals.projections.projection import Projection, Rows
 from annals.projections.records import (
@@ -64,6 +66,7 @@ class Staged:
     parks: list[Event]
     unparks: list[tuple[str, int]]
     planned: bool
+    erasures: list[Event] = field(default_factory=list)
 
 
 class Fenced(Exception):
@@ -102,11 +105,21 @@ class Applier:
     or the stream is unparked, so nothing is applied past a dead letter silently.
     """
 
-    def __init__(self, projection: Projection, version: int, schema: str, *, live: bool) -> None:
+    def __init__(
+        self,
+        projection: Projection,
+        version: int,
+        schema: str,
+        *,
+        live: bool,
+        keys: KeyStore | None = None,
+    ) -> None:
         self.projection = projection
         self.version = version
         self.schema = schema
         self.live = live
+        # Parked rows hold personal data encrypted: opened with these keys when unparked.
+        self.keys = keys if projection.personal else None
         # Marks kept in memory by a sole writer (a rebuild) instead of read back every batch.
         self.known: dict[str, Mark] | None = None
         self.tables: dict[str, TableSql] = projection.table_sql(schema)
@@ -221,7 +234,8 @@ class Applier:
             failed.update(found)
         if self.known is not None:
             self.known.update(marks)
-        return Staged(result, rows, marks, parks, unparks, bool(plan))
+        erasures = [e for e in plan if e.type in self.projection.erasures]
+        return Staged(result, rows, marks, parks, unparks, bool(plan), erasures)
 
     async def write(
         self,
@@ -234,6 +248,8 @@ class Applier:
     ) -> None:
         """Write a staged batch with its positions (inside the caller's transaction)."""
         await staged.rows.flush(conn)
+        if self.live and staged.erasures:
+            await erase_retired(conn, self.projection, staged.erasures)
         dead = staged.result.dead
         await self._write_bookkeeping(conn, staged.marks, staged.parks, staged.unparks, dead)
         if spans:
@@ -282,11 +298,23 @@ class Applier:
                 parked.setdefault(r[0], {})[r[1]] = Event(
                     r[2], json.loads(r[4]), r[5], r[0], r[1], r[3], r[6], r[7], r[8], id=r[9]
                 )
+            await self.open_parked([e for held in parked.values() for e in held.values()])
         planner = Planner(marks, parked, result, failed)
         planner.skip_gaps = skip_gaps
         for item in items:
             planner.add(item)
         return planner.events, planner.changed, planner.parks, planner.unparks
+
+    async def open_parked(self, events: list[Event]) -> None:
+        """Decrypt parked events for their handlers (a forgotten subject's values become None).
+
+        A value that does not open (it opened when the event was parked) is applied as None.
+        """
+        if self.keys is None or not events:
+            return
+        for event, _error in await decrypt_personal(events, self.keys):
+            event.sealed = event.data
+            event.data = {k: None if has_envelope(v) else v for k, v in event.data.items()}
 
     async def _run(
         self, conn: asyncpg.Connection, rows: Rows, plan: list[Event], result: BatchResult
@@ -376,7 +404,7 @@ class Applier:
                 [e.version for e in parks],
                 [e.type for e in parks],
                 [e.schema_version for e in parks],
-                [json.dumps(e.data, default=str) for e in parks],
+                [json.dumps(stored_data(e), default=str) for e in parks],
                 [e.time for e in parks],
                 [e.topic for e in parks],
                 [e.partition for e in parks],

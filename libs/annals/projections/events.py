@@ -51,6 +51,9 @@ class Event:
     id: str | None = None  # the event id (CloudEvents `id`); None for CDC changes
     source: str | None = None  # CloudEvents `source` (who says it produced the record)
     dataschema: str | None = None  # CloudEvents `dataschema` (the schema it claims to follow)
+    # The data as it came, personal values still encrypted: what parking stores (never `data`
+    # once decrypted), so a parked row holds ciphertext that Forget makes unreadable.
+    sealed: dict[str, Any] | None = None
 
     @property
     def change(self) -> RowChange:
@@ -155,11 +158,14 @@ def upcast(event: Event, registries: Mapping[str, EventRegistry]) -> None:
     event.schema_version = registry.model(name).schema_version
 
 
+def has_envelope(value: Any) -> bool:
+    """Whether a value is an encrypted personal value."""
+    return isinstance(value, dict) and PII_MARK in value
+
+
 def has_personal(event: Event) -> bool:
     """Whether the event's data carries encrypted personal values."""
-    return isinstance(event.data, dict) and any(
-        isinstance(v, dict) and PII_MARK in v for v in event.data.values()
-    )
+    return isinstance(event.data, dict) and any(has_envelope(v) for v in event.data.values())
 
 
 async def decrypt_personal(
@@ -180,7 +186,8 @@ async def decrypt_personal(
     failed: list[tuple[Event, PoisonRecord]] = []
     for event in sealed:
         try:
-            event.data = _opened(event.data, found, redacted)
+            opened = _opened(event.data, found, redacted)
+            event.sealed, event.data = event.data, opened
         except PoisonRecord as exc:
             failed.append((event, exc))
     return failed
@@ -196,6 +203,11 @@ def _opened(data: dict[str, Any], found: Mapping[str, bytes], redacted: Any) -> 
                 raise PoisonRecord(f"personal field {name} does not decrypt: {exc}") from None
             out[name] = redacted if plain is FORGOTTEN else plain
     return out
+
+
+def stored_data(event: Event) -> Any:
+    """The data to store beside a read model (parked rows): personal values still encrypted."""
+    return event.sealed if event.sealed is not None else event.data
 
 
 def describe(exc: BaseException) -> str:

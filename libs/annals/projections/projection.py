@@ -49,6 +49,8 @@ class Projection:
     database: str = "readmodels"
     view_schema: str = "readmodels"
     personal: bool = False
+    # Event types that wipe a subject's personal data: also applied to retired versions.
+    erasures: tuple[str, ...] = ()
     description: str = ""
 
     def table_sql(self, schema: str) -> dict[str, TableSql]:

@@ -41,6 +41,7 @@ from annals.projections.engine import (
     spans_of,
     where,
 )
+from annals.projections.erasure import drop_expired
 from annals.projections.events import Event, stored_event
 from annals.projections.intake import decode_records, open_personal, upcast_one
 from annals.projections.projection import Projection, Rows
@@ -152,7 +153,7 @@ class Rebuild:
             result = RebuildResult(
                 projection.name, info.version, None if previous is None else previous.version
             )
-            applier = Applier(projection, info.version, info.schema, live=False)
+            applier = Applier(projection, info.version, info.schema, live=False, keys=self.keys)
             try:
                 partitions = await self._start_offsets(conn, consumer, info.schema)
                 with fewer_collections():
@@ -170,6 +171,7 @@ class Rebuild:
                 if previous is not None and not self.keep_old:
                     await versions.drop_version(conn, projection.name, previous.version)
                     result.dropped_previous = True
+                await drop_expired(conn, projection.name, settings.keep_retired_s)
             result.seconds = time.perf_counter() - started
             return result
         finally:

@@ -95,7 +95,7 @@ def original(letter: Any) -> Original:
 
 @contextlib.asynccontextmanager
 async def live_applier(
-    projection: Projection, settings: ProjectorSettings
+    projection: Projection, settings: ProjectorSettings, keys: KeyStore | None = None
 ) -> AsyncIterator[tuple[asyncpg.Connection, Applier]]:
     """A connection and the Applier of the projection's live version."""
     conn = await asyncpg.connect(settings.dsn(projection.database), timeout=10)
@@ -104,7 +104,7 @@ async def live_applier(
         if info is None:
             raise LookupError(f"{projection.name} has no live version")
         await versions.upgrade_bookkeeping(conn, info.schema)
-        yield conn, Applier(projection, info.version, info.schema, live=True)
+        yield conn, Applier(projection, info.version, info.schema, live=True, keys=keys)
     finally:
         await conn.close()
 
@@ -119,7 +119,7 @@ async def replay(
 ) -> ReplayResult:
     """Apply the records of dead letters (DLQ records) once each, in DLQ order."""
     out = ReplayResult()
-    async with live_applier(projection, settings) as (conn, applier):
+    async with live_applier(projection, settings, keys) as (conn, applier):
         for letter in letters:
             record = original(letter)
             [item] = await decode_records(
@@ -160,10 +160,13 @@ async def _replay_one(conn: asyncpg.Connection, applier: Applier, item: Item) ->
 
 
 async def unpark(
-    projection: Projection, settings: ProjectorSettings, stream_id: str
+    projection: Projection,
+    settings: ProjectorSettings,
+    stream_id: str,
+    keys: KeyStore | None = None,
 ) -> UnparkResult:
     """Skip a parked stream's missing versions and apply what is parked, in order."""
-    async with live_applier(projection, settings) as (conn, applier):
+    async with live_applier(projection, settings, keys) as (conn, applier):
         s = quote(applier.schema)
         async with conn.transaction():
             await applier.check_live(conn)
@@ -176,6 +179,7 @@ async def unpark(
             if mark is None or mark[1] is None:
                 return UnparkResult(parked=False)
             events = [_event(r) for r in await conn.fetch(applier.sql_parked, [stream_id])]
+            await applier.open_parked(events)
             await conn.execute(f"DELETE FROM {s}._parked WHERE stream_id = $1", stream_id)
             applied = mark[0] if events else max(mark[0], mark[1])
             out = UnparkResult(parked=True, gaps_skipped=applied - mark[0])

@@ -45,6 +45,10 @@ class ProjectorSettings(BaseSettings):
     stall_after_s: float = Field(
         default=10.0, gt=0, description="no batch applied and not caught up this long: stalled"
     )
+    keep_retired_s: float = Field(
+        default=7 * 86_400, gt=0,
+        description="a version retired by rebuild --keep-old is dropped after ... s",
+    )  # fmt: skip
     beat_interval_s: float = Field(default=2.0, gt=0, description="heartbeat row every ... s")
     topic_prefix: str = Field(default="", description="prepended to every topic (tests)")
     topic_map: dict[str, str] = Field(default_factory=dict, description="logical -> Kafka topic")

@@ -42,6 +42,7 @@ from annals.projections.engine import (
     spans_of,
     where,
 )
+from annals.projections.erasure import drop_expired
 from annals.projections.events import CDC_PREFIX
 from annals.projections.intake import decode_records
 from annals.projections.letters import VersionGap, letter_headers, log_dead
@@ -206,8 +207,11 @@ class Worker:
         assert self._conn is not None
         readers = self.settings.readers.get(self.projection.database, [])
         info = await versions.ensure_live(self._conn, self.projection, readers)
+        await drop_expired(self._conn, self.projection.name, self.settings.keep_retired_s)
         await versions.upgrade_bookkeeping(self._conn, info.schema)
-        self.applier = Applier(self.projection, info.version, info.schema, live=True)
+        self.applier = Applier(
+            self.projection, info.version, info.schema, live=True, keys=self.keys
+        )
         self.metrics.version.set(info.version)
 
     async def stored_offsets(
