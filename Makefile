@@ -5,13 +5,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# uv, pinned, in its own venv under .stack/tools: it installs .venv exactly as uv.lock says.
+UV_VERSION := 0.13.8
+UV := .stack/tools/uv/bin/uv
 PYTEST_ARGS ?=
 # Local development: the services accept the documented token secret, on loopback only (README).
 export ANNALS_DEV_MODE ?= 1
 B ?=
 BENCHES := $(filter-out harness baselines __init__,$(basename $(notdir $(wildcard bench/*.py))))
 
-.PHONY: help install system-deps console-assets up down status test lint bench clean
+.PHONY: help install lock system-deps console-assets up down status test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,11 +22,18 @@ help: ## list the targets
 system-deps: ## Debian's PostgreSQL 15, a JDK and Maven, only when absent
 	@bash deploy/local/install-system-deps.sh
 
-$(INSTALLED): pyproject.toml
+$(UV):
+	$(PYTHON) -m venv .stack/tools/uv
+	.stack/tools/uv/bin/pip install -q uv==$(UV_VERSION)
+
+# --locked: a uv.lock older than pyproject.toml fails here (run `make lock` and commit uv.lock).
+$(INSTALLED): pyproject.toml uv.lock | $(UV)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra dev --python $(BIN)/python -q
 	@touch $@
+
+lock: $(UV) ## re-resolve uv.lock after a change of pyproject.toml's dependencies
+	$(UV) lock
 
 console-assets: $(INSTALLED) ## the console's JavaScript from npm (deploy/console/package-lock.json)
 	@test -f libs/annals/console/static/vendor/htmx.min.js || $(BIN)/python -m annals.console.assets
