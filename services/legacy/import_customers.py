@@ -23,7 +23,6 @@ from customers.service_layer.reservations import update_reservation
 from pydantic import ValidationError
 
 from annals.commands.errors import DomainError
-from annals.commands.uow import unit_of_work
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.errors import WrongExpectedVersion
 from annals.eventstore.postgres import PostgresEventStore
@@ -38,12 +37,12 @@ BATCH = 500
 
 async def open_customers_store(pool_size: int = 4) -> PostgresEventStore:
     """The customer service's event store, migrated (or checked) as the service does at start."""
-    from annals.commands.storage import open_service_store
+    from annals.commands.storage import open_service_database
     from annals.web.launcher import specs
 
     spec = specs()["customers"]
     settings = spec.settings()
-    return await open_service_store(
+    database = await open_service_database(
         service=spec.name,
         dsn=settings.dsn,
         owner_dsn=settings.owner_dsn,
@@ -54,6 +53,7 @@ async def open_customers_store(pool_size: int = 4) -> PostgresEventStore:
         pool_size=pool_size,
         server_settings=settings.server_settings,
     )
+    return PostgresEventStore.owning(database)
 
 
 def customer_id(legacy_id: int) -> str:
@@ -166,9 +166,9 @@ class CustomerImporter:
             "causation_id": f"{SOURCE}/{legacy_id}",
         }
         try:
-            async with unit_of_work(self.store) as uow:
-                await update_reservation(uow.conn, before, aggregate.state)
-                await Repository(uow.store, self.codec, Customer).save(
+            async with self.store.database.transaction() as uow:
+                await update_reservation(uow, before, aggregate.state)
+                await Repository(self.store.bound_to(uow), self.codec, Customer).save(
                     aggregate, metadata, event_ids=[registered_event_id(legacy_id)]
                 )
         except WrongExpectedVersion:  # another run registered it meanwhile

@@ -79,6 +79,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         consistency = Consistency(cast(asyncpg.Pool, pool), settings.dsn, settings.view_schema)
         await consistency.start()
         app.state.pool = pool
+        app.state.database = pool
         app.state.store = ReadStore(pool)
         app.state.consistency = consistency
         app.state.freshness = {}

@@ -63,17 +63,17 @@ async def test_http_command_is_read_back_from_the_query_api(rig: Rig) -> None:
         rig.relay("orders"),
         rig.relay("customers"),
     ):
-        keys = PostgresKeyStore(customers_app.state.store.pool)
+        keys = PostgresKeyStore(customers_app.state.database)
         workers = [Worker(topology().projections[n], projector, keys=keys, registries=registries())
                    for n in wanted]  # fmt: skip
         async with running(*workers):
             body = {"customer_id": "ada", "name": "Ada Keller", "email": "ada@e2e.test"}
             registered = await customers.post("/customers", json=body, headers=auth)
             assert registered.status_code == 201, registered.text
-            directory = CustomerDirectory(orders_app.state.store.pool, wait_unknown=10)
+            directory = CustomerDirectory(orders_app.state.database, wait_unknown=10)
             await directory.check("ada")  # the replica in the orders database has her
             with pytest.raises(RuleBroken, match="not known"):
-                await CustomerDirectory(orders_app.state.store.pool, wait_unknown=0).check("bob")
+                await CustomerDirectory(orders_app.state.database, wait_unknown=0).check("bob")
 
             unknown = {"order_id": "o0", "customer_id": "bob", "currency": "EUR"}
             refused = await orders.post("/orders", json=unknown, headers=auth)

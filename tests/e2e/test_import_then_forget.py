@@ -87,7 +87,7 @@ async def test_imported_customer_is_encrypted_and_forgotten_everywhere(
         view = (await customers.get(f"/customers/{customer}", headers=admin)).json()
         assert view["email"] == f"imported-{unique}@example.com"  # decrypts like an append
 
-        keys = PostgresKeyStore(customers_app.state.store.pool)
+        keys = PostgresKeyStore(customers_app.state.database)
         workers = [Worker(topology().projections[n], rig.settings(), keys=keys,
                           registries=registries()) for n in PROJECTIONS]  # fmt: skip
         async with running(*workers):

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import asyncpg
-
 from annals.commands.decider import DeciderAggregate
 from annals.commands.errors import DomainError
-from annals.commands.uow import UnitOfWork, unit_of_work
+from annals.commands.uow import UnitOfWork
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.domain import DomainEvent
 from annals.eventstore.errors import WrongExpectedVersion
-from annals.eventstore.ports import STREAM_EXISTS, ExpectedVersion
-from annals.eventstore.postgres import PostgresEventStore
+from annals.eventstore.ports import (
+    STREAM_EXISTS,
+    Database,
+    ExpectedVersion,
+    TransactionalEventStore,
+)
 from annals.eventstore.repository import Repository
 from annals.tracing.spans import append_span
 
 S = TypeVar("S")
 # Runs in the append's transaction with the state before and after the new events.
-AppendHook = Callable[[asyncpg.Connection, Any, Any], Awaitable[None]]
-RETRIABLE_DB_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+AppendHook = Callable[[UnitOfWork, Any, Any], Awaitable[None]]
 
 
 class StateCache(Generic[S]):
@@ -90,11 +92,12 @@ class Outcome(Generic[S]):
 
 
 class CommandExecutor(Generic[S]):
-    """Runs commands of one aggregate type against a PostgreSQL event store."""
+    """Runs commands of one aggregate type on an event store in a database (ports, any adapter)."""
 
     def __init__(
         self,
-        store: PostgresEventStore,
+        database: Database,
+        store: TransactionalEventStore,
         codec: EventCodec,
         aggregate: type[DeciderAggregate[S]],
         *,
@@ -102,6 +105,7 @@ class CommandExecutor(Generic[S]):
         on_append: AppendHook | None = None,
         cache_size: int = 0,
     ) -> None:
+        self.database = database
         self.store = store
         self.codec = codec
         self.aggregate = aggregate
@@ -110,6 +114,14 @@ class CommandExecutor(Generic[S]):
         self.on_append = on_append
         self.repository = Repository(store, codec, aggregate)
         self.cache = StateCache[S](cache_size)
+
+    def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work on the executor's database."""
+        return self.database.transaction()
+
+    def bound(self, uow: UnitOfWork) -> TransactionalEventStore:
+        """The event store (and its subject keys) inside the unit of work."""
+        return self.store.bound_to(uow)
 
     async def load(self, aggregate_id: str, uow: UnitOfWork | None = None) -> DeciderAggregate[S]:
         """The aggregate at its latest version (version 0: it does not exist); in `uow` if given."""
@@ -123,8 +135,8 @@ class CommandExecutor(Generic[S]):
         """
         if uow is None:
             return self.repository
-        codec = EventCodec(self.codec.registry, uow.store.keys)
-        return Repository(uow.store, codec, self.aggregate)
+        store = self.bound(uow)
+        return Repository(store, EventCodec(self.codec.registry, store.keys), self.aggregate)
 
     async def execute(
         self, target: Target, command: object, uow: UnitOfWork | None = None
@@ -166,7 +178,7 @@ class CommandExecutor(Generic[S]):
                     raise PreconditionFailed(exc.current_version) from None
                 if attempt >= self.retries:
                     raise VersionConflict(exc.current_version) from None
-            except RETRIABLE_DB_ERRORS:
+            except self.database.retriable_errors:
                 self.cache.drop(target.aggregate_id)
                 if attempt >= self.retries:
                     raise VersionConflict(aggregate.version) from None
@@ -203,10 +215,10 @@ class CommandExecutor(Generic[S]):
             await self.repository.save(aggregate, metadata)
             return
         if uow is None:
-            async with unit_of_work(self.store) as own:
+            async with self.transaction() as own:
                 await self._append_in(own, aggregate, before, metadata)
             return
-        async with uow.conn.transaction():  # a savepoint: a failed attempt leaves no trace
+        async with uow.savepoint():  # a failed attempt leaves no trace
             await self._append_in(uow, aggregate, before, metadata)
 
     async def _append_in(
@@ -217,7 +229,7 @@ class CommandExecutor(Generic[S]):
         metadata: Mapping[str, Any],
     ) -> None:
         if self.on_append is not None:
-            await self.on_append(uow.conn, before, aggregate.state)
+            await self.on_append(uow, before, aggregate.state)
         await self._repository(uow).save(aggregate, metadata)
 
 

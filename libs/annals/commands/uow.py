@@ -1,36 +1,15 @@
 """A unit of work: one transaction in which event appends and a service's own rows commit together.
 
-Appends go through the store bound to the transaction's connection (`store.bound_to`), so the
-events and the service's rows (idempotency keys, email reservations) commit or roll back together.
+It is a Session of the service's Database (annals.eventstore.ports): the service's rows
+(idempotency keys, email reservations) are written through it, and the executor appends through
+its store bound to it (`store.bound_to(session)`), so both commit or roll back together. The
+PostgreSQL adapter is annals.eventstore.database; annals.eventstore.memorydb keeps one in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from annals.eventstore.ports import Database, Session, TransactionalEventStore
 
-import asyncpg
+UnitOfWork = Session
 
-from annals.eventstore.postgres import PostgresEventStore
-
-
-class UnitOfWork:
-    """An open transaction: `conn` for the service's rows, `store` for appends in it."""
-
-    def __init__(self, conn: asyncpg.Connection, store: PostgresEventStore) -> None:
-        self.conn = conn
-        self.store = store.bound_to(conn)
-
-
-@asynccontextmanager
-async def unit_of_work(store: PostgresEventStore) -> AsyncIterator[UnitOfWork]:
-    """Open a transaction on one of the store's connections; commit when the block succeeds."""
-    failure: BaseException | None = None
-    async with store.pool.acquire() as conn:
-        try:
-            async with conn.transaction():
-                yield UnitOfWork(conn, store)
-        except Exception as exc:  # rolled back; raised after the connection went back healthy
-            failure = exc
-    if failure is not None:
-        raise failure
+__all__ = ["Database", "Session", "TransactionalEventStore", "UnitOfWork"]

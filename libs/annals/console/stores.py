@@ -86,8 +86,8 @@ class Stores:
         """Streams whose type is `text`, or whose id starts with it, newest first."""
         out: list[StreamRow] = []
         for name, store in self.stores.items():
-            rows = await _unless_new(store.pool.fetch(STREAMS_OF_TYPE, text, limit), [])
-            rows = rows or await _unless_new(store.pool.fetch(STREAMS_LIKE, text, limit), [])
+            rows = await _unless_new(store.database.fetch(STREAMS_OF_TYPE, text, limit), [])
+            rows = rows or await _unless_new(store.database.fetch(STREAMS_LIKE, text, limit), [])
             out += [StreamRow(name, r[0], r[1], r[2]) for r in rows]
         return sorted(out, key=lambda r: str(r.updated_at), reverse=True)[:limit]
 
@@ -96,7 +96,7 @@ class Stores:
         found: list[RecordedEvent] = []
         for store in self.stores.values():
             found += to_records(
-                await _unless_new(store.pool.fetch(CORRELATED, correlation_id, limit), [])
+                await _unless_new(store.database.fetch(CORRELATED, correlation_id, limit), [])
             )
         return sorted(found, key=lambda r: (r.recorded_at, r.global_position))[:limit]
 

@@ -43,6 +43,18 @@ class _Stream:
     events: list[RecordedEvent]
 
 
+@dataclass(frozen=True)
+class SavedState:
+    """A copy of an in-memory store's contents, to restore when a transaction rolls back."""
+
+    streams: dict[str, _Stream]
+    log: list[RecordedEvent]
+    by_id: dict[Any, RecordedEvent]
+    tx: int
+    keys: dict[str, bytes | None]
+    snapshots: dict[str, Snapshot]
+
+
 class InMemoryEventStore(CatchUp):
     """The EventStore contract in process memory; every append is its own transaction."""
 
@@ -54,6 +66,31 @@ class InMemoryEventStore(CatchUp):
         self._tx = 1000
         self.keys = InMemoryKeyStore()
         self.snapshots = InMemorySnapshotStore()
+
+    def bound_to(self, session: object) -> InMemoryEventStore:
+        """The store itself: an in-memory transaction restores it when it rolls back."""
+        return self
+
+    def saved(self) -> SavedState:
+        """A copy of the contents (InMemoryDatabase takes one as a transaction begins)."""
+        streams = {k: _Stream(v.info, list(v.events)) for k, v in self._streams.items()}
+        return SavedState(
+            streams,
+            list(self._log),
+            dict(self._by_id),
+            self._tx,
+            dict(self.keys._keys),
+            dict(self.snapshots._snapshots),
+        )
+
+    def restore(self, saved: SavedState) -> None:
+        """Put back contents copied by saved() (a rolled-back transaction)."""
+        self._streams = {k: _Stream(v.info, list(v.events)) for k, v in saved.streams.items()}
+        self._log = list(saved.log)
+        self._by_id = dict(saved.by_id)
+        self._tx = saved.tx
+        self.keys._keys = dict(saved.keys)
+        self.snapshots._snapshots = dict(saved.snapshots)
 
     async def append(
         self,

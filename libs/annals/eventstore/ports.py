@@ -8,6 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -287,4 +288,70 @@ class SnapshotStore(Protocol):
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         """Store (replace) the stream's snapshot."""
+        ...
+
+
+class Session(Protocol):
+    """An open transaction: queries on its one connection and savepoints inside it."""
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        """All rows."""
+        ...
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        """The first row or None."""
+        ...
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        """The first value of the first row."""
+        ...
+
+    async def execute(self, query: str, *args: Any) -> str:
+        """The statement's status."""
+        ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[Any]:
+        """A nested transaction: rolled back alone when its block fails."""
+        ...
+
+
+class Database(Protocol):
+    """A service's database: queries on pooled connections and transactions (Sessions)."""
+
+    @property
+    def retriable_errors(self) -> tuple[type[Exception], ...]:
+        """Errors after which a transaction may simply run again (deadlock, serialization)."""
+        ...
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        """All rows, on a pooled connection."""
+        ...
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        """The first row or None, on a pooled connection."""
+        ...
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        """The first value, on a pooled connection."""
+        ...
+
+    async def execute(self, query: str, *args: Any) -> str:
+        """A statement's status, on a pooled connection."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Session]:
+        """A transaction that commits when its block succeeds and rolls back when it fails."""
+        ...
+
+
+class TransactionalEventStore(EventStore, Protocol):
+    """An event store with its subjects' keys whose appends can join a Session's transaction."""
+
+    @property
+    def keys(self) -> KeyStore:
+        """The subjects' keys of this store."""
+        ...
+
+    def bound_to(self, session: Session) -> TransactionalEventStore:
+        """This store reading and appending inside `session` (it commits with it)."""
         ...

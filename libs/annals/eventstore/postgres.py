@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, Protocol
 
 import asyncpg
 
 from annals.eventstore.appendsql import APPEND_SQL, kind_of
-from annals.eventstore.availability import Availability
+from annals.eventstore.database import PostgresDatabase, PostgresSession
 from annals.eventstore.encoding import (
     DEFAULT_MAX_EVENT_BYTES,
     EncodedBatch,
@@ -27,7 +28,7 @@ from annals.eventstore.errors import (
     WrongExpectedVersion,
 )
 from annals.eventstore.pgstores import PostgresKeyStore, PostgresSnapshotStore
-from annals.eventstore.pool import ConnectionPool, TransactionConnection
+from annals.eventstore.pool import TransactionConnection
 from annals.eventstore.ports import (
     ANY,
     START,
@@ -36,6 +37,7 @@ from annals.eventstore.ports import (
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
+    Session,
     StreamInfo,
     expected_code,
 )
@@ -76,16 +78,26 @@ GET_STREAM = (
 )
 FIND_IDS = f"SELECT {COLUMNS} FROM eventstore.events WHERE event_id = ANY($1::uuid[])"
 NO_LIMIT = 2**31 - 1
-CLIENT_MARGIN = 5.0  # seconds the client waits past the server's statement_timeout
 
 
-def client_timeout(statement_timeout: str) -> float | None:
-    """The client-side bound of a query given the server's statement_timeout (ms; 0: none)."""
-    try:
-        ms = int(statement_timeout)
-    except ValueError:  # a unit such as '30s': leave the bound to the server
-        return None
-    return ms / 1000 + CLIENT_MARGIN if ms > 0 else None
+class Queries(Protocol):
+    """What the store queries: the database's pool, or one connection inside a transaction."""
+
+    def acquire(self) -> AbstractAsyncContextManager[Any]:
+        """A connection (or the transaction's own)."""
+        ...
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        """All rows."""
+        ...
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        """The first row or None."""
+        ...
+
+    async def execute(self, query: str, *args: Any) -> Any:
+        """The statement's status."""
+        ...
 
 
 def to_records(rows: Sequence[Any]) -> list[RecordedEvent]:
@@ -106,76 +118,74 @@ class PostgresEventStore(CatchUp):
 
     def __init__(
         self,
-        pool: ConnectionPool,
+        database: PostgresDatabase,
         *,
         listen_dsn: str | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         notify_interval: float = 0.005,
     ) -> None:
-        self.pool = pool
+        self.database = database
+        self._queries: Queries = database
         self.max_event_bytes = max_event_bytes
-        self.notifier = Notifier(pool, CHANNEL, notify_interval)
+        self.notifier = Notifier(database, CHANNEL, notify_interval)
         self.listener = Listener(listen_dsn, CHANNEL) if listen_dsn else None
-        self.keys = PostgresKeyStore(pool)
-        self.snapshots = PostgresSnapshotStore(pool)
+        self.keys = PostgresKeyStore(database)
+        self.snapshots = PostgresSnapshotStore(database)
+        self._owns_database = False
 
     @classmethod
     async def connect(
         cls,
         dsn: str,
         *,
-        min_size: int = 2,
-        max_size: int = 10,
-        server_settings: Mapping[str, str] | None = None,
-        acquire_timeout: float = 5.0,
-        connect_timeout: float = 5.0,
-        command_timeout: float | None = None,
-        availability: Availability | None = None,
-        **kwargs: Any,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        notify_interval: float = 0.005,
+        **options: Any,
     ) -> PostgresEventStore:
-        """Open a pool to `dsn` (writer session settings applied) and return the store.
+        """Open a database of its own at `dsn` (PostgresDatabase.open takes `options`: pool
+        sizes, session settings, timeouts, availability) and return the store on it.
 
-        Every wait is bounded: acquire, connect, and each query on the server
-        (statement_timeout) and on the client (`command_timeout`, for a peer that vanished;
-        by default the statement_timeout plus CLIENT_MARGIN, none when that is 0).
+        Tools and tests use it; a service's composition root opens the database itself and
+        passes it to each of its stores. close() closes a database opened here.
         """
-        settings = {
-            "idle_in_transaction_session_timeout": "5000",
-            "statement_timeout": "30000",
-            **(server_settings or {}),
-        }
-        if command_timeout is None:
-            command_timeout = client_timeout(settings["statement_timeout"])
-        pool = ConnectionPool(
-            dsn,
-            max_size,
-            settings,
-            acquire_timeout=acquire_timeout,
-            connect_timeout=connect_timeout,
-            command_timeout=command_timeout,
-            availability=availability,
+        database = await PostgresDatabase.open(dsn, **options)
+        return cls.owning(
+            database,
+            listen_dsn=dsn,
+            max_event_bytes=max_event_bytes,
+            notify_interval=notify_interval,
         )
-        return cls(await pool.open(min_size), listen_dsn=dsn, **kwargs)
 
-    def bound_to(self, conn: asyncpg.Connection) -> PostgresEventStore:
-        """This store working inside `conn`'s open transaction (appends commit with it).
+    @classmethod
+    def owning(cls, database: PostgresDatabase, **kwargs: Any) -> PostgresEventStore:
+        """A store on `database` that closes it when the store closes."""
+        store = cls(database, **kwargs)
+        store._owns_database = True
+        return store
+
+    def bound_to(self, session: Session) -> PostgresEventStore:
+        """This store working inside `session`'s open transaction (appends commit with it).
 
         It shares this store's notifier and snapshot store; reads and appends of events and
-        subject keys go through `conn`, so a unit of work never waits for a second pooled
-        connection while it holds one.
+        subject keys go through the session's connection, so a unit of work never waits for a
+        second pooled connection while it holds one.
         """
+        if not isinstance(session, PostgresSession):
+            raise TypeError(f"a PostgreSQL store joins PostgreSQL sessions, not {session!r}")
         bound = copy.copy(self)
-        bound.pool = cast(ConnectionPool, TransactionConnection(conn))
-        bound.keys = self.keys.bound_to(conn)
+        bound._queries = queries = TransactionConnection(session.connection)
+        bound.keys = self.keys.bound_to(queries)
         bound.listener = None
+        bound._owns_database = False
         return bound
 
     async def close(self) -> None:
-        """Stop the notifier and listener and close the pool."""
+        """Stop the notifier and listener; close the database if connect() opened it."""
         await self.notifier.close()
         if self.listener is not None:
             await self.listener.close()
-        await self.pool.close()
+        if self._owns_database:
+            await self.database.close()
 
     async def append(
         self,
@@ -198,7 +208,7 @@ class PostgresEventStore(CatchUp):
             args.append(code)
         notify = self.notifier.carry()
         try:
-            async with self.pool.acquire() as conn:
+            async with self._queries.acquire() as conn:
                 rows = await conn.fetch(APPEND_SQL[kind, notify, single], *args)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_event_id_key":
@@ -237,7 +247,7 @@ class PostgresEventStore(CatchUp):
     ) -> AppendResult:
         """The original result when these events are already stored, else the right error."""
         found = {
-            r.event_id: r for r in to_records(await self.pool.fetch(FIND_IDS, batch.event_ids))
+            r.event_id: r for r in to_records(await self._queries.fetch(FIND_IDS, batch.event_ids))
         }
         if not found and current is not None:
             raise WrongExpectedVersion(stream_id, expected, current)
@@ -255,10 +265,10 @@ class PostgresEventStore(CatchUp):
         lim = NO_LIMIT if limit is None else limit
         if backwards:
             start = NO_LIMIT if from_version is None else from_version
-            rows = await self.pool.fetch(READ_BACKWARD, stream_id, start, lim)
+            rows = await self._queries.fetch(READ_BACKWARD, stream_id, start, lim)
         else:
             start = 1 if from_version is None else from_version
-            rows = await self.pool.fetch(READ_FORWARD, stream_id, start, lim)
+            rows = await self._queries.fetch(READ_FORWARD, stream_id, start, lim)
         if not rows:
             return []
         if rows[0][0]:
@@ -277,7 +287,7 @@ class PostgresEventStore(CatchUp):
     ) -> list[RecordedEvent]:
         """Next events after a checkpoint, only from transactions no snapshot still sees open."""
         tx, pos = after or START
-        rows = await self.pool.fetch(
+        rows = await self._queries.fetch(
             READ_ALL,
             tx,
             pos,
@@ -307,7 +317,7 @@ class PostgresEventStore(CatchUp):
 
     async def get_stream(self, stream_id: str) -> StreamInfo | None:
         """The stream's row, or None when it has no events."""
-        row = await self.pool.fetchrow(GET_STREAM, stream_id)
+        row = await self._queries.fetchrow(GET_STREAM, stream_id)
         return None if row is None else StreamInfo(*row)
 
     async def set_stream_metadata(
@@ -320,7 +330,7 @@ class PostgresEventStore(CatchUp):
         """Set max-count / max-age of an existing stream (None clears the limit)."""
         if max_count is not None and (type(max_count) is not int or max_count < 1):
             raise InvalidEvent(f"max_count must be an int >= 1: {max_count!r}")
-        row = await self.pool.fetchrow(
+        row = await self._queries.fetchrow(
             "SELECT eventstore.set_stream_metadata($1, $2, $3)", stream_id, max_count, max_age
         )
         if row is None or not row[0]:
@@ -330,7 +340,7 @@ class PostgresEventStore(CatchUp):
         """Soft-delete: put a tombstone on the stream; its events stay in the global log."""
         code = expected_code(expected_version)
         check_stream_id(stream_id)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._queries.acquire() as conn, conn.transaction():
             if code in (0, -1):
                 await conn.execute(
                     "INSERT INTO eventstore.streams (stream_id, stream_type, version) "

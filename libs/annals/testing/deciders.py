@@ -60,8 +60,8 @@ class When(Generic[S]):
         produced = self._decide()
         if produced != list(expected):
             raise AssertionError(
-                f"{type(self.command).__name__} produced\n  {_show(produced)}\nexpected\n  "
-                f"{_show(expected)}"
+                f"{type(self.command).__name__} produced\n  {show(produced)}\nexpected\n  "
+                f"{show(expected)}"
             )
         return self.given.spec.decider.replay(produced, self.given.state)
 
@@ -70,17 +70,23 @@ class When(Generic[S]):
         try:
             produced = self._decide()
         except error as raised:
-            wrong = {k: getattr(raised, k, None) for k in attributes}
-            if wrong != attributes:
-                raise AssertionError(
-                    f"{error.__name__} had {wrong}, expected {attributes}"
-                ) from raised
-            return raised
+            return expect_attributes(raised, attributes)
         raise AssertionError(
-            f"{type(self.command).__name__} produced {_show(produced)} instead of failing with "
+            f"{type(self.command).__name__} produced {show(produced)} instead of failing with "
             f"{error.__name__}"
         )
 
 
-def _show(events: Sequence[DomainEvent]) -> str:
+def expect_attributes(raised: E, attributes: dict[str, Any]) -> E:
+    """The error, once it is shown to carry these attribute values (AssertionError if not)."""
+    wrong = {k: getattr(raised, k, None) for k in attributes}
+    if wrong != attributes:
+        raise AssertionError(
+            f"{type(raised).__name__} had {wrong}, expected {attributes}"
+        ) from raised
+    return raised
+
+
+def show(events: Sequence[DomainEvent]) -> str:
+    """Events one a line, for assertion messages."""
     return "\n  ".join(repr(e) for e in events) or "no events"

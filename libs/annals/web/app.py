@@ -15,8 +15,10 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, FastAPI
 
-from annals.commands.storage import TableStep, open_service_store
+from annals.commands.storage import open_service_database
+from annals.commands.tables import TableStep
 from annals.eventstore.availability import Availability
+from annals.eventstore.database import PostgresDatabase
 from annals.eventstore.keywrap import configured_wrapper
 from annals.eventstore.postgres import PostgresEventStore
 from annals.tracing.http import instrument
@@ -30,8 +32,8 @@ from annals.web.problems import install_problem_handlers
 from annals.web.settings import ServiceSettings, refuse_unsafe
 
 log = structlog.get_logger("annals.web")
-# Builds the service's CommandApi (app.state.api) once the store is open.
-Build = Callable[[PostgresEventStore, Any], CommandApi[Any]]
+# Builds the service's CommandApi (app.state.api) on the open database and its event store.
+Build = Callable[[PostgresDatabase, PostgresEventStore, Any], CommandApi[Any]]
 
 
 def _add_correlation_id(
@@ -86,7 +88,8 @@ def pool_options(settings: ServiceSettings, availability: Availability) -> dict[
 def service_lifespan(
     settings: ServiceSettings, steps: Sequence[TableStep], grants: Sequence[str], build: Build
 ) -> Callable[[FastAPI], Any]:
-    """The lifespan: migrate or check the database (fail fast), open the store, wire adapters."""
+    """The lifespan (the composition root): migrate or check the database (fail fast), open it,
+    give it to the event store and to the service's build, which wires the rest on it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,7 +99,7 @@ def service_lifespan(
         if configured_wrapper() is None:
             log.warning("subject keys are stored unwrapped; set ANNALS_MASTER_KEYS in production")
         availability = app.state.availability = database_availability(settings)
-        store = await open_service_store(
+        database = await open_service_database(
             service=settings.service,
             dsn=settings.dsn,
             owner_dsn=settings.owner_dsn,
@@ -108,9 +111,10 @@ def service_lifespan(
             server_settings=settings.server_settings,
             pool_options=pool_options(settings, availability),
         )
-        app.state.store = store
+        store = PostgresEventStore(database)
+        app.state.database, app.state.store = database, store
         app.state.verifier = TokenVerifier(settings)
-        app.state.api = api = build(store, settings)
+        app.state.api = api = build(database, store, settings)
         if api.startup is not None:
             await api.startup()
         api.idempotency.ttl = timedelta(hours=settings.idempotency_ttl_hours)
@@ -127,6 +131,7 @@ def service_lifespan(
             with contextlib.suppress(asyncio.CancelledError):
                 await purge
             await store.close()
+            await database.close()
 
     return lifespan
 

@@ -70,7 +70,7 @@ class CommandApi(Generic[S]):
     startup: Callable[[], Awaitable[None]] | None = None  # awaited before the app serves
 
     def __post_init__(self) -> None:
-        self.idempotency = IdempotencyStore(self.executor.store, configured_index("idempotency"))
+        self.idempotency = IdempotencyStore(self.executor.database, configured_index("idempotency"))
 
     @property
     def codec(self) -> EventCodec:

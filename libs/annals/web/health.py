@@ -76,7 +76,7 @@ async def healthz(request: Request) -> Health:
     limit = getattr(settings, "liveness_limit", DEFAULT_LIVENESS_LIMIT)
     if live(availability.down_for(), limit):
         return Health(status="ok")
-    error = await probe(state.store.pool)
+    error = await probe(state.database)
     if error is None or live(availability.down_for(), limit):
         return Health(status="ok")
     raise _unready(
@@ -93,7 +93,7 @@ async def healthz(request: Request) -> Health:
 async def readyz(request: Request) -> Health:
     """Ready when the service's database answers within a second."""
     state = request.app.state
-    error = await probe(state.store.pool)
+    error = await probe(state.database)
     failing = getattr(state, "readyz_failing", False)
     state.readyz_failing = error is not None
     if error is not None:

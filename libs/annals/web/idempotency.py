@@ -10,7 +10,7 @@ No response body is stored: a stored response is its status, kept headers, aggre
 version, and a replay renders the aggregate at that version again for the caller (masked
 without `read:pii`). The request fingerprint is an HMAC (annals.eventstore.blindindex), since a
 plain hash of a command is a hash of the personal data in it. Forget turns the subject's rows
-into tombstones (annals.commands.storage.forget_responses): a replay then answers 410.
+into tombstones (annals.commands.tables.forget_responses): a replay then answers 410.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from datetime import timedelta
 
 import asyncpg
 
-from annals.commands.uow import UnitOfWork, unit_of_work
+from annals.commands.uow import UnitOfWork
 from annals.eventstore.blindindex import BlindIndex
-from annals.eventstore.postgres import PostgresEventStore
+from annals.eventstore.ports import Database
 from annals.web.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class Claim:
         self, status: int, headers: Mapping[str, str], aggregate_id: str, version: int
     ) -> None:
         """Store the response to replay (in the command's transaction), without its body."""
-        await self.uow.conn.execute(
+        await self.uow.execute(
             SAVE, self._actor, self._key, status, json.dumps(dict(headers)), aggregate_id, version
         )
         self.saved = True
@@ -115,10 +115,8 @@ class Claim:
 class IdempotencyStore:
     """Keys in the service database's `api.idempotency_keys` (they survive restarts)."""
 
-    def __init__(
-        self, store: PostgresEventStore, index: BlindIndex, ttl: timedelta = DEFAULT_TTL
-    ) -> None:
-        self.store = store
+    def __init__(self, database: Database, index: BlindIndex, ttl: timedelta = DEFAULT_TTL) -> None:
+        self.database = database
         self.index = index
         self.ttl = ttl
 
@@ -130,10 +128,10 @@ class IdempotencyStore:
 
         `fingerprints` are the request's under every key (request_hashes); the first is stored.
         """
-        async with unit_of_work(self.store) as uow:
-            claimed = await uow.conn.fetchval(CLAIM, actor, key, fingerprints[0], self.ttl)
+        async with self.database.transaction() as uow:
+            claimed = await uow.fetchval(CLAIM, actor, key, fingerprints[0], self.ttl)
             if claimed is None:
-                row = await uow.conn.fetchrow(STORED, actor, key)
+                row = await uow.fetchrow(STORED, actor, key)
                 if row[1] == FORGOTTEN_STATUS:
                     yield StoredResponse(row[1], {}, None, None)
                     return
@@ -156,7 +154,7 @@ class IdempotencyStore:
         """Delete expired keys, a batch per statement; return how many went."""
         total = 0
         while True:
-            status = await self.store.pool.execute(PURGE, self.ttl, batch)
+            status = await self.database.execute(PURGE, self.ttl, batch)
             deleted = int(status.rsplit(" ", 1)[-1])
             total += deleted
             if deleted < batch:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from annals.commands.storage import TableStep, migrate_tables
+from annals.commands.storage import migrate_tables
+from annals.commands.tables import TableStep
 from annals.stack import procs
 from annals.stack.errors import StackError
 from annals.stack.procs import port_open
@@ -35,7 +36,7 @@ class ServiceSpec:
 
 def spec_of(service: Service) -> ServiceSpec:
     """How to run a declared service (a command service also keeps idempotency keys)."""
-    from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
+    from annals.commands.tables import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
 
     steps = [resolve(m.step) for m in service.migrations]
     grants = [resolve(m.grant) for m in service.migrations]

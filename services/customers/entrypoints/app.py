@@ -6,7 +6,8 @@ import functools
 
 from fastapi import FastAPI
 
-from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
+from annals.commands.tables import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
+from annals.eventstore.database import PostgresDatabase
 from annals.eventstore.postgres import PostgresEventStore
 from annals.web.app import create_service_app
 from annals.web.commands import CommandApi
@@ -32,15 +33,17 @@ by `forget` (crypto-shredding). Writes answer with the stream version as `ETag` 
 """
 
 
-def build(store: PostgresEventStore, settings: CustomersSettings) -> CommandApi[CustomerState]:
-    """The handlers and their dependencies on the open store."""
-    deps = Deps.build(store, settings.command_retries)
+def build(
+    database: PostgresDatabase, store: PostgresEventStore, settings: CustomersSettings
+) -> CommandApi[CustomerState]:
+    """The handlers and their dependencies on the open database and its event store."""
+    deps = Deps.build(database, store, retries=settings.command_retries)
 
     async def state_of(customer_id: str) -> CustomerState:
         return (await deps.executor.load(customer_id)).state
 
     async def startup() -> None:
-        await rekey_reservations(store.pool, state_of, reservation_index())
+        await rekey_reservations(database, state_of, reservation_index())
 
     return CommandApi(
         deps.executor,

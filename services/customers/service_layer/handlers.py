@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from annals.commands.errors import NotFound
 from annals.commands.executor import CommandExecutor, Outcome, Target, check_precondition
-from annals.commands.storage import forget_responses
-from annals.commands.uow import UnitOfWork, unit_of_work
+from annals.commands.tables import forget_responses
+from annals.commands.uow import UnitOfWork
 from annals.eventstore.codec import EventCodec
-from annals.eventstore.ports import KeyStore
-from annals.eventstore.postgres import PostgresEventStore
+from annals.eventstore.ports import Database, TransactionalEventStore
 from annals.eventstore.registry import EventRegistry
 from customers.domain import commands as c
 from customers.domain.customer import KIND, Customer, CustomerState
 from customers.domain.events import CUSTOMER_EVENTS
-from customers.service_layer.reservations import update_reservation
+from customers.service_layer.reservations import Reservations, update_reservation
+
+# Wipes an aggregate's stored idempotent responses in the unit of work (Forget).
+ForgetResponses = Callable[[UnitOfWork, str], Awaitable[None]]
 
 
 def registry() -> EventRegistry:
@@ -28,16 +31,24 @@ class Deps:
     """What customer handlers use."""
 
     executor: CommandExecutor[CustomerState]
-    keys: KeyStore
+    forget_responses: ForgetResponses = forget_responses
 
     @classmethod
-    def build(cls, store: PostgresEventStore, retries: int) -> Deps:
-        """Handlers' dependencies on an open store (personal fields encrypted per customer)."""
+    def build(
+        cls,
+        database: Database,
+        store: TransactionalEventStore,
+        *,
+        retries: int = 3,
+        reservations: Reservations = update_reservation,
+        responses: ForgetResponses = forget_responses,
+    ) -> Deps:
+        """Handlers' dependencies (personal fields encrypted per customer, emails reserved)."""
         codec = EventCodec(registry(), store.keys)
         executor = CommandExecutor(
-            store, codec, Customer, retries=retries, on_append=update_reservation
+            database, store, codec, Customer, retries=retries, on_append=reservations
         )
-        return cls(executor, store.keys)
+        return cls(executor, responses)
 
 
 async def forget(
@@ -51,14 +62,14 @@ async def forget(
     deleted key with an event (and read models) that never heard of it.
     """
     if uow is None:
-        async with unit_of_work(deps.executor.store) as own:
+        async with deps.executor.transaction() as own:
             return await forget(command, target, own, deps)
     customer = await deps.executor.load(target.aggregate_id, uow)
     if customer.version == 0:
         raise NotFound(KIND, target.aggregate_id)
     check_precondition(target.expected_version, customer.version)
-    await uow.store.keys.forget(target.aggregate_id)
-    await forget_responses(uow.conn, target.aggregate_id)
+    await deps.executor.bound(uow).keys.forget(target.aggregate_id)
+    await deps.forget_responses(uow, target.aggregate_id)
     return await deps.executor.execute(target, command, uow)
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-
-import asyncpg
+from typing import Any, Protocol
 
 from annals.commands.errors import RuleBroken
-from annals.commands.storage import TableStep
+from annals.commands.tables import TableStep
+from annals.commands.uow import UnitOfWork
 from annals.eventstore.blindindex import BlindIndex, configured_index
-from annals.eventstore.pool import ConnectionPool
+from annals.eventstore.ports import Database
 from customers.domain.customer import CustomerState, reserved_email
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,45 @@ STALE = (
 )
 DROP_STALE = "DELETE FROM api.email_reservations WHERE customer_id = $1 AND email_hash = $2"
 StateOf = Callable[[str], Awaitable[CustomerState]]
+TAKEN = ("email-unique", "this email belongs to another active customer", "email")
+
+
+class Reservations(Protocol):
+    """The email reservations, updated in the append's unit of work (the executor's hook)."""
+
+    async def __call__(self, uow: UnitOfWork, before: CustomerState, after: CustomerState) -> None:
+        """Release and take reservations so they follow the new state (RuleBroken if taken)."""
+        ...
+
+
+class Execute(Protocol):
+    """What the reservation statements run on: a session or a connection."""
+
+    async def execute(self, query: str, *args: Any) -> str:
+        """The statement's status."""
+        ...
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        """The first value."""
+        ...
+
+
+class MemoryReservations:
+    """Reservations in a dict (handler tests without a database); not rolled back."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, str] = {}
+
+    async def __call__(self, uow: UnitOfWork, before: CustomerState, after: CustomerState) -> None:
+        """Follow the new state: release the old email, take the new one (RuleBroken if held)."""
+        old, new = reserved_email(before), reserved_email(after)
+        if old == new:
+            return
+        self.held = {email: cid for email, cid in self.held.items() if cid != after.customer_id}
+        if new is not None:
+            if self.held.get(new, after.customer_id) != after.customer_id:
+                raise RuleBroken(*TAKEN)
+            self.held[new] = after.customer_id
 
 
 def reservation_index() -> BlindIndex:
@@ -53,38 +92,34 @@ def reservation_index() -> BlindIndex:
     return configured_index(PURPOSE)
 
 
-async def update_reservation(
-    conn: asyncpg.Connection, before: CustomerState, after: CustomerState
-) -> None:
+async def update_reservation(uow: Execute, before: CustomerState, after: CustomerState) -> None:
     """Release and take reservations so they follow the new state (RuleBroken if taken)."""
     old, new = reserved_email(before), reserved_email(after)
     if old == new:
         return
-    await conn.execute(RELEASE, after.customer_id)
+    await uow.execute(RELEASE, after.customer_id)
     if new is not None:
-        await reserve(conn, reservation_index(), new, after.customer_id)
+        await reserve(uow, reservation_index(), new, after.customer_id)
 
 
-async def reserve(
-    conn: asyncpg.Connection, index: BlindIndex, email: str, customer_id: str
-) -> None:
+async def reserve(uow: Execute, index: BlindIndex, email: str, customer_id: str) -> None:
     """Reserve `email` for the customer under the current key (RuleBroken if held under any)."""
-    held = await conn.fetchval(HELD, index.candidates(email)[1:])
-    if held is not None or await conn.fetchval(RESERVE, index.mac(email), customer_id) is None:
-        raise RuleBroken("email-unique", "this email belongs to another active customer", "email")
+    held = await uow.fetchval(HELD, index.candidates(email)[1:])
+    if held is not None or await uow.fetchval(RESERVE, index.mac(email), customer_id) is None:
+        raise RuleBroken(*TAKEN)
 
 
 async def rekey_reservations(
-    pool: ConnectionPool, state_of: StateOf, index: BlindIndex, page: int = 500
+    database: Database, state_of: StateOf, index: BlindIndex, page: int = 500
 ) -> int:
     """Move reservations not under the current key to it; return how many rows were re-made."""
     prefix, after, moved = f"{index.current}:", "", 0
-    while rows := await pool.fetch(STALE, prefix, after, page):
+    while rows := await database.fetch(STALE, prefix, after, page):
         for stored, customer_id in rows:
             email = reserved_email(await state_of(customer_id))
-            async with pool.acquire() as conn, conn.transaction():
-                if await conn.execute(DROP_STALE, customer_id, stored) == "DELETE 1" and email:
-                    await conn.execute(RESERVE, index.mac(email), customer_id)
+            async with database.transaction() as uow:
+                if await uow.execute(DROP_STALE, customer_id, stored) == "DELETE 1" and email:
+                    await uow.execute(RESERVE, index.mac(email), customer_id)
                     moved += 1
         after = rows[-1][1]
     if moved:

@@ -6,11 +6,13 @@ import functools
 
 from fastapi import FastAPI
 
-from annals.commands.storage import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
+from annals.commands.tables import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
+from annals.eventstore.database import PostgresDatabase
 from annals.eventstore.postgres import PostgresEventStore
 from annals.web.app import create_service_app
 from annals.web.commands import CommandApi
 from annals.web.routes import read_router
+from orders.adapters.customer_directory import CustomerDirectory
 from orders.domain.order import OrderState
 from orders.entrypoints import routes
 from orders.entrypoints.views import OrderView, render_order
@@ -25,9 +27,17 @@ refuse a concurrent change (412), and an `Idempotency-Key` to make a retry safe.
 """
 
 
-def build(store: PostgresEventStore, settings: OrdersSettings) -> CommandApi[OrderState]:
-    """The handlers and their dependencies on the open store."""
-    deps = Deps.build(store, settings.command_retries, settings.state_cache_size)
+def build(
+    database: PostgresDatabase, store: PostgresEventStore, settings: OrdersSettings
+) -> CommandApi[OrderState]:
+    """The handlers and their dependencies on the open database and its event store."""
+    deps = Deps.build(
+        database,
+        store,
+        CustomerDirectory(database),
+        retries=settings.command_retries,
+        cache_size=settings.state_cache_size,
+    )
     return CommandApi(deps.executor, functools.partial(handle, deps=deps), render_order, "/orders")
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from annals.commands.executor import CommandExecutor, Outcome, Target
 from annals.commands.uow import UnitOfWork
 from annals.eventstore.codec import EventCodec
-from annals.eventstore.postgres import PostgresEventStore
+from annals.eventstore.ports import Database, TransactionalEventStore
 from annals.eventstore.registry import EventRegistry
-from orders.adapters.customer_directory import CustomerDirectory
 from orders.domain.commands import Command, PlaceOrder
 from orders.domain.events import ORDER_EVENTS
 from orders.domain.order import Order, OrderState
@@ -20,19 +20,37 @@ def registry() -> EventRegistry:
     return EventRegistry(ORDER_EVENTS)
 
 
+class Customers(Protocol):
+    """Who may place orders (the customer directory, or a fake in tests)."""
+
+    async def check(self, customer_id: str, on: UnitOfWork | None = None) -> None:
+        """Raise RuleBroken unless the customer exists and is active (queried in `on`)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Deps:
     """What order handlers use."""
 
     executor: CommandExecutor[OrderState]
-    customers: CustomerDirectory | None = None
+    customers: Customers | None = None
 
     @classmethod
-    def build(cls, store: PostgresEventStore, retries: int, cache_size: int) -> Deps:
-        """Handlers' dependencies on an open store."""
+    def build(
+        cls,
+        database: Database,
+        store: TransactionalEventStore,
+        customers: Customers | None,
+        *,
+        retries: int = 3,
+        cache_size: int = 0,
+    ) -> Deps:
+        """Handlers' dependencies on an open database and its event store."""
         codec = EventCodec(registry(), store.keys)
-        executor = CommandExecutor(store, codec, Order, retries=retries, cache_size=cache_size)
-        return cls(executor, CustomerDirectory(store.pool))
+        executor = CommandExecutor(
+            database, store, codec, Order, retries=retries, cache_size=cache_size
+        )
+        return cls(executor, customers)
 
 
 async def handle(
@@ -45,5 +63,5 @@ async def handle(
     its connection.
     """
     if isinstance(command, PlaceOrder) and deps.customers is not None:
-        await deps.customers.check(command.customer_id, None if uow is None else uow.conn)
+        await deps.customers.check(command.customer_id, uow)
     return await deps.executor.execute(target, command, uow)

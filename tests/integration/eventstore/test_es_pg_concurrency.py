@@ -94,7 +94,7 @@ async def test_reader_sees_every_event_once_despite_a_late_commit(
     assert later == [], "events after the open transaction must be held back"
     await asyncio.sleep(0.2)
     assert seen == []
-    holdback = await measure_holdback(pg_store.pool, "test")
+    holdback = await measure_holdback(pg_store.database, "test")
     assert holdback.held_events >= writers * per_writer
     await slow_tx.commit()
     await slow_conn.close()
@@ -110,4 +110,4 @@ async def test_reader_sees_every_event_once_despite_a_late_commit(
     assert any(e.global_position > slow_position for e in seen), "later positions existed"
     again = [e for e in await pg_store.read_all(start, 100_000) if tag in e.stream_id]
     assert [e.event_id for e in again] == ids, "the order is stable across reads"
-    assert (await measure_holdback(pg_store.pool, "test")).held_events >= 0
+    assert (await measure_holdback(pg_store.database, "test")).held_events >= 0

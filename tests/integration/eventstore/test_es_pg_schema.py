@@ -74,7 +74,7 @@ async def test_events_are_append_only(
 
 
 async def test_writer_sessions_have_timeouts(pg_store: PostgresEventStore) -> None:
-    async with pg_store.pool.acquire() as conn:
+    async with pg_store.database.acquire() as conn:
         idle = await conn.fetchval("SHOW idle_in_transaction_session_timeout")
         statement = await conn.fetchval("SHOW statement_timeout")
     assert idle == "5s" and statement == "30s"

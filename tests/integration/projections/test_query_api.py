@@ -113,7 +113,7 @@ async def test_reads_with_consistency_tokens_etags_pages_and_masking(
     registered = CustomerRegistered(customer_id="c1", name="Ada", email="ada@x.test")
     await customers.append("customer-c1", await codec.encode("customer-c1", [registered]))
     projector = rig.settings()
-    keys = PostgresKeyStore(customers.pool)
+    keys = PostgresKeyStore(customers.database)
     workers = [Worker(p, projector, keys=keys) for p in (ORDER_SUMMARY, CUSTOMER_ORDERS, PRODUCTS)]
     catalog = "SELECT count(*) FROM readmodels.product_catalog"
     try:

@@ -34,7 +34,7 @@ async def test_customer_orders_from_both_services_with_personal_data(rig: Rig) -
     settings = rig.settings()
     customers, orders = await rig.store("customers"), await rig.store("orders")
     codec = EventCodec(EventRegistry(CUSTOMER_EVENTS), customers.keys)
-    keys = PostgresKeyStore(customers.pool)
+    keys = PostgresKeyStore(customers.database)
     reader = rig.app_dsn("readmodels")
     try:
         registered = CustomerRegistered(customer_id="c1", name="Ada Keller", email="ada@x.test")

@@ -199,12 +199,8 @@ async def test_forget_whose_append_fails_changes_nothing_and_a_retry_completes(
 async def test_migration_drops_stored_bodies_and_keeps_replayable_rows(
     stack: StackSettings, unique: str
 ) -> None:
-    from annals.commands.storage import (
-        IDEMPOTENCY_GRANT,
-        IDEMPOTENCY_STEP,
-        IDEMPOTENCY_STEPS,
-        migrate_tables,
-    )
+    from annals.commands.storage import migrate_tables
+    from annals.commands.tables import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEP, IDEMPOTENCY_STEPS
     from annals.stack.scratch import create_database, drop_database
 
     name = await create_database(stack, "idem_test", "customers_owner", ["customers_app"])
@@ -298,7 +294,7 @@ async def test_rotation_rekeys_reservations_from_the_events(
     async def state_of(customer_id: str) -> object:
         return (await executor.load(customer_id)).state
 
-    moved = await rekey_reservations(app.state.store.pool, state_of, rotated)  # type: ignore[arg-type]
+    moved = await rekey_reservations(app.state.database, state_of, rotated)  # type: ignore[arg-type]
     assert moved >= 1
     stored = await rows_of(
         stack,

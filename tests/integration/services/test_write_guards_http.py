@@ -106,7 +106,7 @@ async def test_an_expired_key_counts_as_new_and_is_purged(
         await asyncio.sleep(0.3)
         store = app.state.api.idempotency
         assert await store.purge(batch=1) >= 1
-        left = await store.store.pool.fetchval(
+        left = await store.database.fetchval(
             "SELECT count(*) FROM api.idempotency_keys WHERE key = $1", f"ttl-{unique}"
         )
         assert left == 0

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from annals.eventstore.availability import Availability, PoolTimeout
+from annals.eventstore.database import client_timeout
 from annals.eventstore.pool import ConnectionPool
-from annals.eventstore.postgres import client_timeout
 from tests.support.lines import Lines
 
 

@@ -167,7 +167,7 @@ def _ops_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(health_router)
     app.state.settings = settings
     app.state.verifier = TokenVerifier(settings)
-    app.state.store = type("Store", (), {"pool": _DownPool()})()
+    app.state.database = _DownPool()
     return app
 
 

@@ -83,17 +83,12 @@ class FakePool:
         return [1]
 
 
-class Store:
-    def __init__(self, pool: FakePool) -> None:
-        self.pool = pool
-
-
 def app_with(availability: Availability, pool: FakePool) -> FastAPI:
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(health_router)
     app.state.availability = availability
-    app.state.store = Store(pool)
+    app.state.database = pool
 
     @app.get("/orders/{order_id}")
     async def get_order(order_id: str) -> dict[str, str]:
