@@ -70,6 +70,7 @@ class Sandbox:
             "slot.name": self.slot,
             "publication.name": self.where.publication,
             "table.include.list": ",".join(self.where.captured_tables),
+            "column.exclude.list": self.where.excluded_columns,
             "heartbeat.action.query": self.where.heartbeat_query,
         }
 

@@ -17,6 +17,9 @@ PUBLICATION = "legacy_erp_cdc"
 HEARTBEAT_TABLE = "debezium_heartbeat"
 TABLES = ("products", "stock_levels", "legacy_customers")
 SCHEMA_CHANGE_COLUMN = "weight_kg"
+# Personal columns: the connector leaves them out of every change event (column.exclude.list),
+# so no CDC topic holds them; `annals legacy import-customers` reads them and encrypts them.
+PERSONAL_COLUMNS = {"legacy_customers": ("full_name", "email", "phone", "city", "country")}
 
 # Before-images of every column: a price or stock projection needs the old values, and a
 # delete must carry the whole deleted row. With the DEFAULT identity (the key only) Debezium
@@ -45,6 +48,15 @@ class LegacySchema:
     def captured_tables(self) -> tuple[str, ...]:
         """schema.table of every table in the publication (the heartbeat table included)."""
         return tuple(f"{self.schema}.{t}" for t in (*TABLES, HEARTBEAT_TABLE))
+
+    @property
+    def excluded_columns(self) -> str:
+        """The connector's column.exclude.list: schema.table.column of every personal column."""
+        return ",".join(
+            f"{self.schema}.{table}.{column}"
+            for table, columns in PERSONAL_COLUMNS.items()
+            for column in columns
+        )
 
     @property
     def heartbeat_query(self) -> str:

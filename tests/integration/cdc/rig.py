@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from legacy.schema import PERSONAL_COLUMNS
 from legacy.simulator import Applied
 
 from annals.cdc import Event, RowChange, Tombstone
@@ -21,6 +22,12 @@ KEYS = {
     "stock_levels": ("sku", "warehouse"),
     "legacy_customers": ("legacy_id",),
 }
+
+
+def published(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A legacy row as the connector publishes it: personal columns left out, values on the wire."""
+    left_out = PERSONAL_COLUMNS.get(table, ())
+    return {k: wire(v) for k, v in row.items() if k not in left_out}
 
 
 def wire(value: Any) -> Any:

@@ -120,3 +120,11 @@ def test_enabled_when_gates_a_config_on_the_environment(tmp_path: Path):
     assert spec.config["transforms.r.replacement"] == "orders.${routedByValue}"
     assert "annals" not in spec.config
     assert load_spec(LEGACY, StackSettings(), env={}).enabled({})
+
+
+def test_legacy_connector_leaves_out_every_personal_column():
+    from legacy.schema import LegacySchema
+
+    config = json.loads(LEGACY.read_text())["config"]
+    assert config["column.exclude.list"] == LegacySchema().excluded_columns
+    assert "public.legacy_customers.email" in config["column.exclude.list"].split(",")
