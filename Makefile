@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Local development: the services accept the documented token secret, on loopback only (README).
 export ANNALS_DEV_MODE ?= 1
 B ?=
-BENCHES := $(filter-out harness baselines __init__,$(basename $(notdir $(wildcard bench/*.py))))
+BENCHES := $(filter-out harness baselines __init__ reference_paths lifecycle summary,$(basename $(notdir $(wildcard bench/*.py))))
 
 .PHONY: help install lock system-deps console-assets up down status test lint bench clean
 
@@ -75,6 +75,7 @@ bench: install ## all benchmarks, or one: make bench B=<name>; results in bench/
 	$(BIN)/annals stack up
 	@for b in $(if $(B),$(B),$(BENCHES)); do \
 	  echo "== bench/$$b"; BENCH_FAULTS_ON_DEFAULT_STACK=1 $(BIN)/python -m bench.$$b || exit 1; done
+	$(BIN)/python -m bench.summary
 
 clean: ## remove caches (keeps .stack/; `annals stack reset` wipes it)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

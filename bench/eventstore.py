@@ -1,7 +1,9 @@
-"""bench/eventstore: appends, order lifecycle, bulk import and typed read_all vs raw baselines.
+"""bench/eventstore: appends, order lifecycle, bulk import and typed read_all vs their references.
 
-Two reference rows (bench/reference_paths.py) show what bare statements on the events table
-reach in the same run, next to the store's appends and lifecycle.
+Each figure's goal is a ratio to a reference path measured in the same run (bench/reference_paths):
+appends to a bare INSERT into the events table, the lifecycle (with and without the aggregate
+cache) to a bare SELECT + INSERT lifecycle, the import to a COPY into a table with the events
+table's indexes, read_all to one ordered scan decoding each row's JSON.
 
 Run `.venv/bin/python -m bench.eventstore`; needs the stack's PostgreSQL. Creates scratch
 databases (dropped at the end) and writes bench/results/eventstore.json.
@@ -20,91 +22,29 @@ from pathlib import Path
 
 import asyncpg
 
-from annals.eventstore import NO_STREAM, Aggregate, DomainEvent, EventRegistry, NewEvent
+from annals.eventstore import NO_STREAM, NewEvent
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.importer import import_file
 from annals.eventstore.migrations import migrate
 from annals.eventstore.postgres import PostgresEventStore
-from annals.eventstore.repository import Repository
 from annals.stack import scratch
 from annals.stack.settings import StackSettings
-from bench.baselines import (
-    PAYLOAD,
-    ensure_bench_database,
-    pg_copy_rows_per_s,
-    pg_insert_tps,
-    settle,
-)
+from bench.baselines import ensure_bench_database, pg_insert_tps, settle
 from bench.harness import Result, percentile, write_results
-from bench.reference_paths import bare_insert_rate, plain_lifecycle_rate
+from bench.lifecycle import ITEM, REGISTRY, lifecycle
+from bench.reference_paths import (
+    bare_insert_rate,
+    decoded_scan_rate,
+    indexed_copy_rate,
+    plain_lifecycle_rate,
+)
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 IMPORT_EVENTS = int(os.environ.get("BENCH_IMPORT_EVENTS", "200000"))
 BIG_STORE_STREAMS = int(os.environ.get("BENCH_BIG_STORE_STREAMS", "1000000"))
+CACHE_SIZE = 10_000
 OWNER, APP = "orders_owner", "orders_app"
 STORE_TABLES = ("eventstore.events", "eventstore.streams")
-ITEM = json.loads(PAYLOAD)
-
-
-class OrderCreated(DomainEvent):
-    """An order was created."""
-
-    customer_id: str
-
-
-class ItemAdded(DomainEvent):
-    """An item line was added (the baseline's payload)."""
-
-    sku: str
-    quantity: int
-    unit_price: str
-    note: str
-
-
-class OrderConfirmed(DomainEvent):
-    """The order was confirmed."""
-
-
-REGISTRY = EventRegistry([OrderCreated, ItemAdded, OrderConfirmed])
-
-
-class Order(Aggregate[dict]):
-    """Order lifecycle: created, items, confirmed."""
-
-    stream_type = "order"
-
-    @classmethod
-    def initial_state(cls) -> dict:
-        return {"created": False, "items": 0, "confirmed": False}
-
-    @classmethod
-    def evolve(cls, state: dict, event: DomainEvent) -> dict:
-        if isinstance(event, OrderCreated):
-            return {**state, "created": True}
-        if isinstance(event, ItemAdded):
-            return {**state, "items": state["items"] + 1}
-        return {**state, "confirmed": True}
-
-
-def decide_create(state: dict) -> list[DomainEvent]:
-    """Create unless created."""
-    assert not state["created"]
-    return [OrderCreated(customer_id="c-1")]
-
-
-def decide_add(state: dict) -> list[DomainEvent]:
-    """Add an item to an open order."""
-    assert state["created"] and not state["confirmed"]
-    return [ItemAdded(**ITEM)]
-
-
-def decide_confirm(state: dict) -> list[DomainEvent]:
-    """Confirm an order with items."""
-    assert state["items"] > 0 and not state["confirmed"]
-    return [OrderConfirmed()]
-
-
-LIFECYCLE = (decide_create, decide_add, decide_add, decide_add, decide_confirm)
 
 
 async def run_for(workers: int, seconds: float, op: Callable[[int], Awaitable[int]]) -> float:
@@ -133,24 +73,6 @@ async def bench_appends(store: PostgresEventStore, writers: int) -> float:
         return 1
 
     return await run_for(writers, SECONDS, op)
-
-
-async def bench_lifecycle(store: PostgresEventStore, workers: int) -> float:
-    """Commands/s: each loads the order stream, decides and appends one event."""
-    repo = Repository(store, EventCodec(REGISTRY, store.keys), Order)
-    tag = uuid.uuid4().hex[:8]
-    orders = [0] * workers
-
-    async def op(w: int) -> int:
-        stream = f"order-{tag}-{w}-{orders[w]}"
-        for decide in LIFECYCLE:
-            order = await repo.load(stream)
-            order.execute(decide)
-            await repo.save(order, {"correlation_id": stream})
-        orders[w] += 1
-        return len(LIFECYCLE)
-
-    return await run_for(workers, SECONDS, op)
 
 
 def write_import_file(path: Path, events: int, prefix: str = "legacy") -> None:
@@ -196,7 +118,7 @@ async def bench_read_all(store: PostgresEventStore) -> tuple[float, int]:
     codec = EventCodec(REGISTRY, store.keys)
     count = 0
     started = time.perf_counter()
-    async for page in store.catch_up(None, stream_types=["legacy"], batch_size=2000):
+    async for page in store.catch_up(None, batch_size=2000):
         count += len(await codec.decode(page))
     return count / (time.perf_counter() - started), count
 
@@ -240,62 +162,83 @@ async def drop_database(settings: StackSettings, name: str) -> None:
 
 
 async def measure(settings: StackSettings) -> list[Result]:
-    """Every figure of the issue, each with its raw baseline measured in this run."""
+    """Every figure of the issue, each with its reference path measured in this run."""
     raw_dsn = await ensure_bench_database(settings.dsn())
     name = await scratch_database(settings)
-    results: list[Result] = []
     try:
-        store_admin = settings.dsn(name)
-        raw: dict[int, float] = {}
-        for connections in (1, 8, 32):
-            await settle(raw_dsn)
-            raw[connections] = await pg_insert_tps(raw_dsn, connections, SECONDS)
-        for writers in (1, 8, 32):
-            await settle(store_admin, *STORE_TABLES)
-            store = await PostgresEventStore.connect(
-                settings.dsn(name, APP), min_size=writers + 1, max_size=writers + 2
-            )
-            try:
-                rate = await bench_appends(store, writers)
-            finally:
-                await store.close()
-            goal = 0.9 if writers == 8 else None
-            results.append(
-                Result(f"append 1 event, {writers} writers", rate, "tx/s", raw[writers], goal)
-            )
-        app_dsn = settings.dsn(name, APP)
-        await settle(store_admin, *STORE_TABLES)
-        rate = await bare_insert_rate(app_dsn, 8, SECONDS)
-        results.append(Result("reference: bare INSERT into events, 8", rate, "tx/s", raw[8]))
-        store = await PostgresEventStore.connect(app_dsn, min_size=9, max_size=10)
-        try:
-            await settle(store_admin, *STORE_TABLES)
-            rate = await bench_lifecycle(store, 8)
-            results.append(Result("order lifecycle, 8 concurrent", rate, "cmd/s", raw[8], 0.75))
-            await settle(store_admin, *STORE_TABLES)
-            rate = await plain_lifecycle_rate(app_dsn, 8, SECONDS)
-            results.append(Result("reference: bare lifecycle, 8", rate, "cmd/s", raw[8]))
-            copy_rate = await pg_copy_rows_per_s(raw_dsn, IMPORT_EVENTS)
-            rate = await import_rate(settings.dsn(name, APP), IMPORT_EVENTS, "legacy")
-            import_goal = ">= 100,000/s"
-            results.append(Result("bulk import (COPY)", rate, "events/s", copy_rate, import_goal))
-            await add_streams(settings.dsn(name, OWNER), BIG_STORE_STREAMS)
-            rate = await import_rate(settings.dsn(name, APP), IMPORT_EVENTS, "history")
-            label = f"bulk import, store of {BIG_STORE_STREAMS:,} streams"
-            results.append(Result(label, rate, "events/s", copy_rate, import_goal))
-            read_rate, count = await bench_read_all(store)
-            assert count == IMPORT_EVENTS, count
-            results.append(
-                Result("read_all, typed events", read_rate, "events/s", None, ">= 100,000/s")
-            )
-            wake = await bench_wakeup(store)
-            results.append(Result("subscriber wake-up p50", percentile(wake, 50), "ms"))
-            results.append(Result("subscriber wake-up p99", percentile(wake, 99), "ms"))
-        finally:
-            await store.close()
+        return await _measure(settings, raw_dsn, name)
     finally:
         await drop_database(settings, name)
+
+
+async def _measure(settings: StackSettings, raw_dsn: str, name: str) -> list[Result]:
+    admin, app_dsn = settings.dsn(name), settings.dsn(name, APP)
+    raw: dict[int, float] = {}
+    for connections in (1, 8, 32):
+        await settle(raw_dsn)
+        raw[connections] = await pg_insert_tps(raw_dsn, connections, SECONDS)
+    await settle(admin, *STORE_TABLES)
+    bare = await bare_insert_rate(app_dsn, 8, SECONDS)
+    results = [Result(f"raw INSERT, {n} conn (no index)", raw[n], "tx/s") for n in (1, 8, 32)]
+    results.append(Result("reference: bare INSERT into events, 8", bare, "tx/s", raw[8]))
+    for writers in (1, 8, 32):
+        await settle(admin, *STORE_TABLES)
+        store = await PostgresEventStore.connect(
+            app_dsn, min_size=writers + 1, max_size=writers + 2
+        )
+        try:
+            rate = await bench_appends(store, writers)
+        finally:
+            await store.close()
+        base, goal = (bare, 0.9) if writers == 8 else (raw[writers], None)
+        results.append(Result(f"append 1 event, {writers} writers", rate, "tx/s", base, goal))
+    store = await PostgresEventStore.connect(app_dsn, min_size=9, max_size=10)
+    try:
+        results += await _lifecycles(store, admin, app_dsn)
+        results += await _import_and_read(store, admin, settings.dsn(name, OWNER), app_dsn)
+        wake = await bench_wakeup(store)
+        results.append(Result("subscriber wake-up p50", percentile(wake, 50), "ms"))
+        results.append(Result("subscriber wake-up p99", percentile(wake, 99), "ms"))
+    finally:
+        await store.close()
     return results
+
+
+async def _lifecycles(store: PostgresEventStore, admin: str, app_dsn: str) -> list[Result]:
+    await settle(admin, *STORE_TABLES)
+    bare = await plain_lifecycle_rate(app_dsn, 8, SECONDS)
+    await settle(admin, *STORE_TABLES)
+    plain = await lifecycle(store, 8, SECONDS, cache_size=0)
+    await settle(admin, *STORE_TABLES)
+    cached = await lifecycle(store, 8, SECONDS, cache_size=CACHE_SIZE)
+    return [
+        Result("reference: bare lifecycle, 8", bare, "cmd/s"),
+        Result("order lifecycle, 8 concurrent, no cache", plain.rate, "cmd/s", bare, 0.9),
+        Result("order lifecycle, 8 concurrent, aggregate cache", cached.rate, "cmd/s", bare, 1.3),
+    ]
+
+
+async def _import_and_read(
+    store: PostgresEventStore, admin: str, owner_dsn: str, app_dsn: str
+) -> list[Result]:
+    await settle(admin, *STORE_TABLES)
+    copy_rate = await indexed_copy_rate(admin, IMPORT_EVENTS)
+    out = [Result("reference: COPY into an indexed events table", copy_rate, "rows/s")]
+    await settle(admin, *STORE_TABLES)
+    rate = await import_rate(app_dsn, IMPORT_EVENTS, "legacy")
+    out.append(Result("bulk import (COPY)", rate, "events/s", copy_rate, 0.8))
+    await add_streams(owner_dsn, BIG_STORE_STREAMS)
+    await settle(admin, *STORE_TABLES)
+    rate = await import_rate(app_dsn, IMPORT_EVENTS, "history")
+    label = f"bulk import, store of {BIG_STORE_STREAMS:,} streams"
+    out.append(Result(label, rate, "events/s", copy_rate, 0.8))
+    await settle(admin, *STORE_TABLES)
+    scan, scanned = await decoded_scan_rate(app_dsn)
+    read_rate, count = await bench_read_all(store)
+    assert count == scanned, (count, scanned)
+    out.append(Result("reference: ordered scan, JSON decoded", scan, "events/s"))
+    out.append(Result("read_all, typed events", read_rate, "events/s", scan, 0.8))
+    return out
 
 
 def main() -> None:

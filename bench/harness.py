@@ -1,8 +1,15 @@
-"""Shared pieces of the benchmarks: result records, the JSON report and the printed table."""
+"""Shared pieces of the benchmarks: result records, the JSON report and the printed table.
+
+A goal is a ratio to the figure's baseline (a float: ratio >= goal; the baseline is a
+reference path measured in the same run, bench/reference_paths), or a bound on the value
+itself for counts and latencies ("<= 250 ms", "0"), which do not depend on the machine's speed,
+or an upper bound on the ratio ("ratio <= 2": a latency against its reference's).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -31,11 +38,45 @@ class Result:
             return None
         return self.value / self.baseline
 
+    @property
+    def met(self) -> bool | None:
+        """Whether the goal is met (None: no goal, or one that is not a bound)."""
+        return goal_met(self.goal, self.value, self.ratio)
+
     def as_json(self) -> dict[str, object]:
         """The record of bench/results/<name>.json."""
         record: dict[str, object] = asdict(self)
         record["ratio"] = None if self.ratio is None else round(self.ratio, 4)
+        record["met"] = self.met
         return record
+
+
+BOUND = re.compile(r"^\s*(<=|>=)?\s*([0-9][0-9,.]*)")
+
+
+def goal_met(goal: float | str | None, value: float, ratio: float | None) -> bool | None:
+    """A float goal is met by ratio >= goal; "<= N ..."/">= N ..."/"N" bound the value, and
+    "ratio <= N" the ratio (a latency against its reference's)."""
+    if goal is None:
+        return None
+    if not isinstance(goal, str):
+        return None if ratio is None else ratio >= goal
+    subject: float | None = value
+    if goal.startswith("ratio"):
+        goal, subject = goal.removeprefix("ratio"), ratio
+    found = BOUND.match(goal)
+    if found is None or subject is None:
+        return None
+    bound = float(found.group(2).replace(",", ""))
+    op = found.group(1)
+    return subject <= bound if op == "<=" else subject >= bound if op == ">=" else subject == bound
+
+
+def goal_text(goal: float | str | None) -> str:
+    """How a goal reads in a table: `>= 0.9 x baseline` for ratios."""
+    if goal is None:
+        return ""
+    return goal if isinstance(goal, str) else f">= {goal:g} x"
 
 
 def write_results(benchmark: str, results: Sequence[Result]) -> Path:
@@ -45,19 +86,26 @@ def write_results(benchmark: str, results: Sequence[Result]) -> Path:
     payload = {"benchmark": benchmark, "results": [r.as_json() for r in results]}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     table = Table(title=f"bench/{benchmark}")
-    for column in ("name", "value", "unit", "baseline", "ratio", "goal"):
+    for column in ("name", "value", "unit", "baseline", "ratio", "goal", "met"):
         table.add_column(column, justify="left" if column == "name" else "right")
     for r in results:
-        table.add_row(
-            r.name,
-            _fmt(r.value),
-            r.unit,
-            _fmt(r.baseline),
-            _fmt(r.ratio),
-            "" if r.goal is None else str(r.goal),
-        )
+        table.add_row(*row_cells(r.name, r.value, r.unit, r.baseline, r.ratio, r.goal, r.met))
     Console(width=max(120, Console().width)).print(table)
     return path
+
+
+def row_cells(
+    name: str,
+    value: float,
+    unit: str,
+    baseline: float | None,
+    ratio: float | None,
+    goal: float | str | None,
+    met: bool | None,
+) -> list[str]:
+    """The printed cells of one figure."""
+    verdict = "" if met is None else "yes" if met else "NO"
+    return [name, fmt(value), unit, fmt(baseline), fmt(ratio), goal_text(goal), verdict]
 
 
 def percentile(samples: Sequence[float], pct: float) -> float:
@@ -69,7 +117,8 @@ def percentile(samples: Sequence[float], pct: float) -> float:
     return cuts[index]
 
 
-def _fmt(value: float | None) -> str:
+def fmt(value: float | None) -> str:
+    """A figure as printed: three decimals below 10, thousands separators above."""
     if value is None:
         return ""
     return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
