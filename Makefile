@@ -65,6 +65,7 @@ lint: $(INSTALLED) ## ruff, mypy, schemas and import contracts
 	$(BIN)/ruff format --check libs services tests bench
 	$(BIN)/mypy
 	$(BIN)/mypy services
+	$(BIN)/mypy bench
 	$(BIN)/annals schemas check
 	$(BIN)/lint-imports
 

@@ -120,9 +120,8 @@ async def lifecycle(
     store: PostgresEventStore, workers: int, seconds: float, cache_size: int = 0
 ) -> LifecycleRun:
     """`workers` tasks each running order lifecycles through one CommandExecutor."""
-    executor = CommandExecutor(
-        store, EventCodec(REGISTRY, store.keys), Order, cache_size=cache_size
-    )
+    codec = EventCodec(REGISTRY, store.keys)
+    executor = CommandExecutor(store.database, store, codec, Order, cache_size=cache_size)
     tag = uuid.uuid4().hex[:8]
     latencies: list[float] = []
     counts = [0] * workers
