@@ -29,9 +29,22 @@ def _fail(error: StackError) -> None:
 
 
 @stack_app.command()
-def up() -> None:
+def up(
+    kafka_brokers: Annotated[
+        int,
+        typer.Option(
+            "--kafka-brokers",
+            help="KRaft nodes of a new stack (3: replication factor 3, min.insync.replicas 2); "
+            "0: as the stack was formatted",
+            min=0,
+            max=5,
+        ),
+    ] = 0,
+) -> None:
     """Start PostgreSQL, Kafka and Connect (with Debezium); wait until each is healthy."""
     settings = StackSettings()
+    if kafka_brokers:
+        settings = settings.model_copy(update={"kafka_brokers": kafka_brokers})
     try:
         stack.up(settings, report=lambda line: console.print(f"[green]✓[/green] {line}"))
     except StackError as error:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from annals.stack import kafka_nodes
 from annals.stack.settings import StackSettings
 from annals.topology import topology
 
@@ -20,7 +21,7 @@ class KafkaSettings(BaseSettings):
 
     bootstrap: str = ""
     partitions: int = 6
-    replication_factor: int = 1
+    replication_factor: int = 0  # 0: the stack's (3 on a cluster of three nodes, else 1)
     services: str = Field(
         default_factory=lambda: ",".join(s.name for s in topology().of_kind("command")),
         description="services that publish events (default: the declared command services)",
@@ -34,6 +35,7 @@ class KafkaSettings(BaseSettings):
         stack = StackSettings()
         self.bootstrap = self.bootstrap or stack.kafka_bootstrap
         self.auth = self.auth or stack.kafka_auth
+        self.replication_factor = self.replication_factor or kafka_nodes.replication(stack)
         return self
 
     @property

@@ -71,6 +71,16 @@ def spawn(args: Sequence[str], log_file: Path, pid_file: Path, cwd: Path) -> int
     return proc.pid
 
 
+def signal_pid(pid_file: Path, signum: int) -> bool:
+    """Send `signum` to the process group of the pid in pid_file; True when it was alive."""
+    pid = read_pid(pid_file)
+    if pid is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)
+    return True
+
+
 def stop_pid(pid_file: Path, grace: float = 30.0) -> bool:
     """SIGTERM the process group of the pid in pid_file, SIGKILL after `grace`; True if stopped."""
     pid = read_pid(pid_file)

@@ -67,6 +67,17 @@ class StackSettings(BaseSettings):
     pg_bin: Path | None = Field(default=None, description="PostgreSQL 15 bin folder")
     kafka_port: int = 9092
     controller_port: int = 9093
+    kafka_brokers: int = Field(
+        default=0, ge=0, le=5,
+        description="KRaft nodes (broker and controller each) of a new stack; 3: replication "
+        "factor 3, min.insync.replicas 2; 0: as the stack was formatted, 1 for a new one",
+    )  # fmt: skip
+    kafka_port_step: int = Field(
+        default=2, description="node n listens on kafka_port and controller_port + step*(n-1)"
+    )
+    kafka_cluster_heap: str = Field(
+        default="-Xms192m -Xmx512m", description="heap of each node of a cluster"
+    )
     connect_port: int = 8083
     kafka_auth: Literal["none", "scram"] = Field(
         default="none", description="scram: SASL/SCRAM-SHA-512 listeners and ACLs (kafka_auth.py)"
@@ -89,8 +100,12 @@ class StackSettings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        """Kafka bootstrap servers for clients."""
-        return f"{self.host}:{self.kafka_port}"
+        """Kafka bootstrap servers for clients (every node of a cluster)."""
+        if self.kafka_brokers <= 1 and not (self.dir / "kafka" / "brokers").exists():
+            return f"{self.host}:{self.kafka_port}"
+        from annals.stack.kafka_nodes import bootstrap  # kafka_nodes imports this module
+
+        return bootstrap(self)
 
     @property
     def connect_url(self) -> str:

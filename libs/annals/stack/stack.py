@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from annals.stack import connect, jars, kafka, postgres
+from annals.stack import connect, jars, kafka, kafka_nodes, postgres
 from annals.stack.java import find_java
 from annals.stack.procs import ensure_port_free, read_pid
 from annals.stack.settings import StackSettings
@@ -55,18 +55,21 @@ def preflight(settings: StackSettings) -> None:
     pg_running = postgres.check_data_dir(settings) and postgres.is_running(settings)
     ports = [
         ("postgres", settings.pg_port, "ANNALS_STACK_PG_PORT", pg_running),
-        ("kafka", settings.kafka_port, "ANNALS_STACK_KAFKA_PORT", _runs(settings, "kafka")),
-        (
-            "kafka",
-            settings.controller_port,
-            "ANNALS_STACK_CONTROLLER_PORT",
-            _runs(settings, "kafka"),
-        ),
+        *_kafka_ports(settings),
         ("connect", settings.connect_port, "ANNALS_STACK_CONNECT_PORT", _runs(settings, "connect")),
     ]
     for component, port, setting, running in ports:
         if not running:
             ensure_port_free(component, settings.host, port, setting)
+
+
+def _kafka_ports(settings: StackSettings) -> list[tuple[str, int, str, bool]]:
+    out = []
+    for node in kafka_nodes.nodes(settings):
+        running = _runs(settings, node.name)
+        out.append((node.name, node.port, "ANNALS_STACK_KAFKA_PORT", running))
+        out.append((node.name, node.controller_port, "ANNALS_STACK_CONTROLLER_PORT", running))
+    return out
 
 
 def _runs(settings: StackSettings, component: str) -> bool:
@@ -114,13 +117,7 @@ def status(settings: StackSettings) -> list[ComponentStatus]:
             pg_running and postgres.healthy(settings),
             str(settings.log("postgres")),
         ),
-        ComponentStatus(
-            "kafka",
-            read_pid(settings.pid_file("kafka")),
-            settings.kafka_bootstrap,
-            kafka.healthy(settings),
-            str(settings.log("kafka")),
-        ),
+        *_kafka_status(settings),
         ComponentStatus(
             "connect",
             read_pid(settings.pid_file("connect")),
@@ -128,6 +125,21 @@ def status(settings: StackSettings) -> list[ComponentStatus]:
             connect.healthy(settings),
             str(settings.log("connect")),
         ),
+    ]
+
+
+def _kafka_status(settings: StackSettings) -> list[ComponentStatus]:
+    """One row per Kafka node; each is healthy while the cluster answers with all its nodes."""
+    cluster = kafka.healthy(settings)
+    return [
+        ComponentStatus(
+            node.name,
+            pid := read_pid(settings.pid_file(node.name)),
+            f"{settings.host}:{node.port}",
+            cluster and pid is not None,
+            str(settings.log(node.name)),
+        )
+        for node in kafka_nodes.nodes(settings)
     ]
 
 
