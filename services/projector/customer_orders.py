@@ -147,5 +147,6 @@ PROJECTION = Projection(
     keys=keys,
     personal=True,
     erasures=("customers.CustomerForgotten",),
+    personal_columns={C: ("name", "email", "phone", "address")},
     description="per customer: contact (personal), orders, total spent per currency, last order",
 )

@@ -41,7 +41,7 @@ async def test_retired_versions_and_parked_rows_hold_nothing_after_forget(rig: R
     async with serve(customers_app, "http://customers") as customers, rig.relay("customers"):
         created = await customers.post("/customers", json=body, headers=admin)
         assert created.status_code == 201, created.text
-        keys = PostgresKeyStore(customers_app.state.store.pool)
+        keys = PostgresKeyStore(customers_app.state.database)
         worker = Worker(projection, rig.settings(), keys=keys, registries=registries())
         async with running(worker):
             assert await eventually(lambda: _holds(readmodels, unique))

@@ -13,6 +13,7 @@ from annals.cli import (
     demo_cmds,
     dlq_cmds,
     eventstore_cmds,
+    privacy_cmds,
     projections_cmds,
     publish_cmds,
     schemas_cmds,
@@ -63,6 +64,7 @@ projections_cmds.register(app)
 dlq_cmds.register(app)
 demo_cmds.register(app)
 console_cmds.register(app)
+privacy_cmds.register(app)
 # Commands of the platform's packages (`annals legacy`, `annals demo`): entry points annals.cli.
 for register in command_plugins():
     register(app)

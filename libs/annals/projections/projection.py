@@ -51,6 +51,9 @@ class Projection:
     personal: bool = False
     # Event types that wipe a subject's personal data: also applied to retired versions.
     erasures: tuple[str, ...] = ()
+    # Table -> its columns of personal data, in rows whose first key column is the subject
+    # (what `annals privacy report` checks in every version).
+    personal_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     description: str = ""
 
     def table_sql(self, schema: str) -> dict[str, TableSql]:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from annals.commands.tables import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
 from annals.eventstore.database import PostgresDatabase
 from annals.eventstore.postgres import PostgresEventStore
+from annals.privacy.http import report_router
 from annals.web.app import create_service_app
 from annals.web.commands import CommandApi
 from annals.web.routes import read_router
@@ -66,6 +67,7 @@ def create_app(settings: CustomersSettings | None = None) -> FastAPI:
             read_router(
                 prefix="/customers", id_name="customer_id", kind="customer", view=CustomerView
             ),
+            report_router("/customers", "customer_id"),
         ],
         steps=[*IDEMPOTENCY_STEPS, RESERVATIONS_STEP],
         grants=[IDEMPOTENCY_GRANT, RESERVATIONS_GRANT],

@@ -1,0 +1,175 @@
+"""Findings in Kafka: the services' event topics, the DLQs and the CDC topics.
+
+Event topics are read in the partition the subject's stream key maps to (the publishers'
+murmur2 partitioner), DLQs and CDC topics whole; each read stops at the end offsets taken when
+it starts, and within `Sources.scan_seconds` (a topic not read to its end is `unknown`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import murmur2
+from aiokafka.structs import TopicPartition
+
+from annals.messaging.security import client_security
+from annals.privacy.report import (
+    ABSENT,
+    READABLE,
+    UNKNOWN,
+    Finding,
+    classify,
+    counted,
+    record_data,
+    state_of,
+)
+from annals.privacy.sources import Sources
+from annals.topology import topology
+
+Records = list[Any]
+
+
+async def topic_findings(
+    sources: Sources, subject: str, streams: Sequence[str], names: frozenset[str], key: bool
+) -> list[Finding]:
+    """The event topics, DLQs and CDC topics, each with the state of the subject's data."""
+    security = client_security(sources.kafka_component)
+    try:
+        existing = await _topics(sources.bootstrap, security)
+    except Exception as exc:  # Kafka away or refusing us: nothing there is proven clean
+        return [Finding("kafka topic", "*", UNKNOWN, f"{type(exc).__name__}: {exc}"[:200])]
+    keys = {s.encode() for s in streams}
+    out = []
+    for service in topology().of_kind("command"):
+        topic = sources.topic(service.topic)
+        if topic in existing:
+            found = await _scan(sources, security, topic, keys)
+            out.append(_sealed(found, "kafka topic", topic, subject, keys, names, key))
+    dlqs = [
+        t for t in sorted(existing) if t.startswith(sources.topic_prefix) and t.endswith(".dlq")
+    ]
+    for topic in dlqs:
+        found = await _scan(sources, security, topic, None)
+        out.append(_sealed(found, "dlq", topic, subject, keys, names, key))
+    for topic, columns in sorted(sources.cdc.items()):
+        out.append(await _cdc(sources, security, topic, columns, topic in existing))
+    return out
+
+
+def _sealed(
+    found: tuple[Records, bool],
+    kind: str,
+    topic: str,
+    subject: str,
+    keys: set[bytes],
+    names: frozenset[str],
+    key: bool,
+) -> Finding:
+    records, complete = found
+    plain = sealed = 0
+    for record in records:
+        p, s = classify(record_data(record.value), subject, names)
+        if record.key in keys or s:
+            plain, sealed = plain + bool(p), sealed + bool(s)
+    detail = counted(plain, sealed, "records of the subject")
+    if not complete:
+        return Finding(kind, topic, UNKNOWN, f"not read to its end in time; {detail}")
+    return Finding(kind, topic, state_of(plain, sealed, key), detail)
+
+
+async def _cdc(
+    sources: Sources, security: dict[str, Any], topic: str, columns: Sequence[str], exists: bool
+) -> Finding:
+    excluded = f"{', '.join(columns)} left out by the connector"
+    if not exists:
+        return Finding("cdc topic", topic, ABSENT, f"no such topic; {excluded}")
+    records, complete = await _scan(sources, security, topic, None)
+    holding = sum(_holds(record.value, columns) for record in records)
+    if not complete:
+        return Finding("cdc topic", topic, UNKNOWN, "not read to its end in time")
+    if holding:
+        detail = f"{holding} records (published before the exclusion) hold personal columns"
+        return Finding("cdc topic", topic, READABLE, detail)
+    return Finding("cdc topic", topic, ABSENT, f"no record holds them; {excluded}")
+
+
+def _holds(value: bytes | None, columns: Sequence[str]) -> bool:
+    """Whether a Debezium change value carries one of the columns (before or after image)."""
+    if not value:
+        return False
+    try:
+        change = json.loads(value)
+    except ValueError:
+        return False
+    change = change.get("payload", change) if isinstance(change, dict) else change
+    if not isinstance(change, dict):
+        return False
+    images = [change.get("before"), change.get("after")]
+    return any(isinstance(i, dict) and any(i.get(c) is not None for c in columns) for i in images)
+
+
+async def _topics(bootstrap: str, security: dict[str, Any]) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **security)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def _scan(
+    sources: Sources, security: dict[str, Any], topic: str, keys: set[bytes] | None
+) -> tuple[Records, bool]:
+    """The records of a topic up to its end offsets (of the keys' partitions); complete?"""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=sources.bootstrap, enable_auto_commit=False, request_timeout_ms=10_000,
+        **security,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        ids = await _partitions(consumer, topic)
+        if keys is not None:
+            ids = sorted({(murmur2(k) & 0x7FFFFFFF) % len(ids) for k in keys}) if ids else []
+        parts = [TopicPartition(topic, p) for p in ids]
+        if not parts:
+            return [], True
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        return await _read(consumer, parts, ends, sources.scan_seconds)
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    for _ in range(50):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return sorted(found)
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.1)
+    return []
+
+
+async def _read(
+    consumer: AIOKafkaConsumer,
+    parts: list[TopicPartition],
+    ends: dict[TopicPartition, int],
+    seconds: float,
+) -> tuple[Records, bool]:
+    records: Records = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if all([await consumer.position(tp) >= ends[tp] for tp in parts]):
+            return records, True
+        for batch in (await consumer.getmany(timeout_ms=300, max_records=5000)).values():
+            records.extend(
+                r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)]
+            )
+    return records, False
