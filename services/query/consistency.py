@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from annals.eventstore.streams import kind_of
 from annals.topology import topology
 from annals.web.problems import FieldError, Problem
 
@@ -56,7 +57,7 @@ class Token:
     @property
     def topic(self) -> str | None:
         """The topic the stream's events go to (None: unknown kind)."""
-        return topic_of_kind().get(self.stream_id.split("-", 1)[0])
+        return topic_of_kind().get(kind_of(self.stream_id))
 
     def __str__(self) -> str:
         return f"{self.stream_id}@{self.version}"

@@ -12,13 +12,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from annals.eventstore.identifiers import ID_PATTERN
 from annals.web.auth import Principal, require
-from annals.web.commands import mask
+from annals.web.masking import mask
 from annals.web.problems import FieldError, Problem, problem_docs
 from query.http import answer, consistent, decode_cursor, encode_cursor, not_found
 
 router = APIRouter(tags=["orders"])
-ID = r"^[A-Za-z0-9_-]{1,64}$"
+ID = ID_PATTERN
 _ID = re.compile(ID)
 ORDER_COLUMNS = (
     "order_id, customer_id, status, currency, line_count, item_count, subtotal, discount, "

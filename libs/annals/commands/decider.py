@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from annals.eventstore.domain import Aggregate, DomainEvent
+from annals.eventstore.streams import stream_id
 
 S = TypeVar("S")
 Decide = Callable[[S, str, Any], Sequence[DomainEvent]]
@@ -34,7 +35,7 @@ class Decider(Generic[S]):
 
     def stream_id(self, aggregate_id: str) -> str:
         """The stream of an aggregate."""
-        return f"{self.kind}-{aggregate_id}"
+        return stream_id(self.kind, aggregate_id)
 
     @property
     def command_types(self) -> list[type]:

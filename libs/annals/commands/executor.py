@@ -14,13 +14,9 @@ from annals.commands.uow import UnitOfWork
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.domain import DomainEvent
 from annals.eventstore.errors import WrongExpectedVersion
-from annals.eventstore.ports import (
-    STREAM_EXISTS,
-    Database,
-    ExpectedVersion,
-    TransactionalEventStore,
-)
+from annals.eventstore.ports import Database, TransactionalEventStore
 from annals.eventstore.repository import Repository
+from annals.eventstore.versions import ExpectedVersion, if_match_allows
 from annals.tracing.spans import append_span
 
 S = TypeVar("S")
@@ -235,10 +231,5 @@ class CommandExecutor(Generic[S]):
 
 def check_precondition(expected: ExpectedVersion | None, current: int) -> None:
     """Raise PreconditionFailed unless the stream is at the If-Match version (None: no check)."""
-    if expected is None:
-        return
-    if expected is STREAM_EXISTS:
-        if current == 0:
-            raise PreconditionFailed(current)
-    elif expected != current:
+    if not if_match_allows(expected, current):
         raise PreconditionFailed(current)

@@ -53,13 +53,6 @@ RETURNING version, global_position
 _NOTIFY = f", LATERAL (SELECT pg_notify('{CHANNEL}', '')) AS wake"
 
 
-def kind_of(code: int) -> str:
-    """The statement variant of an expected-version code."""
-    if code > 0:
-        return "exact"
-    return {0: "none", -1: "any", -2: "exists"}[code]
-
-
 def append_sql(kind: str, notify: bool, single: bool = False) -> str:
     """The append statement of one expected-version kind, for one event or a batch."""
     n, insert = ("1", _INSERT_ONE) if single else (_N, _INSERT_BATCH)

@@ -12,7 +12,6 @@ from annals.eventstore.errors import DuplicateEventId, EventTooLarge, InvalidEve
 from annals.eventstore.ports import AppendResult, NewEvent, RecordedEvent
 
 DEFAULT_MAX_EVENT_BYTES = 1_000_000
-MAX_STREAM_ID_LENGTH = 200
 MAX_EVENTS_PER_APPEND = 10_000
 
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -38,18 +37,6 @@ def to_json(value: object, what: str) -> str:
     if "\\u0000" in text:
         raise InvalidEvent(f"{what} contains a NUL character, which jsonb refuses")
     return text
-
-
-def check_stream_id(stream_id: object) -> str:
-    """Return stream_id when it is a usable stream id, else raise InvalidEvent."""
-    if not isinstance(stream_id, str) or not stream_id or len(stream_id) > MAX_STREAM_ID_LENGTH:
-        raise InvalidEvent(f"stream id must be a non-empty str of <= 200 chars: {stream_id!r}")
-    return stream_id
-
-
-def default_stream_type(stream_id: str) -> str:
-    """The category of a stream id: the part before the first '-' ('order-42' -> 'order')."""
-    return stream_id.split("-", 1)[0]
 
 
 def encode_batch(

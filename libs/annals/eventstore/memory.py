@@ -8,10 +8,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from annals.eventstore import streams
 from annals.eventstore.encoding import (
     DEFAULT_MAX_EVENT_BYTES,
-    check_stream_id,
-    default_stream_type,
     encode_batch,
     original_result,
 )
@@ -35,6 +34,7 @@ from annals.eventstore.ports import (
     expected_code,
 )
 from annals.eventstore.subscription import CatchUp, follow
+from annals.eventstore.versions import code_allows
 
 
 @dataclass
@@ -103,14 +103,14 @@ class InMemoryEventStore(CatchUp):
     ) -> AppendResult:
         """Append events atomically after checking the expected version."""
         code = expected_code(expected_version)
-        check_stream_id(stream_id)
+        streams.check_stream_id(stream_id)
         batch = encode_batch(events, metadata, self.max_event_bytes)
-        stype = stream_type or default_stream_type(stream_id)
+        stype = stream_type or streams.kind_of(stream_id)
         stream = self._streams.get(stream_id)
         if stream is not None and stream.info.deleted:
             raise StreamDeleted(stream_id)
         current = 0 if stream is None else stream.info.version
-        ok = {-1: True, -2: stream is not None, 0: stream is None}.get(code, code == current)
+        ok = code_allows(code, current, exists=stream is not None)
         if any(eid in self._by_id for eid in batch.event_ids):
             return original_result(stream_id, batch, [self._by_id.get(i) for i in batch.event_ids])
         if not ok:
@@ -238,10 +238,10 @@ class InMemoryEventStore(CatchUp):
     async def delete_stream(self, stream_id: str, expected_version: ExpectedVersion = ANY) -> None:
         """Put a tombstone on the stream."""
         code = expected_code(expected_version)
-        check_stream_id(stream_id)
+        streams.check_stream_id(stream_id)
         stream = self._streams.get(stream_id)
         if stream is None and code in (0, -1):
-            info = StreamInfo(stream_id, default_stream_type(stream_id), 0)
+            info = StreamInfo(stream_id, streams.kind_of(stream_id), 0)
             stream = self._streams[stream_id] = _Stream(info, [])
         if stream is not None and stream.info.deleted:
             raise StreamDeleted(stream_id)

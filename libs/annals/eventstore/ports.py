@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import time
@@ -13,35 +12,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from annals.eventstore.errors import InvalidExpectedVersion
+from annals.eventstore.versions import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    ExpectedVersion,
+    StreamState,
+    expected_code,
+)
 
-
-class StreamState(enum.Enum):
-    """Expected-version forms that are not a number."""
-
-    ANY = "any"
-    NO_STREAM = "no_stream"
-    STREAM_EXISTS = "stream_exists"
-
-
-ANY = StreamState.ANY
-NO_STREAM = StreamState.NO_STREAM
-STREAM_EXISTS = StreamState.STREAM_EXISTS
-ExpectedVersion = StreamState | int
-
-# Wire encoding of expected versions for the SQL function: n >= 0 exact, negative special.
-_EXPECTED_CODES = {ANY: -1, NO_STREAM: 0, STREAM_EXISTS: -2}
-
-
-def expected_code(expected: object) -> int:
-    """The integer code of an expected version (-1 any, -2 exists, 0 none, n exact)."""
-    if isinstance(expected, StreamState):
-        return _EXPECTED_CODES[expected]
-    if type(expected) is int and expected >= 0:
-        return expected
-    raise InvalidExpectedVersion(
-        f"expected_version must be ANY, NO_STREAM, STREAM_EXISTS or an int >= 0, not {expected!r}"
-    )
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "STREAM_EXISTS",
+    "ExpectedVersion",
+    "StreamState",
+    "expected_code",
+]
 
 
 class Checkpoint(NamedTuple):

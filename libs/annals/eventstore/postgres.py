@@ -11,13 +11,12 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from annals.eventstore.appendsql import APPEND_SQL, kind_of
+from annals.eventstore import streams
+from annals.eventstore.appendsql import APPEND_SQL
 from annals.eventstore.database import PostgresDatabase, PostgresSession
 from annals.eventstore.encoding import (
     DEFAULT_MAX_EVENT_BYTES,
     EncodedBatch,
-    check_stream_id,
-    default_stream_type,
     encode_batch,
     original_result,
 )
@@ -42,6 +41,7 @@ from annals.eventstore.ports import (
     expected_code,
 )
 from annals.eventstore.subscription import CHANNEL, CatchUp, Listener, Notifier, follow
+from annals.eventstore.versions import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +198,9 @@ class PostgresEventStore(CatchUp):
     ) -> AppendResult:
         """Append events in one transaction after checking the expected version."""
         code = expected_code(expected_version)
-        check_stream_id(stream_id)
+        streams.check_stream_id(stream_id)
         batch = encode_batch(events, metadata, self.max_event_bytes)
-        stype = stream_type or default_stream_type(stream_id)
+        stype = stream_type or streams.kind_of(stream_id)
         kind = kind_of(code)
         single = len(batch.event_ids) == 1
         args = statement_args(stream_id, stype, batch, single)
@@ -339,14 +339,14 @@ class PostgresEventStore(CatchUp):
     async def delete_stream(self, stream_id: str, expected_version: ExpectedVersion = ANY) -> None:
         """Soft-delete: put a tombstone on the stream; its events stay in the global log."""
         code = expected_code(expected_version)
-        check_stream_id(stream_id)
+        streams.check_stream_id(stream_id)
         async with self._queries.acquire() as conn, conn.transaction():
             if code in (0, -1):
                 await conn.execute(
                     "INSERT INTO eventstore.streams (stream_id, stream_type, version) "
                     "VALUES ($1, $2, 0) ON CONFLICT (stream_id) DO NOTHING",
                     stream_id,
-                    default_stream_type(stream_id),
+                    streams.kind_of(stream_id),
                 )
             row = await conn.fetchrow(
                 "SELECT version, deleted_at IS NOT NULL FROM eventstore.streams "

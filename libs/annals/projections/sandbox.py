@@ -21,6 +21,7 @@ from annals.eventstore.migrations import migrate
 from annals.eventstore.ports import RecordedEvent, uuid7
 from annals.eventstore.postgres import PostgresEventStore
 from annals.eventstore.settings import ServiceDatabase
+from annals.eventstore.streams import kind_of
 from annals.messaging.checkpoints import migrate_messaging
 from annals.messaging.publisher import KafkaPublisher, make_producer
 from annals.messaging.runner import RelayProcess
@@ -153,7 +154,7 @@ def recorded(
 ) -> RecordedEvent:
     """A stored-looking event (to publish straight to Kafka)."""
     return RecordedEvent(
-        0, 0, stream_id, stream_id.split("-", 1)[0], version, uuid7(), event_type, 1,
+        0, 0, stream_id, kind_of(stream_id), version, uuid7(), event_type, 1,
         json.dumps(data), "{}", at or datetime.now(UTC),
     )  # fmt: skip
 

@@ -1,22 +1,37 @@
-"""Route pieces both services share: id path parameters, write headers, the read routes.
+"""Route pieces every service shares: id path parameters, write docs, the read routes.
 
 No `from __future__ import annotations` here: FastAPI must see the local Annotated types.
 """
 
-import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from annals.eventstore.identifiers import ID_PATTERN
+from annals.web.audit import EventPage, stream_page
 from annals.web.auth import Principal, require
-from annals.web.commands import EventPage, get_aggregate, headers_doc, run_command, stream_page
+from annals.web.commands import CommandApi, command_api, get_aggregate
 from annals.web.problems import problem_docs
 
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_VERSION = 2**31 - 1
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def headers_doc(*names: str) -> Mapping[str, Any]:
+    """OpenAPI docs of response headers."""
+    docs = {
+        "ETag": {"description": 'the stream version, e.g. "3"', "schema": {"type": "string"}},
+        "Location": {"description": "URL of the created aggregate", "schema": {"type": "string"}},
+        "X-Correlation-ID": {"description": "correlation id", "schema": {"type": "string"}},
+        "X-Consistency-Token": {
+            "description": "`<stream id>@<version>`: send it to the query API to read this write",
+            "schema": {"type": "string", "examples": ["order-o1@3"]},
+        },
+    }
+    return {name: docs[name] for name in names}
 
 
 # The write headers, documented on every command route and read by run_command (400 if malformed).
@@ -54,6 +69,7 @@ def read_router(*, prefix: str, id_name: str, kind: str, view: type[BaseModel]) 
     router = APIRouter(prefix=prefix, tags=[f"{kind}s"])
     aggregate_id = Annotated[str, Path(alias=id_name, pattern=ID_PATTERN)]
     reader = Depends(require("read"))
+    service = Depends(command_api)
 
     @router.get(
         f"/{{{id_name}}}",
@@ -66,9 +82,9 @@ def read_router(*, prefix: str, id_name: str, kind: str, view: type[BaseModel]) 
         operation_id=f"get_{kind}",
     )
     async def get_one(
-        request: Request, ident: aggregate_id, principal: Principal = reader
+        ident: aggregate_id, principal: Principal = reader, api: CommandApi[Any] = service
     ) -> Response:
-        return await get_aggregate(request.app.state.api, ident, principal)
+        return await get_aggregate(api, ident, principal)
 
     @router.get(
         f"/{{{id_name}}}/events",
@@ -83,8 +99,8 @@ def read_router(*, prefix: str, id_name: str, kind: str, view: type[BaseModel]) 
         from_version: Annotated[int, Query(ge=1, le=MAX_VERSION)] = 1,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         principal: Principal = reader,
+        api: CommandApi[Any] = service,
     ) -> EventPage:
-        api = request.app.state.api
         return await stream_page(request, api, ident, principal, from_version, limit)
 
     return router
@@ -96,57 +112,30 @@ def command_route(
     path: str,
     command: type[BaseModel],
     *,
-    scope: str,
-    id_name: str,
-    body: bool = True,
+    view: type[BaseModel],
     status: int = 200,
-    view: type[BaseModel] | None = None,
-) -> None:
-    """Add a route that runs `command` (the request body, or built empty) on the path's id."""
-    principal = Depends(require(scope))
-    aggregate_id = Annotated[str, Path(alias=id_name, pattern=ID_PATTERN)]
-    endpoint: Callable[..., Awaitable[Response]]
+) -> Callable[[F], F]:
+    """Register the decorated function as the route of `command`, documented from its class.
 
-    if f"{{{id_name}}}" not in path:  # creation: the id is in the body or generated
+    The function is written out by the service: it builds the command from the request and
+    runs it with annals.web.commands.run_command on the CommandApi it gets as a dependency.
+    """
 
-        async def create(request: Request, cmd: command, who: Principal = principal) -> Response:  # type: ignore[valid-type]
-            chosen = getattr(cmd, id_name, None) or uuid.uuid4().hex
-            return await run_command(
-                request, request.app.state.api, who, chosen, cmd, status=status
-            )
+    def register(endpoint: F) -> F:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            status_code=status,
+            response_model=view,
+            responses=write_docs(status),
+            openapi_extra=WRITE_HEADERS,
+            summary=f"{command.__name__}: {_first_line(command.__doc__)}",
+            operation_id=_snake(command.__name__),
+        )
+        return endpoint
 
-        endpoint = create
-    elif body:
-
-        async def with_body(
-            request: Request,
-            ident: aggregate_id,
-            cmd: command,  # type: ignore[valid-type]
-            who: Principal = principal,
-        ) -> Response:
-            return await run_command(request, request.app.state.api, who, ident, cmd, status=status)
-
-        endpoint = with_body
-    else:
-
-        async def without_body(
-            request: Request, ident: aggregate_id, who: Principal = principal
-        ) -> Response:
-            api = request.app.state.api
-            return await run_command(request, api, who, ident, command(), status=status)
-
-        endpoint = without_body
-    router.add_api_route(
-        path,
-        endpoint,
-        methods=[method],
-        status_code=status,
-        response_model=view,
-        responses=write_docs(status),
-        openapi_extra=WRITE_HEADERS,
-        summary=f"{command.__name__}: {_first_line(command.__doc__)}",
-        operation_id=_snake(command.__name__),
-    )
+    return register
 
 
 def _first_line(doc: str | None) -> str:

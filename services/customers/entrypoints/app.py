@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from fastapi import FastAPI
 
 from annals.commands.tables import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
@@ -48,7 +46,8 @@ def build(
 
     return CommandApi(
         deps.executor,
-        functools.partial(handle, deps=deps),
+        handle,
+        deps,
         render_customer,
         "/customers",
         startup=startup,

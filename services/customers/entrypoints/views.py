@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from annals.web.auth import Principal
-from annals.web.commands import mask
+from annals.web.masking import mask
 from customers.domain.customer import CustomerState, Status
 from customers.domain.events import Tier
 

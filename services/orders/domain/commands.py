@@ -7,11 +7,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from annals.eventstore.identifiers import AggregateId
 from orders.domain.events import Quantity, Sku
 from orders.domain.money import Currency, Money
 
 MAX_UNIT_PRICE = Decimal("1000000000")
-Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Id = AggregateId
 
 
 class Command(BaseModel):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from fastapi import FastAPI
 
 from annals.commands.tables import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
@@ -38,7 +36,7 @@ def build(
         retries=settings.command_retries,
         cache_size=settings.state_cache_size,
     )
-    return CommandApi(deps.executor, functools.partial(handle, deps=deps), render_order, "/orders")
+    return CommandApi(deps.executor, handle, deps, render_order, "/orders")
 
 
 def create_app(settings: OrdersSettings | None = None) -> FastAPI:

@@ -15,9 +15,9 @@ from annals.commands.executor import PreconditionFailed, VersionConflict
 from annals.eventstore.blindindex import BlindIndex
 from annals.eventstore.ports import STREAM_EXISTS
 from annals.web.auth import Principal, TokenVerifier, mint_token
-from annals.web.commands import MASK, mask
 from annals.web.conditional import etag, parse_if_match
 from annals.web.idempotency import check_key, request_hashes
+from annals.web.masking import MASK, mask
 from annals.web.middleware import RequestMiddleware
 from annals.web.problems import Problem, install_problem_handlers, to_problem
 from annals.web.settings import ServiceSettings
