@@ -58,3 +58,22 @@ def _print(found: Report) -> None:
     console.print(table)
     count = len(found.readable)
     console.print(f"{count} places still readable or unchecked" if count else "nothing readable")
+
+
+@privacy_app.command("purge-cdc")
+def purge_cdc(
+    yes: Annotated[bool, typer.Option("--yes", help="delete without asking")] = False,
+) -> None:
+    """Delete CDC records published before the connector left the personal columns out."""
+    from annals.privacy.purge import purge_cdc as purge
+
+    if not yes and not typer.confirm("Delete those records from the CDC topics for good?"):
+        raise typer.Exit(1)
+    try:
+        done = asyncio.run(purge())
+    except Exception as exc:
+        console.print(f"[red]error[/red] purge failed: {type(exc).__name__}: {exc}")
+        raise typer.Exit(2) from None
+    for topic, upto in done.items():
+        moved = ", ".join(f"p{p} from offset {o}" for p, o in sorted(upto.items())) or "nothing"
+        console.print(f"{topic}: {moved}")

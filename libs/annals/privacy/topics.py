@@ -41,7 +41,7 @@ async def topic_findings(
     """The event topics, DLQs and CDC topics, each with the state of the subject's data."""
     security = client_security(sources.kafka_component)
     try:
-        existing = await _topics(sources.bootstrap, security)
+        existing = await list_topics(sources.bootstrap, security)
     except Exception as exc:  # Kafka away or refusing us: nothing there is proven clean
         return [Finding("kafka topic", "*", UNKNOWN, f"{type(exc).__name__}: {exc}"[:200])]
     keys = {s.encode() for s in streams}
@@ -49,13 +49,13 @@ async def topic_findings(
     for service in topology().of_kind("command"):
         topic = sources.topic(service.topic)
         if topic in existing:
-            found = await _scan(sources, security, topic, keys)
+            found = await scan(sources, security, topic, keys)
             out.append(_sealed(found, "kafka topic", topic, subject, keys, names, key))
     dlqs = [
         t for t in sorted(existing) if t.startswith(sources.topic_prefix) and t.endswith(".dlq")
     ]
     for topic in dlqs:
-        found = await _scan(sources, security, topic, None)
+        found = await scan(sources, security, topic, None)
         out.append(_sealed(found, "dlq", topic, subject, keys, names, key))
     for topic, columns in sorted(sources.cdc.items()):
         out.append(await _cdc(sources, security, topic, columns, topic in existing))
@@ -89,8 +89,8 @@ async def _cdc(
     excluded = f"{', '.join(columns)} left out by the connector"
     if not exists:
         return Finding("cdc topic", topic, ABSENT, f"no such topic; {excluded}")
-    records, complete = await _scan(sources, security, topic, None)
-    holding = sum(_holds(record.value, columns) for record in records)
+    records, complete = await scan(sources, security, topic, None)
+    holding = sum(holds(record.value, columns) for record in records)
     if not complete:
         return Finding("cdc topic", topic, UNKNOWN, "not read to its end in time")
     if holding:
@@ -99,7 +99,7 @@ async def _cdc(
     return Finding("cdc topic", topic, ABSENT, f"no record holds them; {excluded}")
 
 
-def _holds(value: bytes | None, columns: Sequence[str]) -> bool:
+def holds(value: bytes | None, columns: Sequence[str]) -> bool:
     """Whether a Debezium change value carries one of the columns (before or after image)."""
     if not value:
         return False
@@ -114,7 +114,8 @@ def _holds(value: bytes | None, columns: Sequence[str]) -> bool:
     return any(isinstance(i, dict) and any(i.get(c) is not None for c in columns) for i in images)
 
 
-async def _topics(bootstrap: str, security: dict[str, Any]) -> set[str]:
+async def list_topics(bootstrap: str, security: dict[str, Any]) -> set[str]:
+    """The names of the cluster's topics."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **security)
     await admin.start()
     try:
@@ -123,7 +124,7 @@ async def _topics(bootstrap: str, security: dict[str, Any]) -> set[str]:
         await admin.close()
 
 
-async def _scan(
+async def scan(
     sources: Sources, security: dict[str, Any], topic: str, keys: set[bytes] | None
 ) -> tuple[Records, bool]:
     """The records of a topic up to its end offsets (of the keys' partitions); complete?"""

@@ -7,8 +7,13 @@ from collections.abc import Sequence
 
 import pytest
 from legacy.sandbox import sandbox
+from legacy.schema import PERSONAL_COLUMNS
 
 from annals.cdc import Event, RowChange
+from annals.privacy import ABSENT, READABLE
+from annals.privacy.purge import purge_cdc
+from annals.privacy.sources import Sources
+from annals.privacy.topics import topic_findings
 from annals.stack.settings import StackSettings
 from tests.integration.messaging.support import read_topic
 
@@ -41,3 +46,30 @@ async def test_personal_columns_never_reach_the_cdc_topic(stack: StackSettings, 
 
 def _customers(events: Sequence[Event]) -> list[RowChange]:
     return [e for e in events if isinstance(e, RowChange) and e.source.table == "legacy_customers"]
+
+
+async def test_records_from_before_the_exclusion_are_reported_and_purged(
+    stack: StackSettings, unique: str
+):
+    async with sandbox(stack, unique) as box:
+        table = box.where.table("legacy_customers")
+        await box.owner.execute(
+            f"INSERT INTO {table} (legacy_id, customer_no, full_name, email) "
+            "VALUES (42, 'C-42', $1, $2)",
+            f"Old {unique}",
+            f"old.{unique}@example.com",
+        )
+        # the connector as configured before this release: nothing left out
+        await box.start(**{"column.exclude.list": f"{box.where.schema}.legacy_customers.nothing"})
+        async with box.reader() as reader:
+            await reader.read_until(lambda es: len(_customers(es)) >= 1, timeout=90)
+        topic = box.topic("legacy_customers")
+        sources = Sources.of(cdc={topic: PERSONAL_COLUMNS["legacy_customers"]})
+        [before] = [f for f in await topic_findings(sources, "x", [], frozenset(), False)
+                    if f.place == topic]  # fmt: skip
+        assert before.state == READABLE
+        purged = await purge_cdc(sources)
+        assert sum(purged[topic].values()) >= 1
+        [after] = [f for f in await topic_findings(sources, "x", [], frozenset(), False)
+                   if f.place == topic]  # fmt: skip
+        assert after.state == ABSENT, after
