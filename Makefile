@@ -14,7 +14,7 @@ export ANNALS_DEV_MODE ?= 1
 B ?=
 BENCHES := $(filter-out harness baselines __init__ reference_paths lifecycle summary,$(basename $(notdir $(wildcard bench/*.py))))
 
-.PHONY: help install lock system-deps console-assets up down status test lint bench clean
+.PHONY: help install lock system-deps console-assets helm-tools up down status test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,7 +38,10 @@ lock: $(UV) ## re-resolve uv.lock after a change of pyproject.toml's dependencie
 console-assets: $(INSTALLED) ## the console's JavaScript from npm (deploy/console/package-lock.json)
 	@test -f libs/annals/console/static/vendor/htmx.min.js || $(BIN)/python -m annals.console.assets
 
-install: system-deps $(INSTALLED) console-assets ## everything the platform needs (system packages, the Python package)
+helm-tools: $(INSTALLED) ## helm, kubeconform and the offline Kubernetes/CRD schemas (.stack/tools)
+	@bash deploy/helm/schemas/fetch.sh
+
+install: system-deps $(INSTALLED) console-assets helm-tools ## everything the platform needs (system packages, the Python package, chart checks)
 
 up: install ## start the whole stack (platform processes under supervisord), print the URLs
 	$(BIN)/annals stack up
@@ -60,7 +63,7 @@ status: ## each component with pid, address and health; each supervised process 
 	$(BIN)/annals stack status
 	$(BIN)/annals platform status
 
-lint: $(INSTALLED) ## ruff, mypy, schemas and import contracts
+lint: $(INSTALLED) helm-tools ## ruff, mypy, schemas, import contracts, the Helm chart (rendered, validated)
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/ruff format --check libs services tests bench
 	$(BIN)/mypy
@@ -68,6 +71,7 @@ lint: $(INSTALLED) ## ruff, mypy, schemas and import contracts
 	$(BIN)/mypy bench
 	$(BIN)/annals schemas check
 	$(BIN)/lint-imports
+	$(BIN)/annals helm lint
 
 test: install lint ## the full suite; starts the stack it needs (and stops it if it started it)
 	$(BIN)/pytest -ra $(PYTEST_ARGS)

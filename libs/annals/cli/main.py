@@ -13,6 +13,7 @@ from annals.cli import (
     demo_cmds,
     dlq_cmds,
     eventstore_cmds,
+    helm_cmds,
     privacy_cmds,
     projections_cmds,
     publish_cmds,
@@ -65,6 +66,7 @@ dlq_cmds.register(app)
 demo_cmds.register(app)
 console_cmds.register(app)
 privacy_cmds.register(app)
+helm_cmds.register(app)
 # Commands of the platform's packages (`annals legacy`, `annals demo`): entry points annals.cli.
 for register in command_plugins():
     register(app)

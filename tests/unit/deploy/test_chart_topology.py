@@ -1,0 +1,175 @@
+"""The rendered chart against the declared topology: topics, Kafka users and their ACLs,
+connectors, PostgreSQL clusters and the workloads (helm template, as `make lint` renders it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from annals.connect.configs import PLACEHOLDER
+from annals.deploy import chart, lint
+from annals.stack import kafka_auth
+from annals.stack.settings import StackSettings
+from annals.topology import describe, topology
+
+RESOURCE = {v: k for k, v in chart.RESOURCES.items()}
+PATTERN = {v: k for k, v in chart.PATTERNS.items()}
+OPERATION = {v: k for k, v in chart.OPERATIONS.items()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tools() -> None:
+    if missing := lint.missing_tools():
+        if os.environ.get("CI"):
+            pytest.fail(f"missing {missing}: `make install` runs deploy/helm/schemas/fetch.sh")
+        pytest.skip(f"missing {missing}: run `annals helm fetch` (make install does)")
+
+
+def objects(*values: str, sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The chart's objects rendered with these values files."""
+    return [d for d in yaml.safe_load_all(lint.render(*values, sets=sets)) if d]
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def unpack(user: dict[str, Any]) -> Iterator[kafka_auth.Acl]:
+    """A KafkaUser's rules back as the stack's Acl records."""
+    for rule in user["spec"].get("authorization", {}).get("acls", []):
+        target = rule["resource"]
+        resource = RESOURCE[target["type"]]
+        name = target.get("name", "kafka-cluster")
+        pattern = PATTERN[target.get("patternType", "literal")]
+        for operation in rule["operations"]:
+            yield kafka_auth.Acl(user["metadata"]["name"], resource, name, pattern,
+                                 OPERATION[operation])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def default() -> list[dict[str, Any]]:
+    return objects()
+
+
+def test_topology_file_is_current() -> None:
+    assert chart.TOPOLOGY_FILE.read_text() == chart.render()
+
+
+def test_a_kafka_topic_per_declared_event_topic(default: list[dict[str, Any]]) -> None:
+    topics = {t["spec"]["topicName"]: t for t in of_kind(default, "KafkaTopic")}
+    assert set(topics) == {t["name"] for t in describe()["topics"]}
+    for topic in topics.values():
+        assert topic["spec"]["replicas"] == 3
+        assert topic["spec"]["config"]["min.insync.replicas"] == 2
+
+
+def test_kafka_users_carry_the_stacks_acls(default: list[dict[str, Any]]) -> None:
+    settings = StackSettings()
+    users = {u["metadata"]["name"]: u for u in of_kind(default, "KafkaUser")}
+    assert set(users) == set(kafka_auth.principals(settings)) - chart.INTERNAL
+    rendered = {acl for user in users.values() for acl in unpack(user)}
+    assert rendered == set(kafka_auth.acls(settings))
+    for user in users.values():
+        assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+    [kafka] = of_kind(default, "Kafka")
+    assert kafka["spec"]["kafka"]["authorization"]["superUsers"] == ["admin"]
+    assert "authorization" not in users["admin"]["spec"]
+
+
+def connectors(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {c["metadata"]["name"]: c for c in of_kind(docs, "KafkaConnector")}
+
+
+def test_connectors_follow_deploy_connect_and_the_publishers(
+    default: list[dict[str, Any]],
+) -> None:
+    files = {p.stem: json.loads(p.read_text()) for p in chart.CONNECT_DIR.glob("*.json")}
+    sources = {c for c, raw in files.items() if not raw.get("annals", {}).get("enabled_when")}
+    assert set(connectors(default)) == sources  # every service publishes with its relay
+    commands = [s.name for s in topology().of_kind("command")]
+    sets = tuple(f"publishers.{name}=debezium" for name in commands)
+    debezium = objects(sets=sets)
+    assert set(connectors(debezium)) == set(files)
+    relays = {d["metadata"]["name"] for d in of_kind(debezium, "Deployment")}
+    assert not any(name.startswith("annals-relay-") for name in relays)
+    for name, rendered in connectors(debezium).items():
+        config = files[name]["config"]
+        spec = rendered["spec"]
+        assert spec["class"] == config["connector.class"]
+        assert set(spec["config"]) == set(config) - {"connector.class", "tasks.max"}
+        assert not any(PLACEHOLDER.search(v) for v in spec["config"].values())
+        assert spec["config"]["database.password"] == "${env:ANNALS_DEBEZIUM_PASSWORD}"
+        assert spec["config"]["topic.creation.default.replication.factor"] == "3"
+
+
+def test_connector_hosts_are_the_clusters_of_their_databases() -> None:
+    docs = objects("values-dev.yaml", sets=("publishers.orders=debezium",))
+    hosts = {c["metadata"]["name"]: c["spec"]["config"]["database.hostname"]
+             for c in of_kind(docs, "KafkaConnector")}  # fmt: skip
+    assert hosts == {"orders-outbox": "annals-orders-rw", "legacy-erp": "annals-legacy-erp-rw"}
+
+
+def test_three_kraft_nodes_replication_three_min_insync_two(
+    default: list[dict[str, Any]],
+) -> None:
+    [pool] = of_kind(default, "KafkaNodePool")
+    assert pool["spec"]["replicas"] == 3
+    assert sorted(pool["spec"]["roles"]) == ["broker", "controller"]
+    [kafka] = of_kind(default, "Kafka")
+    config = kafka["spec"]["kafka"]["config"]
+    assert config["default.replication.factor"] == 3
+    assert config["min.insync.replicas"] == 2
+    [connect] = of_kind(default, "KafkaConnect")
+    plugins = connect["spec"]["build"]["plugins"]
+    assert plugins[0]["artifacts"][0]["artifact"] == "debezium-connector-postgres"
+
+
+def test_a_postgres_cluster_per_event_store_and_for_the_read_models(
+    default: list[dict[str, Any]],
+) -> None:
+    databases = {c["metadata"]["labels"]["annals/database"] for c in of_kind(default, "Cluster")}
+    stores = {s.database for s in topology().of_kind("command")}
+    assert databases == stores | {"readmodels"}
+    dev = objects("values-dev.yaml")
+    managed = {c["metadata"]["labels"]["annals/database"] for c in of_kind(dev, "Cluster")}
+    assert managed == databases | {s.database for s in topology().sources.values()}
+
+
+def test_workloads_probe_scale_and_reference_secrets(default: list[dict[str, Any]]) -> None:
+    deployments = {d["metadata"]["name"]: d for d in of_kind(default, "Deployment")}
+    web = [f"annals-{s.name}" for s in topology().services.values()] + ["annals-console"]
+    for name in web:
+        [container] = deployments[name]["spec"]["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["resources"]["requests"]
+    autoscalers = of_kind(default, "HorizontalPodAutoscaler")
+    scaled = {h["spec"]["scaleTargetRef"]["name"] for h in autoscalers}
+    assert scaled == {f"annals-{s.name}" for s in topology().services.values()}
+    budgets = {p["metadata"]["name"] for p in of_kind(default, "PodDisruptionBudget")}
+    assert set(web) <= budgets
+    projectors = {n for n in deployments if n.startswith("annals-projector-")}
+    assert projectors == {f"annals-projector-{p.replace('_', '-')}" for p in topology().projections}
+    relays = {n for n in deployments if n.startswith("annals-relay-")}
+    assert relays == {f"annals-relay-{s.name}" for s in topology().of_kind("command")}
+    assert not of_kind(default, "Secret")
+
+
+def test_no_password_is_inlined(default: list[dict[str, Any]]) -> None:
+    for deployment in of_kind(default, "Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        for container in spec["containers"] + spec.get("initContainers", []):
+            for env in container["env"]:
+                if "PASSWORD" in env["name"] or env["name"].endswith("SECRET"):
+                    assert "valueFrom" in env, (deployment["metadata"]["name"], env["name"])
+
+
+@pytest.mark.parametrize("values", lint.VALUES)
+def test_every_values_file_validates(values: str) -> None:
+    checked = lint.check(values)
+    assert checked.ok, checked.report
