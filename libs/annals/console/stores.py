@@ -15,21 +15,9 @@ from typing import Any
 
 import asyncpg
 
+from annals.eventstore import queries
 from annals.eventstore.ports import RecordedEvent, StreamInfo
-from annals.eventstore.postgres import COLUMNS, PostgresEventStore, to_records
-
-STREAMS_OF_TYPE = """
-SELECT stream_id, version, updated_at FROM eventstore.streams
- WHERE stream_type = $1 AND deleted_at IS NULL ORDER BY updated_at DESC LIMIT $2
-"""
-STREAMS_LIKE = """
-SELECT stream_id, version, updated_at FROM eventstore.streams
- WHERE stream_id LIKE $1 || '%' AND deleted_at IS NULL ORDER BY updated_at DESC LIMIT $2
-"""
-CORRELATED = f"""
-SELECT {COLUMNS} FROM eventstore.events
- WHERE metadata->>'correlation_id' = $1 ORDER BY recorded_at, global_position LIMIT $2
-"""
+from annals.eventstore.postgres import PostgresEventStore
 
 
 @dataclass(frozen=True)
@@ -86,17 +74,16 @@ class Stores:
         """Streams whose type is `text`, or whose id starts with it, newest first."""
         out: list[StreamRow] = []
         for name, store in self.stores.items():
-            rows = await _unless_new(store.database.fetch(STREAMS_OF_TYPE, text, limit), [])
-            rows = rows or await _unless_new(store.database.fetch(STREAMS_LIKE, text, limit), [])
-            out += [StreamRow(name, r[0], r[1], r[2]) for r in rows]
+            rows = await _unless_new(queries.find_streams(store.database, text, limit), [])
+            out += [StreamRow(name, *r) for r in rows]
         return sorted(out, key=lambda r: str(r.updated_at), reverse=True)[:limit]
 
     async def correlated(self, correlation_id: str, limit: int = 500) -> list[RecordedEvent]:
         """Every event of a correlation id, across the stores, in recorded order."""
         found: list[RecordedEvent] = []
         for store in self.stores.values():
-            found += to_records(
-                await _unless_new(store.database.fetch(CORRELATED, correlation_id, limit), [])
+            found += await _unless_new(
+                queries.correlated(store.database, correlation_id, limit), []
             )
         return sorted(found, key=lambda r: (r.recorded_at, r.global_position))[:limit]
 

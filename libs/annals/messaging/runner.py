@@ -21,8 +21,8 @@ from prometheus_client import start_http_server
 
 from annals import tracing
 from annals.backoff import Backoff
+from annals.eventstore import queries
 from annals.eventstore.ports import Checkpoint, RecordedEvent
-from annals.eventstore.postgres import READ_ALL, to_records
 from annals.eventstore.settings import ServiceDatabase
 from annals.eventstore.subscription import CHANNEL, Listener
 from annals.messaging import metrics
@@ -53,8 +53,7 @@ def reader_on(conn: asyncpg.Connection) -> Reader:
     """read_all of the event store, run on the leader's own connection (see leadership)."""
 
     async def read(after: Checkpoint, limit: int) -> list[RecordedEvent]:
-        rows = await conn.fetch(READ_ALL, after.tx_id, after.position, limit, None, None)
-        return to_records(rows)
+        return await queries.read_all(conn, after, limit)
 
     return read
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import asyncpg
 
+from annals.eventstore import queries
 from annals.eventstore.migrations import migrate
+from annals.eventstore.ports import Checkpoint
 from annals.eventstore.settings import ServiceDatabase
 from annals.messaging.checkpoints import LOAD, migrate_messaging
 from annals.messaging.settings import KafkaSettings, PublisherSettings
@@ -18,11 +20,6 @@ from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.stack import procs
 from annals.stack.settings import StackSettings
 from annals.stack.supervisor import Program, Supervisor, passed_environment
-
-LAG = (
-    "SELECT count(*) FROM eventstore.events "
-    "WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2::bigint)"
-)
 
 
 def component(service: str) -> str:
@@ -104,7 +101,7 @@ async def status(service: str, stack: StackSettings | None = None) -> PublisherS
     try:
         row = await conn.fetchrow(LOAD, settings.publisher_name)
         tx, pos = (0, 0) if row is None else (row[0], row[1])
-        lag = await conn.fetchval(LAG, tx, pos)
+        lag = await queries.count_after(conn, Checkpoint(tx, pos))
         leader = await conn.fetchval(
             "SELECT leader FROM messaging.publisher_checkpoints WHERE name = $1",
             settings.publisher_name,

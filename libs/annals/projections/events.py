@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from annals.cdc import DecodeError, RowChange, decode_record
 from annals.eventstore.codec import FORGOTTEN, PII_MARK, decrypt_value
 from annals.eventstore.errors import EventStoreError, UndecodableEvent
-from annals.eventstore.ports import KeyStore
+from annals.eventstore.ports import KeyStore, RecordedEvent
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.cloudevents import from_kafka
 from annals.messaging.errors import MalformedEvent
@@ -105,12 +105,13 @@ def from_record(record: Any, logical_topic: str) -> Event:
     )  # fmt: skip
 
 
-def stored_event(row: Any, service: str, logical_topic: str) -> Event:
-    """An event of a row selected with the store's COLUMNS (the rebuild's fast path)."""
-    data = row[8]
+def stored_event(record: RecordedEvent, service: str, logical_topic: str) -> Event:
+    """An event of a stored record, as its CloudEvent would carry it (the rebuild's fast path)."""
+    data = record.data_json
     return Event(
-        f"{service}.{row[6]}", load_json(data) if isinstance(data, str) else data, row[10],
-        row[2], row[4], row[7], logical_topic, id=str(row[5]),
+        f"{service}.{record.event_type}", load_json(data) if isinstance(data, str) else data,
+        record.recorded_at, record.stream_id, record.version, record.schema_version,
+        logical_topic, id=str(record.event_id),
     )  # fmt: skip
 
 

@@ -25,8 +25,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from annals.eventstore.ports import KeyStore
-from annals.eventstore.postgres import READ_ALL
+from annals.eventstore import queries
+from annals.eventstore.ports import Checkpoint, KeyStore, RecordedEvent
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.security import client_security
 from annals.messaging.topics import ensure_topics
@@ -220,12 +220,12 @@ class Rebuild:
         applier.known = {}
         writing: asyncio.Future[None] | None = None
         try:
-            total = await store.fetchval("SELECT count(*) FROM eventstore.events")
+            total = await queries.count_events(store)
             size, done = self.settings.rebuild_batch, 0
             self.progress(f"{service} store", 0, total)
 
-            async def page(after: tuple[int, int]) -> list[asyncpg.Record]:
-                return await store.fetch(READ_ALL, after[0], after[1], size, None, None)
+            async def page(after: tuple[int, int]) -> list[RecordedEvent]:
+                return await queries.read_all(store, Checkpoint(*after), size)
 
             async def write(staged: Staged, upto: tuple[int, int]) -> None:
                 async with conn.transaction():
@@ -235,7 +235,7 @@ class Rebuild:
             in_flight = 0
             rows = await page((0, 0))
             while rows:
-                upto = (rows[-1][1], rows[-1][0])  # (tx_id, global_position)
+                upto = (rows[-1].tx_id, rows[-1].global_position)
                 following = asyncio.ensure_future(page(upto))
                 events = await self._prepare([stored_event(r, service, topic) for r in rows])
                 staged = await applier.stage(reader, events, carry=carry)
