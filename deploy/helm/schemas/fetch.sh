@@ -36,7 +36,7 @@ for tool in "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" \
 done
 
 echo "Strimzi CRDs (fabric8 CRD generator over io.strimzi:api)"
-mvn -q -B -f $HERE/strimzi/pom.xml dependency:build-classpath \
+mvn -q -B -Dstyle.color=never -f $HERE/strimzi/pom.xml dependency:build-classpath \
   -Dmdep.outputFile="$TOOLS/strimzi.classpath"
 classpath=$(cat "$TOOLS/strimzi.classpath")
 api=$(tr ':' '\n' <<<"$classpath" | grep '/io/strimzi/api/')

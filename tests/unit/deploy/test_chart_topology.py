@@ -155,15 +155,22 @@ def test_workloads_probe_scale_and_reference_secrets(default: list[dict[str, Any
     assert set(web) <= budgets
     projectors = {n for n in deployments if n.startswith("annals-projector-")}
     assert projectors == {f"annals-projector-{p.replace('_', '-')}" for p in topology().projections}
+    for name in projectors:
+        [container] = deployments[name]["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["ANNALS_PROJECTOR_BOOTSTRAP"]["value"] == "annals-kafka-bootstrap:9092"
+        assert env["ANNALS_KAFKA_PRINCIPAL"]["value"] == "projector"
     relays = {n for n in deployments if n.startswith("annals-relay-")}
     assert relays == {f"annals-relay-{s.name}" for s in topology().of_kind("command")}
     assert not of_kind(default, "Secret")
 
 
-def test_no_password_is_inlined(default: list[dict[str, Any]]) -> None:
+def test_no_password_is_inlined_nor_set_twice(default: list[dict[str, Any]]) -> None:
     for deployment in of_kind(default, "Deployment"):
         spec = deployment["spec"]["template"]["spec"]
         for container in spec["containers"] + spec.get("initContainers", []):
+            names = [env["name"] for env in container["env"]]
+            assert len(names) == len(set(names)), (deployment["metadata"]["name"], names)
             for env in container["env"]:
                 if "PASSWORD" in env["name"] or env["name"].endswith("SECRET"):
                     assert "valueFrom" in env, (deployment["metadata"]["name"], env["name"])

@@ -157,6 +157,8 @@ volumeMounts:
 {{- end -}}
 {{- end -}}
 {{- include "annals.pgPasswords" (dict "root" . "roles" $roles) }}
+- name: ANNALS_PROJECTOR_BOOTSTRAP
+  value: {{ include "annals.kafkaBootstrap" . | quote }}
 - name: ANNALS_PROJECTOR_DATABASE_DSNS
   value: {{ toJson $writers | quote }}
 - name: ANNALS_PROJECTOR_STORE_DSNS
