@@ -40,11 +40,19 @@ def up(
             max=5,
         ),
     ] = 0,
+    split_stores: Annotated[
+        bool,
+        typer.Option(
+            "--split-stores", help="each event store on a PostgreSQL server of its own (kept)"
+        ),
+    ] = False,
 ) -> None:
     """Start PostgreSQL, Kafka and Connect (with Debezium); wait until each is healthy."""
     settings = StackSettings()
     if kafka_brokers:
         settings = settings.model_copy(update={"kafka_brokers": kafka_brokers})
+    if split_stores:
+        settings = settings.model_copy(update={"pg_split_stores": True})
     try:
         stack.up(settings, report=lambda line: console.print(f"[green]✓[/green] {line}"))
     except StackError as error:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from annals.connect import secrets
 from annals.connect.errors import ConfigFileError
-from annals.stack.settings import StackSettings
+from annals.stack.settings import STORE_DATABASES, StackSettings
 
 PLACEHOLDER = re.compile(r"\$\{annals:([A-Za-z0-9_]+)\}")
 SECRET_WORDS = ("password", "secret", "token", "credential")
@@ -52,6 +52,7 @@ def variables(settings: StackSettings, env: Mapping[str, str] | None = None) -> 
     return {
         "pg_host": settings.host,
         "pg_port": str(settings.pg_port),
+        **{f"pg_port:{db}": str(settings.pg_port_of(db)) for db in STORE_DATABASES},
         "kafka_bootstrap": settings.kafka_bootstrap,
         "connect_secrets": secrets.provider_file(settings),
         "debezium_password": secrets.reference(settings, secrets.DEBEZIUM_KEY, env),
@@ -116,6 +117,10 @@ def parse_spec(
     if not isinstance(config, dict) or not config:
         raise ConfigFileError(f"{where}: `config` must be a non-empty object")
     rendered: dict[str, str] = {}
+    # ${annals:pg_port} is the port of the server holding the connector's database (split stores).
+    own_port = values.get(f"pg_port:{config.get('database.dbname')}")
+    if own_port is not None:
+        values = {**values, "pg_port": own_port}
     for key, raw in config.items():
         if isinstance(raw, dict | list) or raw is None:
             raise ConfigFileError(f"{where}: {key} must be a string, number or boolean")

@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 import subprocess
+from collections.abc import Collection
 from pathlib import Path
 
 import asyncpg
@@ -186,7 +187,7 @@ def write_config(settings: StackSettings) -> None:
         "max_wal_senders = 20\n"
         "max_replication_slots = 20\n"
         "max_connections = 300\n"
-        "shared_buffers = 512MB\n"
+        f"shared_buffers = {settings.pg_shared_buffers}\n"
         "max_wal_size = 4GB\n"
         "checkpoint_timeout = 15min\n"
         "log_min_duration_statement = 2000\n"
@@ -261,12 +262,14 @@ async def _select_one(dsn: str) -> bool:
         await conn.close()
 
 
-def bootstrap(settings: StackSettings) -> None:
-    """Create (or bring up to date) the databases and least-privilege roles of DESIGN §2."""
-    asyncio.run(_bootstrap(settings))
+def bootstrap(settings: StackSettings, databases: Collection[str] | None = None) -> None:
+    """Create (or bring up to date) the databases and least-privilege roles of DESIGN §2
+    (of this server: `databases`, all by default; every login role exists on every server)."""
+    asyncio.run(_bootstrap(settings, databases))
 
 
-async def _bootstrap(settings: StackSettings) -> None:
+async def _bootstrap(settings: StackSettings, only: Collection[str] | None = None) -> None:
+    here = set(DATABASE_OWNERS) if only is None else set(only)
     conn = await _superuser(settings)
     try:
         # A cluster started by an older version picks up the logging settings without a restart.
@@ -278,20 +281,23 @@ async def _bootstrap(settings: StackSettings) -> None:
             password = settings.pg_password_of(role)
             await _ensure_role(conn, role, password, role in REPLICATION_ROLES)
         for database, owner in DATABASE_OWNERS.items():
+            if database not in here:
+                continue
             exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
             if not exists:
                 await conn.execute(f'CREATE DATABASE "{database}" OWNER "{owner}"')
             await conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC')
             await conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "{owner}"')
         for role, databases in APP_ROLES.items():
-            for database in databases:
+            for database in here.intersection(databases):
                 await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
         for database, role in PROJECTOR_ROLES.items():
-            await conn.execute(f'GRANT CREATE ON DATABASE "{database}" TO "{role}"')
+            if database in here:
+                await conn.execute(f'GRANT CREATE ON DATABASE "{database}" TO "{role}"')
     finally:
         await conn.close()
     if settings.pg_least_privilege:
-        for database in PROJECTOR_ROLES:
+        for database in here.intersection(PROJECTOR_ROLES):
             await hand_projections_to_projector(settings, database)
 
 

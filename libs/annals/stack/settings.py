@@ -37,6 +37,8 @@ REPLICATION_ROLES = frozenset({"debezium"})
 PROJECTOR_ROLES: dict[str, str] = {
     database: f"{database}_projector" for database in _DECLARED.read_model_databases
 }
+# The event stores' databases: with split stores each runs on a PostgreSQL server of its own.
+STORE_DATABASES: tuple[str, ...] = tuple(sorted(s.database for s in _DECLARED.of_kind("command")))
 # Read-only role of the projector's key lookups: SELECT on eventstore.subject_keys, nothing else.
 KEYS_READER = "keys_reader"
 
@@ -65,6 +67,14 @@ class StackSettings(BaseSettings):
         ".stack/secrets, and the projector writes through PROJECTOR_ROLES, not the owners",
     )
     pg_bin: Path | None = Field(default=None, description="PostgreSQL 15 bin folder")
+    pg_split_stores: bool = Field(
+        default=False,
+        description="each event store on its own server (pg_stores.py); kept once made",
+    )
+    pg_store_port: int = Field(
+        default=0, description="port of the first store server when split (0: pg_port + 1)"
+    )
+    pg_shared_buffers: str = "512MB"
     kafka_port: int = 9092
     controller_port: int = 9093
     kafka_brokers: int = Field(
@@ -124,7 +134,19 @@ class StackSettings(BaseSettings):
         """The one DSN of `database` as `role` (the superuser by default), with its password."""
         user = role or self.pg_superuser
         password = quote(self.pg_password_of(user), safe="")
-        return f"postgresql://{user}:{password}@{self.host}:{self.pg_port}/{database}"
+        return f"postgresql://{user}:{password}@{self.host}:{self.pg_port_of(database)}/{database}"
+
+    @property
+    def split_stores(self) -> bool:
+        """True when each event store has a server of its own (set, or made so before)."""
+        return self.pg_split_stores or (self.dir / "stores").is_dir()
+
+    def pg_port_of(self, database: str) -> int:
+        """The port of the server holding `database` (its own one for a split store)."""
+        if database not in STORE_DATABASES or not self.split_stores:
+            return self.pg_port
+        first = self.pg_store_port or self.pg_port + 1
+        return first + STORE_DATABASES.index(database)
 
     @property
     def logs_dir(self) -> Path:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from annals.stack import connect, jars, kafka, kafka_nodes, postgres
+from annals.stack import connect, jars, kafka, kafka_nodes, pg_stores, postgres
 from annals.stack.java import find_java
 from annals.stack.procs import ensure_port_free, read_pid
 from annals.stack.settings import StackSettings
@@ -82,7 +82,9 @@ def _postgres_up(settings: StackSettings) -> None:
     if not postgres.is_running(settings):
         postgres.write_config(settings)
         postgres.start(settings)
-    postgres.bootstrap(settings)
+    postgres.bootstrap(settings, pg_stores.main_databases(settings))
+    for database in pg_stores.store_databases(settings):
+        pg_stores.up(settings, database)
 
 
 def down(
@@ -101,9 +103,10 @@ def down(
 
 
 def _postgres_stop(settings: StackSettings) -> bool:
+    stores = [pg_stores.stop(settings, db) for db in pg_stores.store_databases(settings)]
     if not postgres.data_dir(settings).exists():
-        return False
-    return postgres.stop(settings)
+        return any(stores)
+    return postgres.stop(settings) or any(stores)
 
 
 def status(settings: StackSettings) -> list[ComponentStatus]:
@@ -117,6 +120,7 @@ def status(settings: StackSettings) -> list[ComponentStatus]:
             pg_running and postgres.healthy(settings),
             str(settings.log("postgres")),
         ),
+        *_store_status(settings),
         *_kafka_status(settings),
         ComponentStatus(
             "connect",
@@ -126,6 +130,24 @@ def status(settings: StackSettings) -> list[ComponentStatus]:
             str(settings.log("connect")),
         ),
     ]
+
+
+def _store_status(settings: StackSettings) -> list[ComponentStatus]:
+    """One row per store server of split stores."""
+    rows = []
+    for database in pg_stores.store_databases(settings):
+        own = pg_stores.server(settings, database)
+        alive = pg_stores.running(settings, database)
+        rows.append(
+            ComponentStatus(
+                pg_stores.component(database),
+                postgres.pid(own) if alive else None,
+                f"{own.host}:{own.pg_port}",
+                alive and postgres.healthy(own),
+                str(postgres.server_log(own)),
+            )
+        )
+    return rows
 
 
 def _kafka_status(settings: StackSettings) -> list[ComponentStatus]:
@@ -147,5 +169,7 @@ def reset(settings: StackSettings, report: Report = lambda _: None) -> None:
     """Stop everything and wipe .stack/ (data, jars, logs)."""
     down(settings, report)
     postgres.wipe_outside_home(settings)
+    for database in pg_stores.store_databases(settings):
+        postgres.wipe_outside_home(pg_stores.server(settings, database))
     shutil.rmtree(settings.dir, ignore_errors=True)
     report(f"removed {settings.dir}")

@@ -128,3 +128,16 @@ def test_legacy_connector_leaves_out_every_personal_column():
     config = json.loads(LEGACY.read_text())["config"]
     assert config["column.exclude.list"] == LegacySchema().excluded_columns
     assert "public.legacy_customers.email" in config["column.exclude.list"].split(",")
+
+
+def test_with_split_stores_an_outbox_connector_reaches_its_stores_own_server(tmp_path: Path):
+    settings = StackSettings(dir=tmp_path, pg_port=56432, pg_split_stores=True, pg_store_port=56500)
+    outbox = REPO / "deploy" / "connect"
+    orders = load_spec(outbox / "orders-outbox.json", settings)
+    customers = load_spec(outbox / "customers-outbox.json", settings)
+    legacy = load_spec(LEGACY, settings)
+    ports = [s.config["database.port"] for s in (customers, orders, legacy)]
+    assert ports == ["56500", "56501", "56432"]  # stores in name order, legacy on the main one
+    assert slot_dsn(orders.config) is not None and ":56501/orders" in str(slot_dsn(orders.config))
+    assert settings.dsn("orders").endswith(":56501/orders")
+    assert settings.dsn("readmodels").endswith(":56432/readmodels")
