@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from annals.console.masking import shown
+from annals.console.pages import topology
+from annals.console.render import HERE, Viewer, page
 from annals.console.session import (
     SignInRequired,
-    csrf_token,
     open_session,
     operator,
     safe_next,
-    session_principal,
     signin_url,
-    viewer,
 )
 from annals.console.settings import ConsoleSettings
 from annals.console.stores import Stores
@@ -34,19 +31,7 @@ from annals.stack.settings import StackSettings
 from annals.web.auth import Principal, TokenVerifier
 from annals.web.problems import Problem, install_problem_handlers
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
-Viewer = Annotated[Principal, Depends(viewer)]
-
-
-def page(request: Request, name: str, title: str, status: int = 200, **context: Any) -> Response:
-    """A rendered page with the viewer and its CSRF token."""
-    principal = session_principal(request)
-    csrf = csrf_token(request) if principal else ""
-    return templates.TemplateResponse(
-        request, name, {"title": title, "principal": principal, "csrf": csrf, **context},
-        status_code=status,
-    )  # fmt: skip
+ROUTERS = (topology.router,)
 
 
 def lifespan(projector: ProjectorSettings) -> Any:
@@ -82,6 +67,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.add_exception_handler(SignInRequired, _to_signin)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _routes(app, settings)
+    for router in ROUTERS:
+        app.include_router(router)
     return app
 
 
@@ -116,7 +103,6 @@ def _routes(app: FastAPI, settings: ConsoleSettings) -> None:
     async def check(who: Annotated[Principal, Depends(operator)]) -> dict[str, str]:
         return {"status": "ok", "subject": who.subject}
 
-    @app.get("/", response_class=HTMLResponse)
     @app.get("/streams", response_class=HTMLResponse)
     async def streams(request: Request, who: Viewer, q: str = "") -> Response:
         rows = await request.app.state.stores.search(q.strip()) if q.strip() else []

@@ -76,8 +76,11 @@ async def end_offsets(settings: ProjectorSettings, topics: list[str]) -> Ends:
     await consumer.start()
     try:
         partitions = []
+        known = await consumer.topics()  # a topic not created yet has no lag: no wait for it
         for topic in topics:
             physical = settings.topic(topic)
+            if physical not in known:
+                continue
             with contextlib.suppress(TimeoutError):  # a topic not created yet has no lag
                 for p in await partitions_of(consumer, physical, timeout=3):
                     partitions.append(TopicPartition(physical, p))
