@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from annals.commands.cache import AggregateCache
 from annals.commands.decider import DeciderAggregate
 from annals.commands.errors import DomainError
 from annals.commands.uow import UnitOfWork
 from annals.eventstore.codec import EventCodec
 from annals.eventstore.domain import DomainEvent
 from annals.eventstore.errors import WrongExpectedVersion
-from annals.eventstore.ports import Database, TransactionalEventStore
+from annals.eventstore.ports import Database, SnapshotStore, TransactionalEventStore
 from annals.eventstore.repository import Repository
 from annals.eventstore.versions import ExpectedVersion, if_match_allows
 from annals.tracing.spans import append_span
@@ -22,34 +22,6 @@ from annals.tracing.spans import append_span
 S = TypeVar("S")
 # Runs in the append's transaction with the state before and after the new events.
 AppendHook = Callable[[UnitOfWork, Any, Any], Awaitable[None]]
-
-
-class StateCache(Generic[S]):
-    """The latest (state, version) this process appended per aggregate, least recent evicted."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, tuple[S, int]] = OrderedDict()
-
-    def get(self, key: str) -> tuple[S, int] | None:
-        """The cached state and version, if any."""
-        hit = self._items.get(key)
-        if hit is not None:
-            self._items.move_to_end(key)
-        return hit
-
-    def put(self, key: str, state: S, version: int) -> None:
-        """Remember a state (no-op when the cache is disabled)."""
-        if self.size <= 0:
-            return
-        self._items[key] = (state, version)
-        self._items.move_to_end(key)
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-    def drop(self, key: str) -> None:
-        """Forget an aggregate's state."""
-        self._items.pop(key, None)
 
 
 class PreconditionFailed(Exception):
@@ -100,6 +72,7 @@ class CommandExecutor(Generic[S]):
         retries: int = 3,
         on_append: AppendHook | None = None,
         cache_size: int = 0,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self.database = database
         self.store = store
@@ -108,8 +81,10 @@ class CommandExecutor(Generic[S]):
         self.decider = aggregate.decider
         self.retries = retries
         self.on_append = on_append
-        self.repository = Repository(store, codec, aggregate)
-        self.cache = StateCache[S](cache_size)
+        # Snapshots are taken only outside a caller's transaction: one taken inside it would
+        # outlive a rollback, and the snapshot store's pooled connection could starve the pool.
+        self.repository = Repository(store, codec, aggregate, snapshots)
+        self.cache = AggregateCache[S](cache_size)
 
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work on the executor's database."""
@@ -139,13 +114,14 @@ class CommandExecutor(Generic[S]):
     ) -> Outcome[S]:
         """Load, check If-Match, decide, append; retry on a concurrent change without If-Match.
 
-        A cached state (the last this process appended) saves the load on the happy path; any
-        surprise on it (a refusal, no events, a precondition or version mismatch) is settled on
-        a fresh load, because the append's version check is what proves the state was current.
+        A cached state (annals.commands.cache) saves the load on the happy path; any surprise
+        on it (a refusal, no events, a precondition or version mismatch) is settled on a fresh
+        load, because the append's version check is what proves the state was current.
         """
+        stream_id = self.decider.stream_id(target.aggregate_id)
         attempt = 0
         while True:
-            aggregate = self._cached(target.aggregate_id)
+            aggregate = self._cached(stream_id)
             cached = aggregate is not None
             if aggregate is None:
                 attempt += 1
@@ -158,37 +134,42 @@ class CommandExecutor(Generic[S]):
                 )
             except (DomainError, PreconditionFailed):
                 if cached:
-                    self.cache.drop(target.aggregate_id)
+                    self.cache.evict(stream_id)
                     continue
                 raise
             if not events:
                 if cached:
-                    self.cache.drop(target.aggregate_id)
+                    self.cache.evict(stream_id)
                     continue
                 return Outcome(target.aggregate_id, aggregate.state, aggregate.version)
             try:
                 await self._append(aggregate, before, target.metadata, uow)
             except WrongExpectedVersion as exc:
-                self.cache.drop(target.aggregate_id)
+                self.cache.evict(stream_id)
                 if target.expected_version is not None:
                     raise PreconditionFailed(exc.current_version) from None
                 if attempt >= self.retries:
                     raise VersionConflict(exc.current_version) from None
             except self.database.retriable_errors:
-                self.cache.drop(target.aggregate_id)
+                self.cache.evict(stream_id)
                 if attempt >= self.retries:
                     raise VersionConflict(aggregate.version) from None
             else:
-                self.cache.put(target.aggregate_id, aggregate.state, aggregate.version)
+                self._remember(aggregate, uow)
                 return Outcome(
                     target.aggregate_id, aggregate.state, aggregate.version, tuple(events)
                 )
 
-    def _cached(self, aggregate_id: str) -> DeciderAggregate[S] | None:
-        hit = self.cache.get(aggregate_id)
-        if hit is None:
-            return None
-        return self.aggregate(self.decider.stream_id(aggregate_id), hit[0], hit[1])
+    def _cached(self, stream_id: str) -> DeciderAggregate[S] | None:
+        hit = self.cache.get(stream_id)
+        return None if hit is None else self.aggregate(stream_id, hit.state, hit.version)
+
+    def _remember(self, aggregate: DeciderAggregate[S], uow: UnitOfWork | None) -> None:
+        """Cache a committed state; in a caller's transaction the commit is not known yet."""
+        if uow is None:
+            self.cache.put(aggregate.stream_id, aggregate.version, aggregate.state)
+        else:
+            self.cache.evict(aggregate.stream_id)
 
     async def _append(
         self,
