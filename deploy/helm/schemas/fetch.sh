@@ -18,7 +18,7 @@ STRIMZI_KINDS=(kafka.Kafka nodepool.KafkaNodePool topic.KafkaTopic user.KafkaUse
                connect.KafkaConnect connector.KafkaConnector)
 
 stamp=$(cat "$0" $HERE/strimzi/pom.xml $HERE/cnpg/Cargo.toml $HERE/cnpg/Cargo.lock \
-        $HERE/cnpg/src/main.rs libs/annals/deploy/k8s_schemas.py | sha256sum | cut -d' ' -f1)
+        $HERE/cnpg/src/main.rs libs/annals/deploy/k8s_schemas.py uv.lock | sha256sum | cut -d' ' -f1)
 if [[ -f $TOOLS/helm-lint.stamp && $(cat "$TOOLS/helm-lint.stamp") == "$stamp" ]]; then
   exit 0
 fi
