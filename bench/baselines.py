@@ -89,13 +89,18 @@ async def pg_copy_rows_per_s(dsn: str, rows: int = 200_000) -> float:
 
 
 async def kafka_produce_rps(
-    bootstrap: str, topic: str, records: int = 50_000, value_size: int = 1024, acks: str = "all"
+    bootstrap: str,
+    topic: str,
+    records: int = 50_000,
+    value_size: int = 1024,
+    acks: str = "all",
+    replication: int = 1,
 ) -> float:
     """Raw aiokafka produce records/s (idempotent, acks=all by default, `value_size` values)."""
     value = os.urandom(value_size // 2).hex().encode()[:value_size]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security("admin"))
     await admin.start()
-    await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
+    await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=replication)])
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         **client_security("admin"),

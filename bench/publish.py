@@ -58,9 +58,11 @@ async def prefill(store: PostgresEventStore, events: int) -> None:
     await asyncio.gather(*(worker() for _ in range(32)))
 
 
-async def relay_rate(settings: StackSettings, dsn: str, topic: str) -> tuple[float, int]:
+async def relay_rate(
+    settings: StackSettings, dsn: str, topic: str, replication: int = 1
+) -> tuple[float, int]:
     """Events/s of the relay publishing the whole store from the start, and the mean value size."""
-    await ensure_topics(settings.kafka_bootstrap, [TopicSpec(topic, 6)])
+    await ensure_topics(settings.kafka_bootstrap, [TopicSpec(topic, 6, replication)])
     conn = await asyncpg.connect(dsn)
     producer = make_producer(settings.kafka_bootstrap)
     await producer.start()

@@ -62,6 +62,7 @@ class Rig:
         """Projector settings on this rig."""
         values: dict[str, Any] = {
             "topic_prefix": self.prefix,
+            "bootstrap": self.stack.kafka_bootstrap,
             "database_dsns": {db: self.owner_dsn(db) for db in PROJECTOR_ROLES},
             "store_dsns": {s.name: self.app_dsn(s.database) for s in _stores()},
             "keys_dsn": self.app_dsn(topology().key_holder.database),

@@ -1,60 +1,33 @@
 """One private 3-node Kafka cluster per test session, started only when these tests run.
 
 It lives in its own folder (not the shared stack's .stack/), on six consecutive free ports
-(ANNALS_TEST_CLUSTER_PORT picks the first), with the shared stack's jars, secrets and auth mode,
-so the clients' usual credentials work on it. Each test gets a scratch event store of its own.
+(ANNALS_TEST_CLUSTER_PORT picks the first): annals.stack.scratch_cluster. Each test gets a
+scratch event store of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import random
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
 from annals.eventstore.postgres import PostgresEventStore
 from annals.stack import kafka
-from annals.stack.procs import port_open
-from annals.stack.secrets import secrets_dir
+from annals.stack.scratch_cluster import scratch_cluster
 from annals.stack.settings import StackSettings
 from tests.integration.messaging.support import ScratchDatabase, create_database, drop_database
 
 NODES = 3
 
 
-def _free_base(host: str) -> int:
-    """The first of 2 * NODES consecutive free ports."""
-    wanted = os.environ.get("ANNALS_TEST_CLUSTER_PORT")
-    if wanted:
-        return int(wanted)
-    for _ in range(200):
-        base = random.randrange(20_000, 40_000, 2)
-        if not any(port_open(host, base + i, 0.05) for i in range(2 * NODES)):
-            return base
-    raise RuntimeError("no free ports for the test cluster")
-
-
 @pytest.fixture(scope="session")
 def cluster(stack: StackSettings) -> Iterator[StackSettings]:
     """Settings of the running 3-node cluster (RF 3, min.insync.replicas 2); stopped at the end."""
-    root = Path(tempfile.mkdtemp(prefix="annals-cluster-"))
-    (root / "jars").symlink_to(stack.jars_dir)
-    base = _free_base(stack.host)
-    settings = StackSettings(
-        dir=root, secrets_dir=secrets_dir(stack), kafka_auth=stack.kafka_auth,
-        kafka_port=base, controller_port=base + 1, kafka_brokers=NODES, start_timeout=150,
-    )  # fmt: skip
-    try:
-        kafka.start(settings)
+    base = int(os.environ.get("ANNALS_TEST_CLUSTER_PORT", "0"))
+    with scratch_cluster(stack, NODES, base) as settings:
         yield settings
-    finally:
-        kafka.stop(settings)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
