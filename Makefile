@@ -29,7 +29,8 @@ $(UV):
 # --locked: a uv.lock older than pyproject.toml fails here (run `make lock` and commit uv.lock).
 $(INSTALLED): pyproject.toml uv.lock | $(UV)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra dev --python $(BIN)/python -q
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra dev --python $(BIN)/python -q \
+	  || { echo 'uv.lock does not match pyproject.toml: run `make lock`, commit uv.lock'; exit 1; }
 	@touch $@
 
 lock: $(UV) ## re-resolve uv.lock after a change of pyproject.toml's dependencies

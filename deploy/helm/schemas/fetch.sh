@@ -36,8 +36,11 @@ for tool in "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" \
 done
 
 echo "Strimzi CRDs (fabric8 CRD generator over io.strimzi:api)"
-mvn -q -B -Dstyle.color=never -f $HERE/strimzi/pom.xml dependency:build-classpath \
-  -Dmdep.outputFile="$TOOLS/strimzi.classpath"
+mvn -q -B -f $HERE/strimzi/pom.xml dependency:build-classpath \
+  -Dmdep.outputFile="$TOOLS/strimzi.classpath" >"$TOOLS/mvn.log" 2>&1 || {
+  cat "$TOOLS/mvn.log"
+  exit 1
+}
 classpath=$(cat "$TOOLS/strimzi.classpath")
 api=$(tr ':' '\n' <<<"$classpath" | grep '/io/strimzi/api/')
 java -cp "$classpath" io.fabric8.crd.generator.cli.CRDGeneratorCLI -o "$TOOLS/crd-src/strimzi" \
