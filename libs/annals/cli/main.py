@@ -14,6 +14,7 @@ from annals.cli import (
     dlq_cmds,
     eventstore_cmds,
     helm_cmds,
+    new_cmds,
     privacy_cmds,
     projections_cmds,
     publish_cmds,
@@ -67,6 +68,7 @@ demo_cmds.register(app)
 console_cmds.register(app)
 privacy_cmds.register(app)
 helm_cmds.register(app)
+new_cmds.register(app)
 # Commands of the platform's packages (`annals legacy`, `annals demo`): entry points annals.cli.
 for register in command_plugins():
     register(app)
