@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from annals.console.jobs import Rebuilds
 from annals.console.masking import shown
-from annals.console.pages import topology
+from annals.console.pages import letters, projections, publishers, topology
 from annals.console.render import HERE, Viewer, page
 from annals.console.session import (
     SignInRequired,
@@ -31,7 +32,7 @@ from annals.stack.settings import StackSettings
 from annals.web.auth import Principal, TokenVerifier
 from annals.web.problems import Problem, install_problem_handlers
 
-ROUTERS = (topology.router,)
+ROUTERS = (topology.router, projections.router, letters.router, publishers.router)
 
 
 def lifespan(projector: ProjectorSettings) -> Any:
@@ -42,9 +43,11 @@ def lifespan(projector: ProjectorSettings) -> Any:
         app.state.stores = await Stores.open(projector.store_dsns)
         keys = await asyncpg.create_pool(projector.keys_dsn, min_size=0, max_size=2, timeout=10)
         app.state.keys = PostgresKeyStore(keys)
+        app.state.rebuilds = Rebuilds()
         try:
             yield
         finally:
+            await app.state.rebuilds.close()
             await app.state.stores.close()
             await keys.close()
 

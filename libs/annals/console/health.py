@@ -10,7 +10,7 @@ from annals.console import platform
 from annals.console.graph import Graph
 from annals.projections.status import ProjectionStatus
 
-MIB = 1024 * 1024
+MIB = platform.MIB
 
 
 @dataclass

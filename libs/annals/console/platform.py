@@ -27,6 +27,7 @@ from annals.stack.settings import StackSettings
 from annals.topology import resolve, topology
 
 TIMEOUT = 4.0
+MIB = 1024 * 1024
 
 
 @dataclass

@@ -26,3 +26,12 @@ def page(request: Request, name: str, title: str, status: int = 200, **context: 
         request, name, {"title": title, "principal": principal, "csrf": csrf, **context},
         status_code=status,
     )  # fmt: skip
+
+
+def back(path: str, note: str, anchor: str = "") -> Response:
+    """Redirect (303) to a page with a note of what an action did."""
+    from urllib.parse import quote
+
+    from fastapi.responses import RedirectResponse
+
+    return RedirectResponse(f"{path}?note={quote(note)}{'#' + anchor if anchor else ''}", 303)
