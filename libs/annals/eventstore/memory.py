@@ -53,6 +53,7 @@ class SavedState:
     tx: int
     keys: dict[str, bytes | None]
     snapshots: dict[str, Snapshot]
+    rows: dict[str, dict[Any, Any]]
 
 
 class InMemoryEventStore(CatchUp):
@@ -66,6 +67,9 @@ class InMemoryEventStore(CatchUp):
         self._tx = 1000
         self.keys = InMemoryKeyStore()
         self.snapshots = InMemorySnapshotStore()
+        # A service's own rows in memory (table name -> key -> row), restored with the events
+        # when an in-memory transaction fails (annals.eventstore.memorydb).
+        self.rows: dict[str, dict[Any, Any]] = {}
 
     def bound_to(self, session: object) -> InMemoryEventStore:
         """The store itself: an in-memory transaction restores it when it rolls back."""
@@ -81,6 +85,7 @@ class InMemoryEventStore(CatchUp):
             self._tx,
             dict(self.keys._keys),
             dict(self.snapshots._snapshots),
+            {table: dict(rows) for table, rows in self.rows.items()},
         )
 
     def restore(self, saved: SavedState) -> None:
@@ -91,6 +96,7 @@ class InMemoryEventStore(CatchUp):
         self._tx = saved.tx
         self.keys._keys = dict(saved.keys)
         self.snapshots._snapshots = dict(saved.snapshots)
+        self.rows = {table: dict(rows) for table, rows in saved.rows.items()}
 
     async def append(
         self,

@@ -1,0 +1,34 @@
+"""A reactor on Kafka: a Subscriber whose handler is the reactor's runner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annals.eventstore.ports import KeyStore
+from annals.messaging.decoding import Registries
+from annals.messaging.handling import Received
+from annals.messaging.subscriber import Subscriber
+from annals.reactors.runner import ReactorRunner
+
+
+def group_of(runner: ReactorRunner) -> str:
+    """The consumer group of a reactor."""
+    return f"reactor-{runner.reactor.name}"
+
+
+def reactor_subscriber(
+    runner: ReactorRunner,
+    registry: Registries,
+    *,
+    keys: KeyStore | None = None,
+    **options: Any,
+) -> Subscriber:
+    """A subscriber to the reactor's topics that hands every event to the runner."""
+
+    async def handle(received: Received) -> None:
+        ce = received.cloudevent
+        await runner.on_event(ce.id, received.type, received.event, ce.correlationid)
+
+    return Subscriber(
+        runner.reactor.topics, group_of(runner), handle, registry=registry, keys=keys, **options
+    )
