@@ -102,6 +102,19 @@ async def test_report_shows_readable_copies_before_and_none_after_forget(
 
         shown = await customers.get(f"/customers/{http_id}/privacy-report", headers=admin)
         assert shown.status_code == 200 and shown.json()["readable"] == 0, shown.text
+        wiped = {f["place"] for f in shown.json()["findings"] if f["state"] == "wiped"}
+        assert "customers api.idempotency_keys" in wiped
+        personal = (
+            f"Hana {unique}",
+            f"h-{unique}@e.test",
+            f"Imported {unique}",
+            f"imported-{unique}@example.com",
+            f"Lea {unique}",
+            f"lea-{unique}@e.test",
+        )
+        for subject in subjects:  # the audit trail of a forgotten subject
+            trail = await customers.get(f"/customers/{subject}/events", headers=admin)
+            assert trail.status_code == 200 and not any(v in trail.text for v in personal)
         cli = _cli(rig, imported_id)
         assert cli.returncode == 0, cli.stdout + cli.stderr
         assert json.loads(cli.stdout)["readable"] == 0

@@ -12,9 +12,9 @@ async def report(subject: str, sources: Sources | None = None) -> Report:
     """Where the subject's data lives and whether it can still be read, place by place."""
     sources = sources or Sources.of()
     streams, names = subject_streams(subject), personal_names()
-    found, key, _forgotten = await key_finding(sources, subject)
+    found, key, forgotten = await key_finding(sources, subject)
     out = Report(subject, [found])
-    out.findings += await store_findings(sources, subject, streams, names, key)
+    out.findings += await store_findings(sources, subject, streams, names, key, forgotten)
     out.findings += await read_model_findings(sources, subject, streams, names, key)
     out.findings += await topic_findings(sources, subject, streams, names, key)
     return out

@@ -69,7 +69,12 @@ async def key_finding(sources: Sources, subject: str) -> tuple[Finding, bool, bo
 
 
 async def store_findings(
-    sources: Sources, subject: str, streams: Sequence[str], names: frozenset[str], key: bool
+    sources: Sources,
+    subject: str,
+    streams: Sequence[str],
+    names: frozenset[str],
+    key: bool,
+    forgotten: bool = False,
 ) -> list[Finding]:
     """Per event store: the subject's events, and the idempotency records naming it."""
     out = []
@@ -77,7 +82,7 @@ async def store_findings(
         try:
             async with connected(dsn) as conn:
                 out.append(await _events(conn, service, subject, streams, names, key))
-                found = await _responses(conn, service, subject, key)
+                found = await _responses(conn, service, subject, key, forgotten)
                 if found is not None:
                     out.append(found)
         except (OSError, asyncpg.PostgresError) as exc:
@@ -104,7 +109,7 @@ async def _events(
 
 
 async def _responses(
-    conn: asyncpg.Connection, service: str, subject: str, key: bool
+    conn: asyncpg.Connection, service: str, subject: str, key: bool, forgotten: bool
 ) -> Finding | None:
     try:
         count = await conn.fetchval(
@@ -118,6 +123,8 @@ async def _responses(
     if count:
         detail = f"{count} stored responses: no body, a replay renders the events"
         return Finding("idempotency", place, sealed_state(key), detail)
+    if forgotten:  # Forget turned them into tombstones, which name no aggregate
+        return Finding("idempotency", place, WIPED, "no stored response names it")
     return Finding("idempotency", place, ABSENT, "no stored response names it")
 
 
