@@ -119,6 +119,9 @@ def service_lifespan(
             await api.startup()
         api.idempotency.ttl = timedelta(hours=settings.idempotency_ttl_hours)
         purge = asyncio.create_task(api.idempotency.purge_forever(), name="idempotency-purge")
+        background = [
+            asyncio.create_task(work(), name=name) for name, work in api.background.items()
+        ]
         gc.freeze()  # long-lived startup objects leave the collector's generations: shorter pauses
         # A request allocates thousands of short-lived objects (pydantic, JSON, asyncpg records):
         # with the default gen-0 threshold (700) the collector runs several times per request.
@@ -127,9 +130,10 @@ def service_lifespan(
         try:
             yield
         finally:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            for task in (purge, *background):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await store.close()
             await database.close()
 

@@ -7,8 +7,8 @@ response annals.web.replay.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from fastapi import Request
@@ -43,6 +43,8 @@ class CommandApi(Generic[S]):
     render: Render
     prefix: str
     startup: Callable[[], Awaitable[None]] | None = None  # awaited before the app serves
+    # Tasks the app runs while it serves (e.g. a reactor's subscriber), cancelled as it stops.
+    background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.idempotency = IdempotencyStore(self.executor.database, configured_index("idempotency"))
