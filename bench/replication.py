@@ -65,22 +65,34 @@ async def projection_rate(settings: StackSettings, replication: int) -> float:
         await destroy(rig)
 
 
-async def measure(stack: StackSettings) -> list[Result]:
-    """Every figure on the single broker, then on the cluster; RF 3 rows name their RF 1 twin."""
+async def prepared(stack: StackSettings) -> str:
+    """A scratch event store holding EVENTS events (what both relays publish); its name."""
     db_name = await scratch_database(stack)
+    await migrate_messaging(stack.dsn(db_name, OWNER), APP)
+    store = await PostgresEventStore.connect(stack.dsn(db_name, APP), max_size=32)
     try:
-        await migrate_messaging(stack.dsn(db_name, OWNER), APP)
-        store = await PostgresEventStore.connect(stack.dsn(db_name, APP), max_size=32)
-        try:
-            await prefill(store, EVENTS)
-        finally:
-            await store.close()
-        dsn = stack.dsn(db_name, APP)
-        single = (*await publish_rates(stack, dsn, 1), await projection_rate(stack, 1))
-        with scratch_cluster(stack, 3) as cluster:
-            replicated = (*await publish_rates(cluster, dsn, 3), await projection_rate(cluster, 3))
+        await prefill(store, EVENTS)
     finally:
-        await drop_database(stack, db_name)
+        await store.close()
+    return db_name
+
+
+async def figures(settings: StackSettings, dsn: str, replication: int) -> tuple[float, ...]:
+    """Relay, raw produce, value size and live projection rates at `replication`."""
+    return (*await publish_rates(settings, dsn, replication),
+            await projection_rate(settings, replication))  # fmt: skip
+
+
+def measure(stack: StackSettings) -> list[Result]:
+    """Every figure on the single broker, then on the cluster; RF 3 rows name their RF 1 twin."""
+    db_name = asyncio.run(prepared(stack))
+    dsn = stack.dsn(db_name, APP)
+    try:
+        single = asyncio.run(figures(stack, dsn, 1))
+        with scratch_cluster(stack, 3) as cluster:  # started and stopped outside a loop
+            replicated = asyncio.run(figures(cluster, dsn, 3))
+    finally:
+        asyncio.run(drop_database(stack, db_name))
     size = int(single[2])
     rows = [
         (f"store -> kafka events/s (relay, {size} B, acks=all)", "events/s", 0),
@@ -96,7 +108,7 @@ async def measure(stack: StackSettings) -> list[Result]:
 
 def main() -> None:
     """Run against the running stack and write bench/results/replication.json."""
-    write_results("replication", asyncio.run(measure(StackSettings())))
+    write_results("replication", measure(StackSettings()))
 
 
 if __name__ == "__main__":
