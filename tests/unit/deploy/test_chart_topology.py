@@ -180,3 +180,24 @@ def test_no_password_is_inlined_nor_set_twice(default: list[dict[str, Any]]) -> 
 def test_every_values_file_validates(values: str) -> None:
     checked = lint.check(values)
     assert checked.ok, checked.report
+
+
+def test_tracing_is_off_unless_a_collector_is_named(default: list[dict[str, Any]]) -> None:
+    def endpoints(docs: list[dict[str, Any]]) -> set[str]:
+        return {
+            env.get("value", "")
+            for d in of_kind(docs, "Deployment")
+            for c in d["spec"]["template"]["spec"]["containers"]
+            for env in c["env"]
+            if env["name"] == "ANNALS_TRACES_OTLP_ENDPOINT"
+        }
+
+    assert endpoints(default) == set()
+    url = "http://otel:4318/v1/traces"
+    traced = objects(sets=(f"tracing.otlpEndpoint={url}",))
+    assert endpoints(traced) == {url}
+    assert all(
+        any(e["name"] == "ANNALS_TRACES_OTLP_ENDPOINT" for e in c["env"])
+        for d in of_kind(traced, "Deployment")
+        for c in d["spec"]["template"]["spec"]["containers"]
+    )

@@ -92,6 +92,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
       key: secret
 - name: ANNALS_STACK_DIR
   value: /tmp/annals
+{{- with .Values.tracing.otlpEndpoint }}
+- name: ANNALS_TRACES_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
