@@ -28,9 +28,10 @@ def service(
     name: str,
     into: Into = REPO_ROOT,
     port: Annotated[int, typer.Option(help="its HTTP port")] = 8020,
+    kind: Annotated[str, typer.Option(help="the aggregate's kind (default: the package)")] = "",
 ) -> None:
     """A command service: domain, handlers, routes, declaration and unit tests."""
-    generate("service", name, into, {"port": port})
+    generate("service", name, into, {"port": port, **({"kind": kind} if kind else {})})
     package = name.replace("-", "_")
     console.print(
         f"[green]made[/green] services/{package} and tests/unit/{package}_service in {into}"

@@ -89,6 +89,14 @@ def test_what_it_makes_passes_the_lint(project: Path) -> None:
     run(project, str(BIN / "lint-imports"), "--config", ".importlinter", "--no-cache")
 
 
+def test_the_aggregate_kind_may_differ_from_the_service(tmp_path: Path) -> None:
+    run(tmp_path, str(BIN / "annals"), "new", "service", "demo-y", "--kind", "parcel",
+        "--into", str(tmp_path))  # fmt: skip
+    aggregate = (tmp_path / "services" / "demo_y" / "domain" / "aggregate.py").read_text()
+    assert 'KIND = "parcel"' in aggregate and "class Parcel(" in aggregate
+    assert "parcel_id" in (tmp_path / "services" / "demo_y" / "domain" / "events.py").read_text()
+
+
 def test_it_refuses_a_name_it_cannot_make(tmp_path: Path) -> None:
     done = subprocess.run([str(BIN / "annals"), "new", "service", "Bad_Name", "--into",
                            str(tmp_path)], capture_output=True, text=True)  # fmt: skip
