@@ -19,6 +19,7 @@ from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 
 from annals.messaging.security import client_security
+from annals.messaging.topics import describe_topics
 from annals.privacy.report import (
     ABSENT,
     READABLE,
@@ -95,8 +96,21 @@ async def _cdc(
         return Finding("cdc topic", topic, UNKNOWN, "not read to its end in time")
     if holding:
         detail = f"{holding} records (published before the exclusion) hold personal columns"
-        return Finding("cdc topic", topic, READABLE, detail)
+        return Finding(
+            "cdc topic", topic, READABLE, f"{detail}; {await _retention(sources, topic)}"
+        )
     return Finding("cdc topic", topic, ABSENT, f"no record holds them; {excluded}")
+
+
+async def _retention(sources: Sources, topic: str) -> str:
+    """How long the topic keeps what it holds (until `annals privacy purge-cdc`)."""
+    try:
+        [info] = await describe_topics(sources.bootstrap, [topic])
+    except Exception as exc:  # the finding stands without it
+        return f"retention unknown ({type(exc).__name__})"
+    ms = int(info.config.get("retention.ms", "-1"))
+    kept = "unlimited" if ms < 0 else f"{ms / 3_600_000:g} h"
+    return f"retention {kept}; purge with `annals privacy purge-cdc`"
 
 
 def holds(value: bytes | None, columns: Sequence[str]) -> bool:
