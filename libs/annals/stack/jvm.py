@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from string import Template
 
-from annals.stack import kafka_auth
+from annals.stack import kafka_auth, kafka_nodes
 from annals.stack.errors import StackError
 from annals.stack.java import find_java
 from annals.stack.procs import pid_alive, read_pid, spawn, tail
@@ -23,6 +23,8 @@ def render(settings: StackSettings, template: str, target: Path, **values: objec
         "kafka_port": settings.kafka_port,
         "controller_port": settings.controller_port,
         "connect_port": settings.connect_port,
+        "kafka_bootstrap": settings.kafka_bootstrap,
+        "replication": kafka_nodes.replication(settings),
         "connect_kafka_security": kafka_auth.connect_block(settings),
         **kafka_auth.template_values(settings),
     }
