@@ -176,6 +176,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+PROCESSES = ("orders", "relay", "projector", "query")
+
+
 class Processes:
     """The orders API, its relay, a projector and the query API as real processes."""
 
@@ -184,39 +187,51 @@ class Processes:
         self.log_dir = log_dir
         self.orders_port, self.query_port = free_port(), free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.names: list[str] = []
+        self.projections: tuple[str, ...] = ("order_summary",)
 
     def _start(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.names.append(name)
         self.procs.append(
             subprocess.Popen(
                 args, env={**os.environ, **env}, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
             )
         )
 
-    def start(self) -> None:
-        """Start the four processes."""
+    def _uvicorn(self, name: str, workers: int, port: int, app: str, env: dict[str, str]) -> None:
+        args = [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1",
+                "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+                "--port", str(port), app]  # fmt: skip
+        self._start(name, args, env)
+
+    def start(
+        self, only: tuple[str, ...] = PROCESSES, orders_workers: int = 1, query_workers: int = 1
+    ) -> None:
+        """Start the processes named in `only` (default: all four)."""
         rig, py = self.rig, sys.executable
-        uvicorn = [py, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--workers", "1",
-                   "--no-access-log", "--log-level", "warning"]  # fmt: skip
-        self._start("orders", [*uvicorn, "--port", str(self.orders_port),
-                               "orders.entrypoints.app:create_app"], {
-            "ANNALS_ORDERS_DATABASE": rig.databases["orders"],
-            "ANNALS_ORDERS_DSN": rig.app_dsn("orders"),
-            "ANNALS_ORDERS_OWNER_DSN": rig.owner_dsn("orders"),
-        })  # fmt: skip
-        self._start("relay", [py, "-m", "annals.cli.main", "publish", "orders"], {
-            "ANNALS_ORDERS_DSN": rig.app_dsn("orders"),
-            "ANNALS_ORDERS_OWNER_DSN": rig.owner_dsn("orders"),
-            "ANNALS_ORDERS_TOPIC": rig.topic("orders.events"),
-            "ANNALS_ORDERS_PUBLISHER_NAME": f"{rig.prefix}orders",
-        })  # fmt: skip
-        self._start("projector", [py, "-m", "annals.cli.main", "projections", "run",
-                                  "order_summary"], rig.env())  # fmt: skip
-        self._start("query", [*uvicorn, "--port", str(self.query_port),
-                              "query.app:create_app"], {
-            "ANNALS_QUERY_DATABASE": rig.databases["readmodels"],
-            "ANNALS_QUERY_DSN": rig.app_dsn("readmodels"),
-        })  # fmt: skip
+        if "orders" in only:
+            self._uvicorn("orders", orders_workers, self.orders_port,
+                          "orders.entrypoints.app:create_app", {
+                "ANNALS_ORDERS_DATABASE": rig.databases["orders"],
+                "ANNALS_ORDERS_DSN": rig.app_dsn("orders"),
+                "ANNALS_ORDERS_OWNER_DSN": rig.owner_dsn("orders"),
+            })  # fmt: skip
+        if "relay" in only:
+            self._start("relay", [py, "-m", "annals.cli.main", "publish", "orders"], {
+                "ANNALS_ORDERS_DSN": rig.app_dsn("orders"),
+                "ANNALS_ORDERS_OWNER_DSN": rig.owner_dsn("orders"),
+                "ANNALS_ORDERS_TOPIC": rig.topic("orders.events"),
+                "ANNALS_ORDERS_PUBLISHER_NAME": f"{rig.prefix}orders",
+            })  # fmt: skip
+        if "projector" in only:
+            self._start("projector", [py, "-m", "annals.cli.main", "projections", "run",
+                                      *self.projections], rig.env())  # fmt: skip
+        if "query" in only:
+            self._uvicorn("query", query_workers, self.query_port, "query.app:create_app", {
+                "ANNALS_QUERY_DATABASE": rig.databases["readmodels"],
+                "ANNALS_QUERY_DSN": rig.app_dsn("readmodels"),
+            })  # fmt: skip
 
     def stop(self) -> None:
         """Stop every process."""
@@ -272,9 +287,14 @@ class RawHttp:
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: {self.auth}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
-        )
-        writer.write(head.encode() + body)
+        ).encode() + body
+        writer.write(head)
         status_line = await reader.readline()
+        if not status_line:  # the server closed the idle connection before reading: send again
+            writer.close()
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            writer.write(head)
+            status_line = await reader.readline()
         found: dict[str, str] = {}
         while (line := await reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode().partition(":")
