@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Local development: the services accept the documented token secret, on loopback only (README).
 export ANNALS_DEV_MODE ?= 1
 B ?=
-BENCHES := $(filter-out harness baselines __init__ reference_paths lifecycle summary,$(basename $(notdir $(wildcard bench/*.py))))
+BENCHES := $(filter-out harness baselines __init__ reference_paths lifecycle summary cpu,$(basename $(notdir $(wildcard bench/*.py))))
 
 .PHONY: help install lock system-deps console-assets helm-tools up down status test lint bench clean
 
