@@ -11,7 +11,10 @@ version, so it skips loading the stream. Why that never yields a stale decision:
   and the command runs again on a fresh load;
 - a refusal, a no-op or an If-Match mismatch decided on a cached state is not answered either:
   the entry is evicted and the command decided again on a fresh load, since those outcomes are
-  never checked by an append.
+  never checked by an append;
+- a stream with no entry is first presumed new (initial state, version 0), so a creating
+  command skips its load: the append expecting no stream proves it, and a stream that exists
+  after all fails that append, or the decision, and is loaded like any stale entry.
 
 The bound is a number of entries (least recently used evicted first); size 0 turns it off.
 """

@@ -120,9 +120,10 @@ class CommandExecutor(Generic[S]):
         """
         stream_id = self.decider.stream_id(target.aggregate_id)
         attempt = 0
+        guess = self.cache.enabled  # once per command: a surprise settles on fresh loads
         while True:
-            aggregate = self._cached(stream_id)
-            cached = aggregate is not None
+            aggregate = self._guess(stream_id) if guess else None
+            cached, guess = aggregate is not None, False
             if aggregate is None:
                 attempt += 1
                 aggregate = await self.load(target.aggregate_id, uow)
@@ -160,9 +161,13 @@ class CommandExecutor(Generic[S]):
                     target.aggregate_id, aggregate.state, aggregate.version, tuple(events)
                 )
 
-    def _cached(self, stream_id: str) -> DeciderAggregate[S] | None:
+    def _guess(self, stream_id: str) -> DeciderAggregate[S]:
+        """The cached state, or a new aggregate for a stream this process has not cached: the
+        append (expecting no stream) proves it new, and anything else reloads (module cache)."""
         hit = self.cache.get(stream_id)
-        return None if hit is None else self.aggregate(stream_id, hit.state, hit.version)
+        if hit is None:
+            return self.aggregate(stream_id)
+        return self.aggregate(stream_id, hit.state, hit.version)
 
     def _remember(self, aggregate: DeciderAggregate[S], uow: UnitOfWork | None) -> None:
         """Cache a committed state; in a caller's transaction the commit is not known yet."""

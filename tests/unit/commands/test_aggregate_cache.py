@@ -79,19 +79,26 @@ def executor(
     return CommandExecutor(database, store, codec, Counter, cache_size=size), store  # type: ignore[arg-type]
 
 
-async def test_a_cached_aggregate_is_not_read_again() -> None:
+async def test_a_new_then_cached_aggregate_is_never_read() -> None:
     run, store = executor(InMemoryDatabase(), 10)
     for _ in range(3):
         await run.execute(Target("c1"), Count())
-    assert store.reads == 1 and run.cache.hits == 2
+    assert store.reads == 0 and run.cache.hits == 2
 
 
 async def test_an_evicted_aggregate_is_loaded_again() -> None:
     run, store = executor(InMemoryDatabase(), 1)
     await run.execute(Target("c1"), Count())
     await run.execute(Target("c2"), Count())  # evicts c1
-    outcome = await run.execute(Target("c1"), Count())
-    assert store.reads == 3 and outcome.state.count == 2 and outcome.version == 2
+    outcome = await run.execute(Target("c1"), Count())  # presumed new: the append says no
+    assert store.reads == 1 and outcome.state.count == 2 and outcome.version == 2
+
+
+async def test_cache_off_loads_every_time() -> None:
+    run, store = executor(InMemoryDatabase(), 0)
+    for _ in range(3):
+        await run.execute(Target("c1"), Count())
+    assert store.reads == 3 and len(run.cache) == 0
 
 
 async def test_a_refusal_on_a_stale_entry_is_decided_again_on_a_fresh_load() -> None:
