@@ -14,3 +14,5 @@ class OrdersSettings(ServiceSettings):
 
     service: str = "orders"
     port: int = 8001
+    # The reactor (shipping's events mark orders shipped / delivered) runs in each worker.
+    reactors: bool = False

@@ -7,6 +7,9 @@ from fastapi import FastAPI
 from annals.commands.tables import IDEMPOTENCY_GRANT, IDEMPOTENCY_STEPS
 from annals.eventstore.database import PostgresDatabase
 from annals.eventstore.postgres import PostgresEventStore
+from annals.reactors import PostgresCausations
+from annals.reactors.causations import REACTIONS_GRANT, REACTIONS_STEP
+from annals.reactors.subscribe import reactor_subscriber
 from annals.web.app import create_service_app
 from annals.web.commands import CommandApi
 from annals.web.routes import read_router
@@ -15,6 +18,7 @@ from orders.domain.order import OrderState
 from orders.entrypoints import routes
 from orders.entrypoints.views import OrderView, render_order
 from orders.service_layer.handlers import Deps, handle
+from orders.service_layer.reactors import reactor_runner, upstream_registries
 from orders.settings import OrdersSettings
 
 DESCRIPTION = """Commands on orders, kept as events (DESIGN §6).
@@ -36,7 +40,12 @@ def build(
         retries=settings.command_retries,
         cache_size=settings.state_cache_size,
     )
-    return CommandApi(deps.executor, handle, deps, render_order, "/orders")
+    api = CommandApi(deps.executor, handle, deps, render_order, "/orders")
+    if settings.reactors:
+        runner = reactor_runner(deps, database, PostgresCausations())
+        subscriber = reactor_subscriber(runner, upstream_registries())
+        api.background["reactor-orders"] = subscriber.run
+    return api
 
 
 def create_app(settings: OrdersSettings | None = None) -> FastAPI:
@@ -48,7 +57,8 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         title="Annals orders",
         description=DESCRIPTION,
         routers=[routes.router, read],
-        steps=[*IDEMPOTENCY_STEPS],
-        grants=[IDEMPOTENCY_GRANT],
+        # The reactor's causations table exists once the reactor is switched on.
+        steps=[*IDEMPOTENCY_STEPS, *([REACTIONS_STEP] if settings.reactors else [])],
+        grants=[IDEMPOTENCY_GRANT, *([REACTIONS_GRANT] if settings.reactors else [])],
         build=build,
     )

@@ -68,7 +68,11 @@ def test_the_producers_record_is_admitted() -> None:
 
 
 def test_each_declared_topic_has_one_producer() -> None:
-    assert PRODUCER_OF_TOPIC == {ORDERS: "orders", CUSTOMERS: "customers"}
+    assert PRODUCER_OF_TOPIC == {
+        ORDERS: "orders",
+        CUSTOMERS: "customers",
+        "shipping.events": "shipping",
+    }
     assert admission().sources[CUSTOMERS] == ("customers", "/services/customers")
 
 

@@ -11,12 +11,12 @@ from annals.stack.kafka_auth import LITERAL, PREFIXED, TOPIC, WRITE, Acl
 from annals.stack.settings import StackSettings
 from annals.topology import Service, Source, Topology, topology
 
-SHIPPING = Service(
-    name="shipping",
-    app="shipping.app:create_app",
-    settings="shipping.settings:ShippingSettings",
-    stream_types=("shipment",),
-    events="shipping.events:EVENTS",
+RETURNS = Service(
+    name="returns",
+    app="returns.app:create_app",
+    settings="returns.settings:ReturnsSettings",
+    stream_types=("return",),
+    events="returns.events:EVENTS",
 )
 WAREHOUSE = Source(
     name="warehouse", connector="postgresql", database="wms", owner_role="wms_owner", prefix="wms"
@@ -24,10 +24,10 @@ WAREHOUSE = Source(
 
 
 @pytest.fixture
-def with_shipping(monkeypatch: pytest.MonkeyPatch) -> Topology:
+def with_returns(monkeypatch: pytest.MonkeyPatch) -> Topology:
     installed = topology()
     declared = Topology(
-        {**installed.services, "shipping": SHIPPING},
+        {**installed.services, "returns": RETURNS},
         {**installed.sources, "warehouse": WAREHOUSE},
     )
     monkeypatch.setattr(kafka_auth, "topology", lambda: declared)
@@ -50,15 +50,15 @@ def test_the_installed_services_get_their_relay_principals(tmp_path: Path) -> No
 
 
 def test_a_declared_service_gets_its_relay_and_acls_with_no_edit(
-    tmp_path: Path, with_shipping: Topology
+    tmp_path: Path, with_returns: Topology
 ) -> None:
     settings = StackSettings(dir=tmp_path, kafka_auth="scram")
-    assert "relay-shipping" in kafka_auth.principals(settings)
+    assert "relay-returns" in kafka_auth.principals(settings)
     rules = kafka_auth.acls(settings)
-    assert _writers(rules, "shipping.events") == {"relay-shipping", "connect"}
-    assert "shipping.events" not in {a.name for a in rules if a.principal == "relay-orders"}
+    assert _writers(rules, "returns.events") == {"relay-returns", "connect"}
+    assert "returns.events" not in {a.name for a in rules if a.principal == "relay-orders"}
     connect_prefixes = {a.name for a in rules if a.principal == "connect" and a.pattern == PREFIXED}
-    assert {"shipping-outbox", "wms.", "legacy."} <= connect_prefixes
+    assert {"returns-outbox", "wms.", "legacy."} <= connect_prefixes
 
 
 def test_a_new_service_gets_its_credential_and_acls_at_the_next_stack_up(
@@ -69,7 +69,7 @@ def test_a_new_service_gets_its_credential_and_acls_at_the_next_stack_up(
     kafka_auth.mark_formatted(settings)
     kafka_auth.mark_acls(settings)
     assert kafka_auth.acls_current(settings) and not kafka_auth.missing_users(settings)
-    declared = Topology({**topology().services, "shipping": SHIPPING}, topology().sources)
+    declared = Topology({**topology().services, "returns": RETURNS}, topology().sources)
     monkeypatch.setattr(kafka_auth, "topology", lambda: declared)
     assert not kafka_auth.acls_current(settings)
-    assert kafka_auth.missing_users(settings) == ["relay-shipping"]
+    assert kafka_auth.missing_users(settings) == ["relay-returns"]

@@ -34,15 +34,21 @@ def service(name: str, attribute: str) -> EntryPoint:
 
 def test_the_installed_platform_declares_its_services_sources_and_projections() -> None:
     declared = topology()
-    assert set(declared.services) == {"orders", "customers", "query"}
-    assert declared.producers == {"orders.events": "orders", "customers.events": "customers"}
+    assert set(declared.services) == {"orders", "customers", "shipping", "query"}
+    assert declared.producers == {
+        "orders.events": "orders",
+        "customers.events": "customers",
+        "shipping.events": "shipping",
+    }
     assert declared.topic_of_stream_type == {
         "order": "orders.events",
         "customer": "customers.events",
+        "shipment": "shipping.events",
     }
     assert declared.cdc_origins == {"legacy": ("postgresql", "legacy_erp")}
     assert declared.key_holder.name == "customers"
-    assert {"orders:write", "customers:write", "read", "read:pii"} == set(declared.scopes)
+    scopes = {"orders:write", "customers:write", "shipping:write", "read", "read:pii"}
+    assert scopes == set(declared.scopes)
     projections = declared.projections
     assert set(projections) == {
         "order_summary", "customer_orders", "products", "daily_sales", "customer_status"
@@ -116,7 +122,12 @@ def test_a_source_entry_point_loads_a_source() -> None:
 
 def test_describe_lists_services_topics_with_their_producers_sources_and_projections() -> None:
     described = describe()
-    assert {s["name"] for s in described["services"]} == {"orders", "customers", "query"}
+    assert {s["name"] for s in described["services"]} == {
+        "orders",
+        "customers",
+        "shipping",
+        "query",
+    }
     assert {"name": "orders.events", "producer": "orders", "principal": "relay-orders"} in (
         described["topics"]
     )

@@ -1,0 +1,1 @@
+"""The shipping service (made with `annals new service`)."""

@@ -1,0 +1,1 @@
+"""The shipping domain: events, commands and the Shipment decider (no I/O)."""

@@ -1,0 +1,1 @@
+"""HTTP entrypoint of the shipping service."""

@@ -1,0 +1,1 @@
+"""Shipment handlers: load, decide, append."""
