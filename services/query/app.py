@@ -27,7 +27,7 @@ from query.consistency import Consistency
 from query.settings import QuerySettings
 
 log = structlog.get_logger("annals.query")
-DESCRIPTION = """Read models of Annals (DESIGN §5, §6): orders, customers, products, daily sales.
+DESCRIPTION = """Read models of Annals: orders, customers, products, daily sales (docs/rules.md).
 
 Send `X-Consistency-Token: <stream id>@<version>` (a write's stream and its ETag) to read your
 own writes: the answer waits (bounded, `?wait=` seconds) until the read model applied it and

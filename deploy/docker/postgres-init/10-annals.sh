@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# First start of the compose PostgreSQL: the databases and least-privilege roles of DESIGN §2,
+# First start of the compose PostgreSQL: the databases and least-privilege roles of docs/architecture.md,
 # the same as `annals stack up` creates natively (tests/unit/stack checks they agree).
 # Each role's password comes from ANNALS_SECRET_PG_<ROLE> (the variable annals.stack.secrets
 # reads too); ANNALS_ROLE_PASSWORD, when set, stands in for the missing ones (throwaway stacks).

@@ -1,4 +1,4 @@
-"""annals.eventstore: the PostgreSQL event store (DESIGN §3).
+"""annals.eventstore: the PostgreSQL event store (docs/rules.md#ordering).
 
 This package module imports only the pure parts (stdlib + pydantic); adapters live in
 `annals.eventstore.postgres` and `annals.eventstore.memory`.

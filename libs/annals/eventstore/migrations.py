@@ -32,8 +32,9 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON eventstore.events
 """
 
 
-# The only ways an application role changes stream metadata or subject keys (DESIGN §8): owned
-# by the database owner, SECURITY DEFINER with a pinned search_path, EXECUTE granted by grants_sql.
+# The only ways an application role changes stream metadata or subject keys
+# (docs/rules.md#trust): owned by the database owner, SECURITY DEFINER with a pinned
+# search_path, EXECUTE granted by grants_sql.
 DEFINER_FUNCTIONS = """
 CREATE OR REPLACE FUNCTION eventstore.set_stream_metadata(
     p_stream_id text, p_max_count integer, p_max_age interval) RETURNS boolean

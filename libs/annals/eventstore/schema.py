@@ -67,7 +67,7 @@ events = Table(
     Column("metadata", postgresql.JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("tx_id", Xid8(), nullable=False, server_default=text("pg_current_xact_id()")),
-    # The readers' order (DESIGN §3) is the primary key: no other index on positions.
+    # The readers' order (docs/rules.md#ordering) is the primary key: no other index on positions.
     PrimaryKeyConstraint("tx_id", "global_position", name="events_pkey"),
     UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
     UniqueConstraint("event_id", name="events_event_id_key"),

@@ -1,4 +1,4 @@
-"""annals.messaging: events on Kafka (DESIGN §4).
+"""annals.messaging: events on Kafka (docs/rules.md#ordering).
 
 Publishing: `runner.RelayProcess` follows a service's event store and produces CloudEvents to
 `<service>.events` (`annals publish <service>`); the Debezium outbox mode is a connector config

@@ -1,4 +1,4 @@
-"""CloudEvents 1.0 on Kafka (DESIGN §4): structured mode out, structured or binary mode in.
+"""CloudEvents 1.0 on Kafka (docs/rules.md#ordering): structured mode out, either mode in.
 
 The relay writes structured mode: the value is the whole JSON envelope, headers repeat ce_id
 and ce_type. Debezium's outbox mode writes binary mode: attributes as `ce_` headers, the event

@@ -1,4 +1,4 @@
-"""Where a data subject's personal data lives, and whether it can still be read (DESIGN §8)."""
+"""Where a subject's personal data lives, and whether it can still be read (docs/rules.md)."""
 
 from annals.privacy.report import ABSENT, READABLE, UNKNOWN, UNREADABLE, WIPED, Finding, Report
 

@@ -1,4 +1,4 @@
-"""annals.projections: projector runtime, versioned read models, rebuilds by replay (DESIGN §5).
+"""annals.projections: projectors, versioned read models, rebuilds (docs/rules.md#delivery).
 
 A `Projection` declares its topics, SQLAlchemy tables and a handler per event type; a
 `Worker` consumes its topics as a member of `projector.<name>`; `rebuild` replays the event

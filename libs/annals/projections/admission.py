@@ -1,9 +1,9 @@
 """What a projector accepts at all: records of the topic's producer that keep the wire contract.
 
 Anyone who can reach the broker could write a record that claims the next version of a stream;
-applied, it would make the real event a skipped duplicate (DESIGN §8). So before a record is
-upcast or decrypted it is admitted or turned into poison (dead-lettered, its stream parks
-behind it, so the real event of that version is applied when it comes):
+applied, it would make the real event a skipped duplicate (docs/rules.md#trust). So before a
+record is upcast or decrypted it is admitted or turned into poison (dead-lettered, its stream
+parks behind it, so the real event of that version is applied when it comes):
 
 - `forged source`: a CloudEvent whose `source` is not the topic's producer
   (settings.PRODUCER_OF_TOPIC, via messaging's `source_of`), or whose `type` is another

@@ -1,6 +1,6 @@
 """One batch, one transaction: read-model rows, applied stream versions and consumed positions.
 
-Rules this module protects (DESIGN §5):
+Rules this module protects (docs/rules.md#delivery):
 - everything a batch changes commits together, so a crash at any point leaves either all of
   the batch or none of it, and a restart resumes exactly after the last committed batch;
 - an event is applied only when its version is the stream's applied version + 1; lower

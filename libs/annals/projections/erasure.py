@@ -1,4 +1,4 @@
-"""Forget reaches every kept version of a read model, not only the live one (DESIGN §8).
+"""Forget reaches every kept version of a read model, not only the live one (docs/rules.md#privacy).
 
 A version retired by `rebuild --keep-old` stops consuming, so it would keep a forgotten
 subject's personal data for as long as it is kept. When the live version applies an event its

@@ -1,4 +1,4 @@
-"""Whether a projector worker makes progress: its state, last error and heartbeat (DESIGN §7).
+"""Whether a projector makes progress: state, last error, heartbeat (docs/rules.md#delivery).
 
 A worker is `live` only while it really applies records: its last applied batch, or its last
 fetch that found nothing to do, is younger than `stall_after`. It is `stalled` when the last

@@ -1,7 +1,7 @@
 """What `annals projections list|status` shows: versions, lag, state, parked streams, DLQ.
 
 The state is read from the projection's database and Kafka, so it holds across processes and
-after a kill -9 (DESIGN §7):
+after a kill -9 (docs/rules.md#delivery):
 - the stored offsets (`_offsets`, written with every batch) against Kafka's end offsets give
   each partition's lag and when it last moved;
 - the workers' heartbeat rows (projections.workers) say which partitions each live worker

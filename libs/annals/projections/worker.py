@@ -4,9 +4,10 @@ Kafka offsets are only a hint for tools: the positions that count are stored wit
 (engine.py). On every assignment the worker seeks to the stored offsets, so a restart after a
 crash (kill -9 mid-batch included) resumes exactly after the last committed batch.
 
-Nothing stops it silently (DESIGN §7): a record that fails goes to `<group>.dlq` (a batch whose
-write fails is split in halves until the record is found); any other error is logged with its
-traceback, counted, shown as `stalled` (health.py) and the worker restarts with back-off.
+Nothing stops it silently (docs/rules.md#delivery): a record that fails goes to `<group>.dlq`
+(a batch whose write fails is split in halves until the record is found); any other error is
+logged with its traceback, counted, shown as `stalled` (health.py) and the worker restarts
+with back-off.
 """
 
 from __future__ import annotations

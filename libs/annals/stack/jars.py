@@ -35,7 +35,7 @@ class JarSet:
 
 
 def jar_sets(settings: StackSettings) -> list[JarSet]:
-    """The three folders of DESIGN §2: broker, Connect worker, Debezium plugin."""
+    """The three folders of docs/architecture.md: broker, Connect worker, Debezium plugin."""
     kafka = {"kafka.version": settings.kafka_version}
     return [
         JarSet("kafka", "kafka.pom.xml", settings.jars_dir / "kafka", kafka),

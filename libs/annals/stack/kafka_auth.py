@@ -1,6 +1,6 @@
 """Kafka principals, SCRAM credentials and ACLs of the stack (ANNALS_STACK_KAFKA_AUTH=scram).
 
-Each component logs in as its own principal (DESIGN §8): `relay-<service>` alone writes
+Each component logs in as its own principal (docs/rules.md#trust): `relay-<service>` alone writes
 `<service>.events`, `connect` writes its internal topics, the CDC sources' `<prefix>.*` and
 (Debezium outbox mode) the event topics, `projector` and every subscriber principal read topics
 and use their own groups and dead-letter topics (named `<principal>.*`: `projector.<name>`,

@@ -1,5 +1,5 @@
 """Split stores (`annals stack up --split-stores`): each event store on a PostgreSQL server of
-its own, as in production (DESIGN §2, §3: a snapshot's xmin is server-wide, so a long
+its own, as in production (docs/rules.md#ordering: a snapshot's xmin is server-wide, so a long
 transaction elsewhere never holds a store's readers back).
 
 The main server keeps the other databases (legacy, read models); store `<db>` lives in

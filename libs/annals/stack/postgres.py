@@ -263,7 +263,7 @@ async def _select_one(dsn: str) -> bool:
 
 
 def bootstrap(settings: StackSettings, databases: Collection[str] | None = None) -> None:
-    """Create (or bring up to date) the databases and least-privilege roles of DESIGN §2
+    """Create (or bring up to date) the databases and least-privilege roles of docs/architecture.md
     (of this server: `databases`, all by default; every login role exists on every server)."""
     asyncio.run(_bootstrap(settings, databases))
 

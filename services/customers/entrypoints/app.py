@@ -23,7 +23,7 @@ from customers.service_layer.reservations import (
 )
 from customers.settings import CustomersSettings
 
-DESCRIPTION = """Commands on customers, kept as events (DESIGN §6).
+DESCRIPTION = """Commands on customers, kept as events (docs/rules.md#http).
 
 Email is unique among active customers. Personal data (name, email, phone, address) is
 encrypted per customer in the events, masked for readers without `read:pii`, and destroyed

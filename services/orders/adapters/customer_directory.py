@@ -1,4 +1,4 @@
-"""The customer directory: the order service's replica of customer status (DESIGN §5).
+"""The customer directory: the order service's replica of customer status (docs/rules.md#delivery).
 
 The `customer_status` projection (services/projector) keeps `customer_directory.customer_status`
 in the orders database from `customers.events`. PlaceOrder refuses unknown and deactivated

@@ -21,7 +21,7 @@ from orders.service_layer.handlers import Deps, handle
 from orders.service_layer.reactors import reactor_runner, upstream_registries
 from orders.settings import OrdersSettings
 
-DESCRIPTION = """Commands on orders, kept as events (DESIGN §6).
+DESCRIPTION = """Commands on orders, kept as events (docs/rules.md#http).
 
 Writes answer with the order and its stream version as `ETag`; send it back as `If-Match` to
 refuse a concurrent change (412), and an `Idempotency-Key` to make a retry safe. Errors are

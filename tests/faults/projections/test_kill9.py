@@ -1,7 +1,7 @@
 """kill -9 of a projector: no revenue counted twice or missed; the other process takes over.
 
 While one of two projector processes is dead and its partitions wait for the survivor,
-`annals projections status` must not say `live` (DESIGN §7: live means applying records).
+`annals projections status` must not say `live` (docs/rules.md#delivery: live = applying).
 """
 
 from __future__ import annotations
