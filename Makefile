@@ -14,7 +14,7 @@ export ANNALS_DEV_MODE ?= 1
 B ?=
 BENCHES := $(filter-out harness baselines __init__ reference_paths lifecycle summary cpu,$(basename $(notdir $(wildcard bench/*.py))))
 
-.PHONY: help install lock system-deps console-assets helm-tools up down status test lint bench clean
+.PHONY: help install lock system-deps console-assets asyncapi-spec helm-tools up down status test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,10 +39,13 @@ lock: $(UV) ## re-resolve uv.lock after a change of pyproject.toml's dependencie
 console-assets: $(INSTALLED) ## the console's JavaScript from npm (deploy/console/package-lock.json)
 	@test -f libs/annals/console/static/vendor/htmx.min.js || $(BIN)/python -m annals.console.assets
 
+asyncapi-spec: ## the AsyncAPI JSON Schemas from npm (deploy/asyncapi/package-lock.json), for the document's test
+	@test -d deploy/asyncapi/node_modules/@asyncapi/specs || npm ci --prefix deploy/asyncapi --no-audit --no-fund --loglevel=error
+
 helm-tools: $(INSTALLED) ## helm, kubeconform and the offline Kubernetes/CRD schemas (.stack/tools)
 	@bash deploy/helm/schemas/fetch.sh
 
-install: system-deps $(INSTALLED) console-assets helm-tools ## everything the platform needs (system packages, the Python package, chart checks)
+install: system-deps $(INSTALLED) console-assets asyncapi-spec helm-tools ## everything the platform needs (system packages, the Python package, chart checks)
 
 up: install ## start the whole stack (platform processes under supervisord), print the URLs
 	$(BIN)/annals stack up

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from annals.cli import (
+    asyncapi_cmds,
     connectors_cmds,
     console_cmds,
     demo_cmds,
@@ -69,6 +70,7 @@ console_cmds.register(app)
 privacy_cmds.register(app)
 helm_cmds.register(app)
 new_cmds.register(app)
+asyncapi_cmds.register(app)
 # Commands of the platform's packages (`annals legacy`, `annals demo`): entry points annals.cli.
 for register in command_plugins():
     register(app)
