@@ -9,6 +9,7 @@ import typer
 
 from annals.cli import (
     asyncapi_cmds,
+    catalog_cmds,
     connectors_cmds,
     console_cmds,
     demo_cmds,
@@ -71,6 +72,7 @@ privacy_cmds.register(app)
 helm_cmds.register(app)
 new_cmds.register(app)
 asyncapi_cmds.register(app)
+catalog_cmds.register(app)
 # Commands of the platform's packages (`annals legacy`, `annals demo`): entry points annals.cli.
 for register in command_plugins():
     register(app)
