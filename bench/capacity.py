@@ -3,15 +3,15 @@
 On a private sandbox (scratch databases, own topics) the orders API, its relay, one projector
 process with the order projections and the query API (one worker per core each) run as real
 processes, as `make up` runs them. First the orders API alone takes closed-loop PlaceOrder
-commands: the HTTP-only rate. Then, with the rest started, PlaceOrder is sent open-loop at a rate
-raised step by step; each command is followed by a query with its consistency token, and
-freshness is the time from the command's answer to the query's. A step holds when freshness
-p99 <= 250 ms, the rate was really sent, every command was seen in the query API within GRACE
-seconds after the step and no projection's lag is left growing (a failed step runs once more
-before it counts: other work on a shared machine comes in bursts). The highest step that holds
-is the platform's capacity (goal: >= 0.6 x the HTTP-only rate), reported with each process's
-CPU share (cores) at that rate. BENCH_PROFILE=<folder> adds a py-spy profile of every process
-at every step.
+commands: the HTTP-only rate. Then, with the rest started, PlaceOrder is sent open-loop in rate
+steps (from 0.2 x the HTTP-only rate: halved until a step holds, then raised by 1.25 until one
+fails); each command is followed by a query with its consistency token, and freshness is the
+time from the command's answer to the query's. A step holds when freshness p99 <= 250 ms, the
+rate was really sent, every command was seen in the query API within GRACE seconds after the
+step and no projection's lag is left growing (a failed step runs once more before it counts:
+other work on a shared machine comes in bursts). The highest step that holds is the platform's
+capacity (goal: >= 0.6 x the HTTP-only rate), reported with each process's CPU share (cores)
+at that rate. BENCH_PROFILE=<folder> adds a py-spy profile of every process at every step.
 
 Run `.venv/bin/python -m bench.capacity`; needs the stack (PostgreSQL, Kafka).
 """
@@ -263,34 +263,47 @@ async def measure(stack: StackSettings, folder: Path) -> list[Result]:
 
 
 async def climb(load: Load, rig: Rig, roots: dict[str, int], http_rate: float) -> list[Step]:
-    """Raise the rate by GROWTH from FIRST_STEP x the HTTP-only rate until a step fails."""
+    """From FIRST_STEP x the HTTP-only rate, halve the rate until a step holds, then raise it
+    by GROWTH until one fails; every step measured, in order."""
+    first = float(os.environ.get("BENCH_CAPACITY_FIRST", 0)) or round(http_rate * FIRST_STEP)
     steps: list[Step] = []
-    rate = float(os.environ.get("BENCH_CAPACITY_FIRST", 0)) or max(
-        5.0, round(http_rate * FIRST_STEP)
-    )
+    rate, going_up = max(5.0, first), True
     for _ in range(MAX_STEPS):
-        step = await run_step(load, rig, roots, rate)
-        if not step.holds:  # a neighbour's burst on this shared machine gets a second chance
-            await settle(load, rig)
-            step = await run_step(load, rig, roots, rate)
+        step = await measured_step(load, rig, roots, rate)
         steps.append(step)
-        print(
-            f"   {rate:,.0f}/s: sent {step.sent:,.0f}/s, p50 {percentile(step.fresh_ms, 50):,.0f} "
-            f"p99 {step.p99:,.0f} ms, late "
-            f"{step.late}, failed {step.failed}, lag {step.lag}, holds {step.holds}, "
-            f"cpu {' '.join(f'{k}={v:.2f}' for k, v in step.cpu.items())}", flush=True
-        )  # fmt: skip
-        if not step.holds:
+        if step.holds:
+            going_up = True
+            rate = round(rate * GROWTH)
+        elif len(steps) == 1 or not going_up:
+            going_up = False
+            if rate <= 5:
+                break
+            rate = max(5.0, round(rate / 2))
+        else:
             break
         await settle(load, rig)
-        rate = round(rate * GROWTH)
-    return steps
+    return sorted(steps, key=lambda s: s.target)
+
+
+async def measured_step(load: Load, rig: Rig, roots: dict[str, int], rate: float) -> Step:
+    """One step; a failed one runs once more (a neighbour's burst on a shared machine)."""
+    step = await run_step(load, rig, roots, rate)
+    if not step.holds:
+        await settle(load, rig)
+        step = await run_step(load, rig, roots, rate)
+    print(
+        f"   {rate:,.0f}/s: sent {step.sent:,.0f}/s, p50 {percentile(step.fresh_ms, 50):,.0f} "
+        f"p99 {step.p99:,.0f} ms, late {step.late}, failed {step.failed}, lag {step.lag}, "
+        f"holds {step.holds}, cpu {' '.join(f'{k}={v:.2f}' for k, v in step.cpu.items())}",
+        flush=True,
+    )
+    return step
 
 
 def report(http_rate: float, steps: list[Step]) -> list[Result]:
     """The figures: HTTP-only rate, capacity, every step, CPU shares at the capacity rate."""
     held = [s for s in steps if s.holds]
-    best = held[-1] if held else None
+    best = max(held, key=lambda s: s.target) if held else None
     out = [
         Result(f"reference: HTTP-only PlaceOrder rate ({WORKERS} workers)", http_rate,
                "cmd/s"),
