@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from annals.console.jobs import Rebuilds
 from annals.console.masking import shown
-from annals.console.pages import letters, projections, publishers, topology
+from annals.console.pages import letters, live, projections, publishers, topology
 from annals.console.render import HERE, Viewer, page
 from annals.console.session import (
     SignInRequired,
@@ -32,7 +32,13 @@ from annals.stack.settings import StackSettings
 from annals.web.auth import Principal, TokenVerifier
 from annals.web.problems import Problem, install_problem_handlers
 
-ROUTERS = (topology.router, projections.router, letters.router, publishers.router)
+ROUTERS = (
+    topology.router,
+    live.router,
+    projections.router,
+    letters.router,
+    publishers.router,
+)
 
 
 def lifespan(projector: ProjectorSettings) -> Any:
