@@ -25,6 +25,7 @@ from annals.console.session import (
 )
 from annals.console.settings import ConsoleSettings
 from annals.console.stores import Stores
+from annals.console.timetravel import as_of
 from annals.eventstore.pgstores import PostgresKeyStore
 from annals.projections.settings import ProjectorSettings
 from annals.stack.secrets import secret
@@ -118,15 +119,20 @@ def _routes(app: FastAPI, settings: ConsoleSettings) -> None:
         return page(request, "streams.html", "Streams", q=q, rows=rows)
 
     @app.get("/streams/{stream_id}", response_class=HTMLResponse)
-    async def stream(request: Request, stream_id: str, who: Viewer, from_: int = 1) -> Response:
+    async def stream(
+        request: Request, stream_id: str, who: Viewer, from_: int = 1, at: int | None = None
+    ) -> Response:
         stores: Stores = request.app.state.stores
         found = await stores.find(stream_id)
         if found is None:
             raise Problem(404, "Not Found", f"no stream {stream_id!r}", slug="not-found")
         records = await stores.events(found.store, stream_id, max(from_, 1), settings.page_size)
         events = [await _event(r, who, request) for r in records]
+        version = found.info.version if at is None else max(0, min(at, found.info.version))
+        upto = await stores.events(found.store, stream_id, 1, max(version, 1))
+        state = as_of([await _event(r, who, request) for r in upto], version)
         return page(request, "stream.html", stream_id, store=found.store, info=found.info,
-                    events=events)  # fmt: skip
+                    events=events, at=version, state=state)  # fmt: skip
 
     @app.get("/correlations/{correlation_id}", response_class=HTMLResponse)
     async def correlation(request: Request, correlation_id: str, who: Viewer) -> Response:
