@@ -22,7 +22,7 @@ from annals.web.health import router as health_router
 from annals.web.middleware import RequestMiddleware
 from annals.web.problems import Problem, install_problem_handlers, problem_response
 from annals.web.settings import refuse_unsafe
-from query import asyncapi, catalog, orders
+from query import asyncapi, catalog, orders, shipments
 from query.consistency import Consistency
 from query.settings import QuerySettings
 
@@ -108,6 +108,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     instrument(app, "query")
     app.include_router(orders.router)
     app.include_router(catalog.router)
+    app.include_router(shipments.router)
     app.include_router(asyncapi.router)
     app.include_router(health_router)
     app.state.settings = settings

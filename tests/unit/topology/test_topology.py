@@ -51,7 +51,8 @@ def test_the_installed_platform_declares_its_services_sources_and_projections() 
     assert scopes == set(declared.scopes)
     projections = declared.projections
     assert set(projections) == {
-        "order_summary", "customer_orders", "products", "daily_sales", "customer_status"
+        "order_summary", "customer_orders", "products", "daily_sales", "customer_status",
+        "shipments",
     }  # fmt: skip
     assert projections["products"].topics == ("legacy.public.products",)
 
