@@ -1,0 +1,95 @@
+"""Browser tests: the console as a real uvicorn process, one headless Debian Chromium a session.
+
+Playwright cannot download its own browser here; it drives /usr/bin/chromium (apt, installed by
+`make install`). Screenshots of each page go to tests/browser/artifacts (git-ignored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from annals.console.settings import ConsoleSettings
+from annals.eventstore.migrations import migrate
+from annals.eventstore.settings import ServiceDatabase
+from annals.stack.settings import StackSettings
+from annals.web.auth import mint_token
+from tests.support.live_services import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+@pytest.fixture(scope="session")
+def console_url(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The console on a free port, the stores it replays migrated."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (make install installs Debian's chromium)")
+    for service in ("orders", "customers"):
+        database = ServiceDatabase.for_service(service)
+        asyncio.run(migrate(database.owner_dsn, database.app_role))
+    port = int(os.environ.get("ANNALS_TEST_CONSOLE_PORT") or free_port())
+    log = tmp_path_factory.mktemp("console") / "console.log"
+    args = [sys.executable, "-m", "uvicorn", "--factory", "annals.console.app:create_app",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    with open(log, "ab") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the console exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the console did not become ready:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def browser(console_url: str) -> Iterator[Browser]:
+    """One headless Chromium for the whole session (after the console: no loop runs then)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        launched.close()
+
+
+def sign_in(browser: Browser, console_url: str, *scopes: str, viewport: str = "desktop") -> Page:
+    """A new browser context signed in with a console token of `scopes`."""
+    width, height = VIEWPORTS[viewport]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    token = mint_token(ConsoleSettings(), scopes, audience="console", ttl_seconds=300)
+    page.goto(f"{console_url}/signin?token={token}&next=/streams")
+    return page
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save the page as tests/browser/artifacts/<name>-<width>x<height>.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    size = page.viewport_size or {"width": 0, "height": 0}
+    page.screenshot(path=ARTIFACTS / f"{name}-{size['width']}x{size['height']}.png", full_page=True)
