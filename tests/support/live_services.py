@@ -21,6 +21,7 @@ from annals.web.server import HTTP_PROTOCOL
 FACTORIES = {
     "orders": "orders.entrypoints.app:create_app",
     "customers": "customers.entrypoints.app:create_app",
+    "shipping": "shipping.entrypoints.app:create_app",
     "query": "query.app:create_app",
 }
 VIEW_SCHEMA = "readmodels"

@@ -7,13 +7,22 @@ from typing import Any
 from annals.eventstore.ports import KeyStore
 from annals.messaging.decoding import Registries
 from annals.messaging.handling import Received
+from annals.messaging.settings import KafkaSettings
 from annals.messaging.subscriber import Subscriber
 from annals.reactors.runner import ReactorRunner
 
+SUBSCRIBER = "subscriber"
 
-def group_of(runner: ReactorRunner) -> str:
-    """The consumer group of a reactor."""
-    return f"reactor-{runner.reactor.name}"
+
+def group_of(runner: ReactorRunner, kafka: KafkaSettings | None = None) -> str:
+    """The consumer group of a reactor, under its principal's own prefix.
+
+    A reactor logs in as a subscriber principal (ANNALS_KAFKA_PRINCIPAL, else `subscriber`),
+    whose ACLs (annals.stack.kafka_auth.reader_acls) allow the groups and dead-letter topics
+    named `<principal>.*`: so the group is `<principal>.reactor-<name>`, its DLQ beside it.
+    """
+    principal = (kafka or KafkaSettings()).principal or SUBSCRIBER
+    return f"{principal}.reactor-{runner.reactor.name}"
 
 
 def reactor_subscriber(

@@ -90,6 +90,14 @@ def supervised_args(spec: ServiceSpec, settings: ServiceSettings) -> list[str]:
     return [*args, "--fd", "0"]
 
 
+def reactors_on(spec: ServiceSpec, settings: ServiceSettings) -> dict[str, str]:
+    """A service with reactors runs them when the platform runs it (unless set off)."""
+    if "reactors" not in type(settings).model_fields:
+        return {}
+    name = f"ANNALS_{spec.name.upper()}_REACTORS"
+    return {name: os.environ.get(name, "true")}
+
+
 def program(spec: ServiceSpec, settings: ServiceSettings, stack: StackSettings) -> Program:
     """The supervisord program of a service: `workers` processes sharing one listening socket."""
     metrics = stack.run_dir / f"metrics-{spec.name}"
@@ -100,6 +108,7 @@ def program(spec: ServiceSpec, settings: ServiceSettings, stack: StackSettings) 
         **passed_environment(os.environ),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
         f"ANNALS_{spec.name.upper()}_MIGRATE": "false",
+        **reactors_on(spec, settings),
     }
     return Program(
         name=spec.name,
