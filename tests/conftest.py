@@ -19,6 +19,11 @@ from annals.stack.settings import StackSettings
 
 # Tests run the services in explicit development mode (the documented secret, loopback only).
 os.environ.setdefault("ANNALS_DEV_MODE", "1")
+# Tests' topics and groups carry a namespace of their own (t<id>.orders.events, t<id>.projector.*),
+# which the components' ACLs do not cover: their clients log in as the stack's admin. The ACLs
+# themselves are tested on a private broker (tests/integration/stack/test_kafka_auth.py), and
+# `annals` commands on a private stack log in as their components (tests/integration/stack).
+os.environ.setdefault("ANNALS_KAFKA_PRINCIPAL", "admin")
 
 
 def _all_healthy(settings: StackSettings) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import signal
 import subprocess
 import uuid
@@ -122,6 +123,32 @@ def secure(settings: StackSettings) -> None:
     if not kafka_auth.acls_current(settings):
         asyncio.run(kafka_auth.apply_acls(settings))
         kafka_auth.mark_acls(settings)
+
+
+def running_auth(settings: StackSettings) -> str | None:
+    """The auth mode ("none" or "scram") a broker answers on the client port in, if any."""
+    client_log = logging.getLogger("aiokafka.client")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)  # the probe in the wrong mode fails by design
+    try:
+        for mode in sorted(("scram", "none"), key=lambda m: m != settings.kafka_auth):
+            if healthy(settings.model_copy(update={"kafka_auth": mode})):
+                return mode
+        return None
+    finally:
+        client_log.setLevel(level)
+
+
+def listeners_changed(settings: StackSettings) -> bool:
+    """True when a running broker's client listener is not the one the settings want.
+
+    A stack started without authentication (the default before SCRAM was) is such a broker:
+    it has to be restarted on the new listeners before clients can log in.
+    """
+    if read_pid(settings.pid_file(NAME)) is None:
+        return False
+    mode = running_auth(settings)
+    return mode is not None and mode != settings.kafka_auth
 
 
 def healthy(settings: StackSettings) -> bool:

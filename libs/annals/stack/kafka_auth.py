@@ -187,7 +187,8 @@ def acls(settings: StackSettings) -> list[Acl]:
     for service, topic in relayed().items():
         rules += _acls(relay_principal(service), (TOPIC, topic, LITERAL, event_ops))
         rules += _acls("connect", (TOPIC, topic, LITERAL, (WRITE, DESCRIBE, CREATE)))
-    for prefix in connect_topics():
+    sandbox = [settings.kafka_sandbox_prefix] if settings.kafka_sandbox_prefix else []
+    for prefix in [*connect_topics(), *sandbox]:
         rules += _acls("connect", (TOPIC, prefix, PREFIXED, (ALL,)))
     rules += _acls(
         "connect",

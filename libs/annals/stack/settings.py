@@ -90,7 +90,14 @@ class StackSettings(BaseSettings):
     )
     connect_port: int = 8083
     kafka_auth: Literal["none", "scram"] = Field(
-        default="none", description="scram: SASL/SCRAM-SHA-512 listeners and ACLs (kafka_auth.py)"
+        default="scram",
+        description="SASL/SCRAM-SHA-512 listeners and ACLs per component (kafka_auth.py); "
+        "none: plaintext, anyone who reaches the port may read and write (opt-out)",
+    )
+    kafka_sandbox_prefix: str = Field(
+        default="sandbox",
+        description="topics Connect may also write: the CDC sandboxes' `sandbox<id>.*` of tests "
+        "and benchmarks (empty: none)",
     )
     kafka_subscribers: str = Field(
         default="subscriber", description="Kafka principals with subscriber rights (comma list)"

@@ -11,6 +11,7 @@ from annals.stack import connect, jars, kafka, kafka_nodes, pg_stores, postgres
 from annals.stack.java import find_java
 from annals.stack.procs import ensure_port_free, read_pid
 from annals.stack.settings import StackSettings
+from annals.stack.supervisor import Supervisor
 
 COMPONENTS = ("postgres", "kafka", "connect")
 
@@ -43,7 +44,7 @@ def up(settings: StackSettings, report: Report = lambda _: None) -> dict[str, fl
     step("preflight", lambda: preflight(settings))
     step("jars", lambda: jars.resolve_all(settings))
     step("postgres", lambda: _postgres_up(settings))
-    step("kafka", lambda: kafka.start(settings))
+    step("kafka", lambda: _kafka_up(settings, report))
     step("connect", lambda: connect.start(settings))
     return timings
 
@@ -74,6 +75,23 @@ def _kafka_ports(settings: StackSettings) -> list[tuple[str, int, str, bool]]:
 
 def _runs(settings: StackSettings, component: str) -> bool:
     return read_pid(settings.pid_file(component)) is not None
+
+
+def _kafka_up(settings: StackSettings, report: Report) -> None:
+    if kafka.listeners_changed(settings):
+        # Connect runs with the old listener's client settings too: both come back on the new.
+        report(
+            f"kafka runs with other authentication than ANNALS_STACK_KAFKA_AUTH="
+            f"{settings.kafka_auth}: restarting it and Connect"
+        )
+        connect.stop(settings)
+        kafka.stop(settings)
+        if Supervisor(settings).running():
+            report(
+                "the platform's processes started before still log in the old way: restart "
+                "them (`make down && make up`)"
+            )
+    kafka.start(settings)
 
 
 def _postgres_up(settings: StackSettings) -> None:

@@ -14,6 +14,7 @@ from annals.eventstore.settings import ServiceDatabase
 from annals.messaging.cloudevents import from_kafka
 from annals.messaging.runner import RelayProcess
 from annals.messaging.settings import KafkaSettings, PublisherSettings
+from annals.stack.kafka_auth import password
 from annals.stack.settings import StackSettings
 from tests.integration.messaging.support import (
     ScratchDatabase,
@@ -88,7 +89,7 @@ async def test_kcat_reads_a_record_as_plain_json(
     kcat = ["kcat", "-C", "-b", stack.kafka_bootstrap, "-t", topic, "-o", "beginning", "-e"]
     done = await asyncio.to_thread(
         subprocess.run,
-        [*kcat, "-q", "-J"],
+        [*kcat, *_kcat_login(stack), "-q", "-J"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -111,6 +112,15 @@ async def test_kcat_reads_a_record_as_plain_json(
     assert headers["ce_type"] == "orders.OrderPlaced"
     event = from_kafka(mine[0]["payload"].encode(), [])
     assert event.id == envelope["id"]
+
+
+def _kcat_login(stack: StackSettings) -> list[str]:
+    """README's kcat login: Debian's kcat (librdkafka 2.0.2) fails SCRAM, admin's PLAIN works."""
+    if KafkaSettings().auth != "scram":
+        return []
+    secret = password(stack, "admin")
+    return ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=PLAIN",
+            "-X", "sasl.username=admin", "-X", f"sasl.password={secret}"]  # fmt: skip
 
 
 async def _reached(db: ScratchDatabase, topic: str, checkpoint: Checkpoint) -> bool:

@@ -52,6 +52,9 @@ class Cli:
             **overrides,
         }
         self.env.pop("ANNALS_STACK", None)
+        # The commands log in to Kafka as their own components, not as the tests' admin.
+        if self.env.get("ANNALS_KAFKA_PRINCIPAL") == "admin":
+            self.env.pop("ANNALS_KAFKA_PRINCIPAL")
         self.directory = directory
 
     def __call__(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

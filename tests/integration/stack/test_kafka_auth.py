@@ -2,13 +2,15 @@
 
 A private broker with ANNALS_STACK_KAFKA_AUTH=scram (own directory, free ports, the stack's
 jars) is formatted and started the way `annals stack up` does it, so the shared stack is never
-reconfigured: anonymous clients are refused, the projector may not write `orders.events`, the
-relay's principal publishes, and Kafka's console consumer reads plain CloudEvents with a
-subscriber's credentials.
+reconfigured and the real topic names are used (the shared stack's tests namespace theirs and
+log in as admin): anonymous clients are refused, the projector may not write `orders.events`,
+the relay (RelayProcess, as `relay-orders`) creates and publishes it, and a subscriber reads
+plain CloudEvents with the README's aiokafka settings and with Kafka's console consumer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import uuid
@@ -20,11 +22,17 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
-from annals.eventstore.ports import RecordedEvent
+from annals.eventstore.ports import NewEvent, RecordedEvent
+from annals.eventstore.postgres import PostgresEventStore
+from annals.eventstore.settings import ServiceDatabase
 from annals.messaging.cloudevents import OutgoingRecord, to_kafka
 from annals.messaging.publisher import make_producer
+from annals.messaging.runner import RelayProcess
+from annals.messaging.settings import KafkaSettings, PublisherSettings
 from annals.stack import jvm, kafka, kafka_auth
+from annals.stack.secrets import env_name
 from annals.stack.settings import StackSettings
+from tests.integration.messaging.support import caught_up, create_database, drop_database
 from tests.integration.stack.conftest import _free_ports
 
 pytestmark = pytest.mark.stack
@@ -77,10 +85,13 @@ async def test_wrong_password_is_refused(secured: StackSettings) -> None:
     await producer.stop()
 
 
-async def test_projector_cannot_produce_to_orders_events(secured: StackSettings) -> None:
+@pytest.mark.parametrize("principal", ["projector", "subscriber", "relay-customers"])
+async def test_only_the_relay_may_produce_to_orders_events(
+    secured: StackSettings, principal: str
+) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=secured.kafka_bootstrap, request_timeout_ms=5000,
-        **_login(secured, "projector"),
+        **_login(secured, principal),
     )  # fmt: skip
     await producer.start()
     try:
@@ -104,6 +115,69 @@ async def _publish_as_relay(
         await producer.send_and_wait("orders.events", record.value, key=record.key, headers=headers)
     finally:
         await producer.stop()
+
+
+def _log_in_as_component(secured: StackSettings, monkeypatch: pytest.MonkeyPatch, who: str) -> None:
+    """This process's clients log in as their own component to the private broker."""
+    monkeypatch.setenv("ANNALS_KAFKA_AUTH", "scram")
+    monkeypatch.delenv("ANNALS_KAFKA_PRINCIPAL", raising=False)  # the tests' admin
+    monkeypatch.delenv("ANNALS_KAFKA_PASSWORD", raising=False)
+    monkeypatch.setenv(env_name(f"kafka-{who}"), kafka_auth.password(secured, who))
+
+
+async def test_the_relay_creates_and_publishes_its_topic_as_its_own_principal(
+    stack: StackSettings, secured: StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _log_in_as_component(secured, monkeypatch, "relay-orders")
+    db = await create_database(stack, "kafka_auth")
+    store = await PostgresEventStore.connect(db.app_dsn, min_size=1, max_size=2)
+    stream = f"order-{uuid.uuid4()}"
+    process = RelayProcess(
+        PublisherSettings(service="orders", publisher_batch_size=100),  # topic orders.events
+        ServiceDatabase(service="orders", dsn=db.app_dsn, owner_dsn=db.owner_dsn),
+        KafkaSettings(bootstrap=secured.kafka_bootstrap),
+    )
+    running = asyncio.create_task(process.run())
+    try:
+        await store.append(stream, [NewEvent("OrderPlaced", {"sku": "SKU-1", "quantity": 1})])
+        await caught_up(db, "orders.events")
+    finally:
+        process.stop()
+        await running
+        await store.close()
+        await drop_database(stack, db.name)
+    mine = [v for v in await _read_as_readme_says(secured) if v["subject"] == stream]
+    assert [v["type"] for v in mine] == ["orders.OrderPlaced"]
+
+
+async def _read_as_readme_says(secured: StackSettings) -> list[dict[str, object]]:
+    """orders.events' values, read with the README's aiokafka settings as `subscriber`."""
+    consumer = AIOKafkaConsumer(
+        "orders.events",
+        bootstrap_servers=secured.kafka_bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username="subscriber",
+        sasl_plain_password=(secured.dir / "secrets" / "kafka-subscriber").read_text().strip(),
+        group_id=f"subscriber.readme-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=10_000)
+        return [json.loads(r.value) for batch in batches.values() for r in batch]
+    finally:
+        await consumer.stop()
+
+
+async def test_a_subscriber_with_the_readmes_settings_reads_plain_cloudevents(
+    secured: StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _event("orders")
+    await _publish_as_relay(secured, monkeypatch, record)
+    mine = [v for v in await _read_as_readme_says(secured) if v["subject"] == record.key.decode()]
+    assert mine and mine[0]["specversion"] == "1.0"
+    assert (mine[0]["source"], mine[0]["type"]) == ("/services/orders", "orders.OrderPlaced")
 
 
 async def test_relay_publishes_and_projector_reads_its_group(

@@ -56,9 +56,12 @@ def test_compose_services_are_healthchecked_loopback_and_ordered():
     services = compose["services"]
     assert set(services) >= {"postgres", "kafka", "connect"}
     for name, service in services.items():
-        assert "healthcheck" in service, name
+        one_shot = service.get("restart") == "no"
+        assert one_shot or "healthcheck" in service, name
         assert all(port.startswith("127.0.0.1:") for port in service.get("ports", [])), name
-    assert services["connect"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert services["kafka-setup"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    setup = services["connect"]["depends_on"]["kafka-setup"]["condition"]
+    assert setup == "service_completed_successfully"
     assert "wal_level=logical" in services["postgres"]["command"]
     defaults = StackSettings.model_fields
     stack = {n: s for n, s in services.items() if "platform" not in s.get("profiles", [])}
@@ -93,3 +96,19 @@ def test_dsn_names_role_and_database():
     assert (
         settings.dsn("orders", "orders_app") == "postgresql://orders_app:pw@127.0.0.1:1234/orders"
     )
+
+
+def test_compose_broker_authenticates_and_authorizes_like_the_native_one():
+    kafka = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]["kafka"]
+    env = kafka["environment"]
+    sasl = (REPO_ROOT / "deploy/local/config/server-sasl.properties").read_text()
+    native = dict(line.split("=", 1) for line in sasl.split("\n") if line and line[0] != "#")
+    for key in ("authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found",
+                "sasl.enabled.mechanisms", "sasl.mechanism.controller.protocol"):  # fmt: skip
+        assert str(env["KAFKA_" + key.upper().replace(".", "_")]) == native[key], key
+    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
+    connect = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]["connect"]
+    for client in ("", "PRODUCER_", "CONSUMER_", "ADMIN_"):
+        assert connect["environment"][f"CONNECT_{client}SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert 'username="connect"' in connect["environment"][f"CONNECT_{client}SASL_JAAS_CONFIG"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from annals.stack import kafka_auth
+from annals.stack import kafka_auth, kafka_compose
 from annals.stack.kafka_auth import LITERAL, PREFIXED, TOPIC, WRITE, Acl
 from annals.stack.settings import StackSettings
 from annals.topology import Service, Source, Topology, topology
@@ -73,3 +73,29 @@ def test_a_new_service_gets_its_credential_and_acls_at_the_next_stack_up(
     monkeypatch.setattr(kafka_auth, "topology", lambda: declared)
     assert not kafka_auth.acls_current(settings)
     assert kafka_auth.missing_users(settings) == ["relay-returns"]
+
+
+def test_compose_setup_lines_carry_every_principal_and_acl(tmp_path: Path) -> None:
+    settings = StackSettings(dir=tmp_path, kafka_auth="scram")
+    users = dict(entry.split(" ") for entry in kafka_compose.users(settings).split(";"))
+    assert set(users) == set(kafka_auth.principals(settings))
+    assert users["relay-orders"] == kafka_auth.password(settings, "relay-orders")
+    lines = kafka_compose.acl_lines(settings).split(";")
+    assert (
+        "User:relay-orders --topic orders.events literal Write,Read,Describe,Create,"
+        "DescribeConfigs,AlterConfigs" in lines
+    )
+    assert (
+        "User:connect --cluster kafka-cluster literal Describe,DescribeConfigs,"
+        "IdempotentWrite" in lines
+    )
+    assert all(len(line.split(" ")) == 5 for line in lines)
+
+
+def test_connect_may_write_the_cdc_sandboxes_topics_unless_turned_off(tmp_path: Path) -> None:
+    def prefixes(settings: StackSettings) -> set[str]:
+        rules = kafka_auth.acls(settings)
+        return {a.name for a in rules if a.principal == "connect" and a.pattern == PREFIXED}
+
+    assert "sandbox" in prefixes(StackSettings(dir=tmp_path))
+    assert "sandbox" not in prefixes(StackSettings(dir=tmp_path, kafka_sandbox_prefix=""))
