@@ -98,13 +98,18 @@ class PrivatePostgres:
 
 
 class PrivateKafka:
-    """A private KRaft broker on free ports (the shared stack's jars), to stop and start at will."""
+    """A private KRaft broker on free ports (the shared stack's jars), to stop and start at will.
 
-    def __init__(self, jars: Path) -> None:
+    Its principals' passwords are the shared stack's (`secrets`), so this process's Kafka clients,
+    which read those (annals.messaging.security), log in to it as they do to the shared broker.
+    """
+
+    def __init__(self, jars: Path, secrets: Path | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="annals-kafka-"))
         (self.root / "jars").symlink_to(jars)
         self.settings = StackSettings(
             dir=self.root,
+            secrets_dir=secrets,
             kafka_port=free_port(),
             controller_port=free_port(),
             kafka_heap="-Xms128m -Xmx384m",

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from annals.messaging import Received, Subscriber
 from annals.messaging.security import client_security
 from annals.messaging.topics import TopicSpec, ensure_topics
+from annals.stack.secrets import secrets_dir
 from annals.stack.settings import StackSettings
 from tests.faults.messaging.private_servers import PrivateKafka
 from tests.integration.messaging.support import eventually
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.slow]
 @pytest.fixture
 async def private_kafka(stack: StackSettings) -> AsyncIterator[PrivateKafka]:
     """A private broker using the stack's jars."""
-    broker = PrivateKafka(stack.jars_dir)
+    broker = PrivateKafka(stack.jars_dir, secrets_dir(stack))
     await asyncio.to_thread(broker.start)
     try:
         yield broker

@@ -76,13 +76,14 @@ async def test_relay_and_debezium_yield_the_same_events(
 ):
     db = await create_database(stack, "msg_dbz")
     relay_topic = await create_topic(stack, f"test.relay.{unique}")
-    dbz_topic = await create_topic(stack, f"test.dbz.{unique}")
+    # Connect writes only its own, the declared and the sandboxes' topics (annals.stack.kafka_auth).
+    dbz_topic = await create_topic(stack, f"sandbox.dbz.{unique}")
     connector, slot = f"test-outbox-{unique}", f"test_outbox_{unique}"
     spec = load_spec(CONFIG, stack).with_overrides(
         {
             "database.dbname": db.name,
             "slot.name": slot,
-            "topic.prefix": f"test-outbox-{unique}",
+            "topic.prefix": f"sandbox-outbox-{unique}",
             "transforms.topic.replacement": dbz_topic,
         },
         name=connector,

@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from annals.messaging.security import client_security
-from annals.stack import postgres, stack
+from annals.stack import kafka_auth, postgres, stack
+from annals.stack.settings import StackSettings
 from tests.integration.stack.conftest import Cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -21,13 +21,20 @@ def _pids(cli: Cli) -> dict[str, str]:
     return {c: settings.pid_file(c).read_text().strip() for c in ("kafka", "connect")}
 
 
+def _admin(settings: StackSettings) -> dict[str, object]:
+    """The private stack's admin login (its own secrets, not the shared stack's)."""
+    if settings.kafka_auth != "scram":
+        return {}
+    return kafka_auth.sasl_options("admin", kafka_auth.password(settings, "admin"))
+
+
 async def _write_data(cli: Cli) -> None:
     settings = cli.settings()
     conn = await asyncpg.connect(settings.dsn("readmodels"))
     await conn.execute("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')")
     await conn.close()
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, **client_security("admin"), acks="all"
+        bootstrap_servers=settings.kafka_bootstrap, **_admin(settings), acks="all"
     )
     await producer.start()
     await producer.send_and_wait("lifecycle.kept", b"still here")
@@ -42,7 +49,7 @@ async def _read_data(cli: Cli) -> tuple[str, bytes]:
     consumer = AIOKafkaConsumer(
         "lifecycle.kept",
         bootstrap_servers=settings.kafka_bootstrap,
-        **client_security("admin"),
+        **_admin(settings),
         auto_offset_reset="earliest",
     )
     await consumer.start()

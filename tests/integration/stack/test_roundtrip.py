@@ -91,7 +91,7 @@ async def test_row_inserted_in_postgres_arrives_in_kafka_through_debezium(
             "database.user": "debezium",
             "database.password": reference(stack, DEBEZIUM_KEY),
             "database.dbname": "legacy_erp",
-            "topic.prefix": f"scratch{unique}",
+            "topic.prefix": f"sandbox{unique}",  # Connect may write sandbox* (kafka_auth)
             "plugin.name": "pgoutput",
             "slot.name": slot,
             "publication.name": publication,
@@ -106,7 +106,7 @@ async def test_row_inserted_in_postgres_arrives_in_kafka_through_debezium(
             await _wait_running(connect, connector)
             await admin.execute(f"INSERT INTO {table} VALUES (2, 'after the connector')")
 
-            records = await _consume(stack, f"scratch{unique}.public.{table}", 2, timeout=90)
+            records = await _consume(stack, f"sandbox{unique}.public.{table}", 2, timeout=90)
 
             await connect.delete(f"/connectors/{connector}")
         changes = sorted((json.loads(r.value) for r in records), key=lambda c: c["after"]["id"])
