@@ -127,8 +127,8 @@ def connector(path: Path) -> dict[str, Any]:
 
 
 def values(settings: StackSettings | None = None) -> dict[str, Any]:
-    """The `topology` values of the chart."""
-    settings = settings or StackSettings()
+    """The `topology` values of the chart (no CDC sandboxes there: Connect gets no sandbox ACL)."""
+    settings = settings or StackSettings(kafka_sandbox_prefix="")
     described = describe()
     declared = topology()
     services = []

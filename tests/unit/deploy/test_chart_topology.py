@@ -69,7 +69,7 @@ def test_a_kafka_topic_per_declared_event_topic(default: list[dict[str, Any]]) -
 
 
 def test_kafka_users_carry_the_stacks_acls(default: list[dict[str, Any]]) -> None:
-    settings = StackSettings()
+    settings = StackSettings(kafka_sandbox_prefix="")  # the local stack's test sandboxes only
     users = {u["metadata"]["name"]: u for u in of_kind(default, "KafkaUser")}
     assert set(users) == set(kafka_auth.principals(settings)) - chart.INTERNAL
     rendered = {acl for user in users.values() for acl in unpack(user)}
