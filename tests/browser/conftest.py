@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from annals.console.settings import ConsoleSettings
 from annals.eventstore.migrations import migrate
 from annals.eventstore.settings import ServiceDatabase
+from annals.messaging import workers
 from annals.stack.settings import StackSettings
 from annals.web.auth import mint_token
 from tests.support.live_services import free_port
@@ -38,6 +39,7 @@ def console_url(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory) 
     for service in ("orders", "customers"):
         database = ServiceDatabase.for_service(service)
         asyncio.run(migrate(database.owner_dsn, database.app_role))
+    asyncio.run(workers.prepare("orders"))  # the relay's tables and topic, as `publishers up`
     port = int(os.environ.get("ANNALS_TEST_CONSOLE_PORT") or free_port())
     log = tmp_path_factory.mktemp("console") / "console.log"
     args = [sys.executable, "-m", "uvicorn", "--factory", "annals.console.app:create_app",
@@ -67,9 +69,10 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"the console did not become ready:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(console_url: str) -> Iterator[Browser]:
-    """One headless Chromium for the whole session (after the console: no loop runs then)."""
+    """One headless Chromium for the browser tests (their one module), started after the
+    console; closed after them, as Playwright's loop would break later asyncio tests."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
@@ -93,3 +96,26 @@ def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     size = page.viewport_size or {"width": 0, "height": 0}
     page.screenshot(path=ARTIFACTS / f"{name}-{size['width']}x{size['height']}.png", full_page=True)
+
+
+@pytest.fixture(scope="session")
+def orders_url(
+    stack: StackSettings, console_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The orders service on a free port over the stack's orders store, and its relay."""
+    from tests.support.live_services import LiveService, service_env
+
+    folder = tmp_path_factory.mktemp("orders")
+    port = free_port()
+    service = LiveService("orders", port, folder / "orders.log",
+                          service_env("orders", stack, "orders", port))  # fmt: skip
+    service.start()
+    with open(folder / "relay.log", "ab") as out:
+        relay = subprocess.Popen([sys.executable, "-m", "annals.cli.main", "publish", "orders"],
+                                 stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        yield service.url
+    finally:
+        relay.terminate()
+        relay.wait(15)
+        service.stop()

@@ -81,3 +81,32 @@ def test_a_rebuild_started_from_the_page_reaches_its_switch(
     switch.click()
     expect(page.locator(".note")).to_contain_text("is live")
     page.context.close()
+
+
+def test_an_order_placed_over_http_appears_in_the_live_log_and_stream_view(
+    browser: Browser, console_url: str, orders_url: str
+) -> None:
+    import uuid
+
+    import httpx
+    from orders.settings import OrdersSettings
+
+    from annals.web.auth import mint_token
+
+    order = f"b{uuid.uuid4().hex[:10]}"
+    page = sign_in(browser, console_url, "read")
+    page.goto(f"{console_url}/live?topic=orders.events&stream=order-{order}")
+    expect(page.locator("#live-status")).to_have_text("following", timeout=20_000)
+    token = mint_token(OrdersSettings(), ["orders:write"], subject="browser")
+    body = {"order_id": order, "customer_id": "c-1", "currency": "EUR"}
+    answer = httpx.post(f"{orders_url}/orders", json=body,
+                        headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    row = page.locator("#live tr.entry").first
+    expect(row).to_contain_text("OrderPlaced", timeout=30_000)
+    screenshot(page, "live-order")
+    row.get_by_role("link").click()
+    expect(page.locator("h1")).to_have_text(f"order-{order}")
+    expect(page.locator("section.event").first).to_contain_text("OrderPlaced")
+    screenshot(page, "stream-order")
+    page.context.close()
