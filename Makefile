@@ -49,6 +49,7 @@ install: system-deps $(INSTALLED) console-assets asyncapi-spec helm-tools ## eve
 
 up: install ## start the whole stack (platform processes under supervisord), print the URLs
 	$(BIN)/annals stack up
+	$(BIN)/annals registry up
 	$(BIN)/annals legacy migrate
 	$(BIN)/annals connectors apply
 	$(BIN)/annals services up
@@ -60,6 +61,7 @@ up: install ## start the whole stack (platform processes under supervisord), pri
 	$(BIN)/annals platform urls
 
 down: ## stop what `make up` started (data is kept)
+	@test -x $(BIN)/annals && $(BIN)/annals registry down || true
 	@test -x $(BIN)/annals && $(BIN)/annals platform down || true
 	@test -x $(BIN)/annals && $(BIN)/annals stack down || true
 

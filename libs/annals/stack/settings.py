@@ -19,6 +19,7 @@ _DECLARED = topology()
 DATABASE_OWNERS: dict[str, str] = {
     **{s.database: s.owner_role for s in _DECLARED.services.values()},
     **{s.database: s.owner_role for s in _DECLARED.sources.values()},
+    "registry": "registry_owner",  # the schema registry's (annals.registry)
 }
 # Least-privilege login roles: which databases each may connect to (the services' own and the
 # CDC role's, which reads the sources and the services' outboxes, come from the declarations).
@@ -30,6 +31,7 @@ APP_ROLES: dict[str, tuple[str, ...]] = {
     },
     **{f"{database}_projector": (database,) for database in _DECLARED.read_model_databases},
     "keys_reader": (_DECLARED.key_holder.database,),
+    "registry_app": ("registry",),
 }
 REPLICATION_ROLES = frozenset({"debezium"})
 # The projector's role in each database it writes: CREATE on that database, so it owns the

@@ -26,7 +26,7 @@ from annals.web.settings import ServiceSettings
 # Scopes of the platform itself; each service declares its own (annals.topology).
 PLATFORM_SCOPES = ("metrics", "admin")
 # Audiences of the platform's own endpoints (the console, annals.console), beside the services.
-PLATFORM_AUDIENCES = ("console",)
+PLATFORM_AUDIENCES = ("console", "registry")
 BEARER_DESCRIPTION = "JWT with a `scope` claim (space-separated)"
 _CACHE_SIZE = 4096
 

@@ -134,7 +134,7 @@ def test_a_postgres_cluster_per_event_store_and_for_the_read_models(
 ) -> None:
     databases = {c["metadata"]["labels"]["annals/database"] for c in of_kind(default, "Cluster")}
     stores = {s.database for s in topology().of_kind("command")}
-    assert databases == stores | {"readmodels"}
+    assert databases == stores | {"readmodels", "registry"}  # registry: annals.registry
     dev = objects("values-dev.yaml")
     managed = {c["metadata"]["labels"]["annals/database"] for c in of_kind(dev, "Cluster")}
     assert managed == databases | {s.database for s in topology().sources.values()}

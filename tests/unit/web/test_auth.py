@@ -212,7 +212,7 @@ def test_annals_token_names_audiences_and_bounds_the_lifetime(
     assert done.exit_code == 0, done.output
     claims = jwt.decode(done.stdout.strip(), options={"verify_signature": False})
     assert (
-        sorted(claims["aud"]) == ["console", "customers", "orders", "query", "shipping"]
+        sorted(claims["aud"]) == ["console", "customers", "orders", "query", "registry", "shipping"]
         and claims["exp"] - claims["iat"] == 3600
     )
     monkeypatch.setenv("ANNALS_JWT_SECRET", SECRET)
