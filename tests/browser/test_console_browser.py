@@ -9,7 +9,8 @@ from annals.topology import describe
 from tests.browser.conftest import VIEWPORTS, screenshot, sign_in
 
 pytestmark = pytest.mark.stack
-PAGES = {"topology": "/", "streams": "/streams", "live": "/live", "projections": "/projections",
+PAGES = {"topology": "/", "streams": "/streams", "live": "/live", "charts": "/charts",
+         "projections": "/projections",
          "dead-letters": "/dead-letters", "publishers": "/publishers"}  # fmt: skip
 
 

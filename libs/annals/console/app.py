@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from annals.console.jobs import Rebuilds
 from annals.console.masking import shown
-from annals.console.pages import letters, live, projections, publishers, topology
+from annals.console.pages import charts, letters, live, projections, publishers, topology
 from annals.console.render import HERE, Viewer, page
 from annals.console.session import (
     SignInRequired,
@@ -36,6 +36,7 @@ from annals.web.problems import Problem, install_problem_handlers
 ROUTERS = (
     topology.router,
     live.router,
+    charts.router,
     projections.router,
     letters.router,
     publishers.router,

@@ -33,4 +33,5 @@ class ConsoleSettings(ServiceSettings):
     secure_cookie: bool = Field(default=False, description="Secure cookie (behind HTTPS)")
     page_size: int = Field(default=100, ge=1, le=1000, description="events per stream page")
     live_poll_s: float = Field(default=0.5, gt=0, le=10, description="global log poll interval")
+    prometheus_url: str = Field(default="", description="Prometheus's base URL for the charts")
     signin_ttl: int = Field(default=120, ge=10, le=900, description="--open token lifetime, s")

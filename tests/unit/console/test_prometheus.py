@@ -1,0 +1,36 @@
+"""The charts read Prometheus's query_range answers and scale them into the SVG box."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from annals.console import prometheus
+
+
+def _answer(request: httpx.Request) -> httpx.Response:
+    assert request.url.path == "/api/v1/query_range" and "query" in request.url.params
+    series = [
+        {"metric": {"topic": "orders.events"}, "values": [[100, "0"], [130, "2"]]},
+        {"metric": {"topic": "customers.events"}, "values": [[100, "1"], [130, "NaN"]]},
+    ]
+    return httpx.Response(
+        200, json={"status": "success", "data": {"resultType": "matrix", "result": series}}
+    )
+
+
+def test_every_chart_from_one_prometheus() -> None:
+    found = asyncio.run(prometheus.charts("http://prom", httpx.MockTransport(_answer)))
+    assert [c.title for c in found] == list(prometheus.CHARTS)
+    first = found[0]
+    assert first.top == 2.0 and not first.error
+    assert first.series[0] == ("topic=orders.events", f"0.0,{prometheus.H:.1f} 600.0,0.0")
+
+
+def test_without_prometheus_each_chart_says_why() -> None:
+    found = asyncio.run(prometheus.charts(""))
+    assert all("not configured" in c.error for c in found)
+    down = asyncio.run(prometheus.charts("http://prom", httpx.MockTransport(
+        lambda r: httpx.Response(503))))  # fmt: skip
+    assert all(c.error.startswith("Prometheus:") for c in down)
