@@ -34,7 +34,6 @@ from annals.topology import Topology, topology
 NAME = "kafka"
 MECHANISM = "SCRAM-SHA-512"
 CONNECT_GROUP = "annals-connect"
-REACTOR_GROUPS = "reactor-"
 
 # aiokafka warns on every PLAIN login; the stack's own one is on loopback by design.
 logging.getLogger("aiokafka.conn").addFilter(lambda r: "in the clear" not in r.getMessage())
@@ -199,9 +198,6 @@ def acls(settings: StackSettings) -> list[Acl]:
         (CLUSTER, "kafka-cluster", LITERAL, (DESCRIBE, DESCRIBE_CONFIGS, IDEMPOTENT_WRITE)),
     )
     rules += reader_acls("projector", "projector.")
-    # Reactors are subscribers (principal `subscriber`) in groups `reactor-<name>`
-    # (annals.reactors.subscribe), with their `reactor-<name>.dlq`.
-    rules += reader_acls("subscriber", REACTOR_GROUPS)
     for user in subscribers(settings):
         rules += reader_acls(user, f"{user}.")
     return rules

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from annals.stack import kafka_auth, kafka_compose
-from annals.stack.kafka_auth import GROUP, LITERAL, PREFIXED, TOPIC, WRITE, Acl
+from annals.stack.kafka_auth import LITERAL, PREFIXED, TOPIC, WRITE, Acl
 from annals.stack.settings import StackSettings
 from annals.topology import Service, Source, Topology, topology
 
@@ -99,9 +99,3 @@ def test_connect_may_write_the_cdc_sandboxes_topics_unless_turned_off(tmp_path: 
 
     assert "sandbox" in prefixes(StackSettings(dir=tmp_path))
     assert "sandbox" not in prefixes(StackSettings(dir=tmp_path, kafka_sandbox_prefix=""))
-
-
-def test_reactors_read_as_subscribers_in_their_own_groups(tmp_path: Path) -> None:
-    rules = kafka_auth.acls(StackSettings(dir=tmp_path))
-    groups = {a.name for a in rules if a.principal == "subscriber" and a.resource == GROUP}
-    assert {"subscriber.", "reactor-"} <= groups
