@@ -50,6 +50,7 @@ install: system-deps $(INSTALLED) console-assets asyncapi-spec helm-tools ## eve
 up: install ## start the whole stack (platform processes under supervisord), print the URLs
 	$(BIN)/annals stack up
 	$(BIN)/annals registry up
+	$(BIN)/annals schemas register
 	$(BIN)/annals legacy migrate
 	$(BIN)/annals connectors apply
 	$(BIN)/annals services up

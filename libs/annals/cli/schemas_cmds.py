@@ -53,3 +53,27 @@ def check(root: Root = DEFAULT_ROOT) -> None:
     if not report.ok:
         raise typer.Exit(1)
     console.print("schemas match the event models")
+
+
+@schemas_app.command("register")
+def register_cmd(
+    root: Root = DEFAULT_ROOT,
+    url: Annotated[
+        str, typer.Option("--url", envvar="ANNALS_REGISTRY_URL", help="the schema registry")
+    ] = "http://127.0.0.1:8081",
+) -> None:
+    """Register every schema under `<topic>-<Type>.v<N>` (a local admin token; 409: refused)."""
+    import httpx
+
+    from annals.registry.settings import RegistrySettings
+    from annals.schemas.publish import register_all
+    from annals.web.auth import mint_token
+
+    token = mint_token(RegistrySettings(), ["admin"], audience="registry", ttl_seconds=300)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+        done = register_all(client, root)
+    for line in done.refused:
+        console.print(f"[red]refused[/red] {line}")
+    console.print(f"{len(done.ids)} schemas registered at {url}")
+    if done.refused:
+        raise typer.Exit(1)
