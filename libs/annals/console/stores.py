@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import structlog
 
 from annals.eventstore import queries
+from annals.eventstore.availability import is_outage, reason
 from annals.eventstore.ports import RecordedEvent, StreamInfo
 from annals.eventstore.postgres import PostgresEventStore
+
+log = structlog.get_logger("annals.console")
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,17 @@ class Stores:
 
 
 async def _unless_new(query: Awaitable[Any], empty: Any) -> Any:
-    """The query's answer, or `empty` when the store has no tables yet (never migrated)."""
+    """The query's answer, or `empty` when the store has no tables yet or cannot be reached.
+
+    A search spans every store: one that is away (or refuses the console's login) must not
+    hide what the others hold, so it answers nothing and a warning names it.
+    """
     try:
         return await query
     except asyncpg.UndefinedTableError:
+        return empty
+    except Exception as exc:
+        if not (isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError) or is_outage(exc)):
+            raise
+        log.warning("console.store_unreachable", reason=reason(exc))
         return empty
