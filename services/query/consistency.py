@@ -175,6 +175,43 @@ class Consistency:
             watcher = self._watchers[projection] = _Watcher(self.pool, view)
         return watcher
 
+    def wanted(self, tokens: Sequence[Token], projection: str) -> list[Token]:
+        """The tokens whose stream's topic the projection consumes."""
+        return [t for t in tokens if t.topic in topics_read(projection)]
+
+    async def look_and_read(
+        self, wanted: Sequence[Token], projection: str, sql: str, args: Sequence[object]
+    ) -> tuple[Outcome, object] | None:
+        """One round trip: the applied versions of `wanted` and the row `sql` reads.
+
+        Both come from one statement, so one snapshot: the row is at least as new as the
+        versions. None when a token is behind (or the look fails): the caller waits as usual.
+        """
+        started = time.monotonic()
+        view = f'"{self.view_schema}"."{projection}__applied"'
+        n = len(args) + 1
+        statement = (
+            f"SELECT (SELECT array_agg(stream_id || '@' || version) FROM {view} "
+            f"WHERE stream_id = ANY(${n}::text[])) AS __applied, r.* "
+            f"FROM (SELECT 1) AS __one LEFT JOIN LATERAL "
+            f"(SELECT true AS __found, q.* FROM ({sql}) AS q) AS r ON true"
+        )
+        try:
+            row = await asyncio.wait_for(
+                self.pool.fetchrow(statement, *args, [t.stream_id for t in wanted]), CHECK_FLOOR
+            )
+        except (asyncpg.UndefinedTableError, TimeoutError):
+            return None
+        assert row is not None  # the LEFT JOIN always answers one row
+        versions = dict(p.rsplit("@", 1) for p in row["__applied"] or ())
+        applied = {t.stream_id: int(versions.get(t.stream_id, 0)) for t in wanted}
+        if any(applied[t.stream_id] < t.version for t in wanted):
+            return None
+        found = None
+        if row["__found"]:
+            found = {k: v for k, v in row.items() if k not in ("__applied", "__found")}
+        return Outcome(True, applied, (time.monotonic() - started) * 1000), found
+
     async def wait(
         self, tokens: Sequence[Token], projections: Sequence[str], timeout: float
     ) -> Outcome:

@@ -105,6 +105,30 @@ async def consistent(
     return outcome
 
 
+async def consistent_row(
+    request: Request, projection: str, wait: float | None, sql: str, *args: object
+) -> tuple[Outcome | None, Any]:
+    """The consistency outcome and the row `sql` reads, in one round trip when fresh enough.
+
+    Without tokens it is the row alone; with tokens already applied, one statement answers
+    both (one snapshot); otherwise the usual wait (`consistent`), then the row.
+    """
+    pool = request.app.state.pool
+    tokens = parse_tokens(
+        request.headers.get("x-consistency-token"), request.query_params.get("consistency")
+    )
+    if not tokens:
+        return None, await pool.fetchrow(sql, *args)
+    consistency = request.app.state.consistency
+    wanted = consistency.wanted(tokens, projection)
+    if wanted:
+        looked = await consistency.look_and_read(wanted, projection, sql, args)
+        if looked is not None:
+            return looked
+    outcome = await consistent(request, [projection], wait)
+    return outcome, await pool.fetchrow(sql, *args)
+
+
 def encode_cursor(values: Sequence[Any]) -> str:
     """An opaque keyset cursor of sort-key values."""
     raw = json.dumps(list(values), default=_default, separators=(",", ":")).encode()

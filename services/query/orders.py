@@ -16,7 +16,7 @@ from annals.eventstore.identifiers import ID_PATTERN
 from annals.web.auth import Principal, require
 from annals.web.masking import mask
 from annals.web.problems import FieldError, Problem, problem_docs
-from query.http import answer, consistent, decode_cursor, encode_cursor, not_found
+from query.http import answer, consistent, consistent_row, decode_cursor, encode_cursor, not_found
 
 router = APIRouter(tags=["orders"])
 ID = ID_PATTERN
@@ -89,11 +89,9 @@ async def get_order(
     who: Principal = Depends(require("read")),
 ) -> Response:
     """The order's summary; with a consistency token, waits until it is applied."""
-    outcome = await consistent(request, ["order_summary"], wait)
     schema = request.app.state.settings.view_schema
-    row = await request.app.state.pool.fetchrow(
-        f'SELECT {ORDER_COLUMNS} FROM "{schema}".order_summary WHERE order_id = $1', order_id
-    )
+    sql = f'SELECT {ORDER_COLUMNS} FROM "{schema}".order_summary WHERE order_id = $1'
+    outcome, row = await consistent_row(request, "order_summary", wait, sql, order_id)
     if row is None:
         raise not_found("order", order_id, outcome)
     return await answer(request, order_view(row), ["order_summary"], outcome)

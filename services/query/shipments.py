@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from annals.eventstore.identifiers import ID_PATTERN
 from annals.web.auth import Principal, require
 from annals.web.problems import problem_docs
-from query.http import answer, consistent, not_found
+from query.http import answer, consistent_row, not_found
 
 router = APIRouter(tags=["shipments"])
 COLUMNS = (
@@ -23,11 +23,9 @@ Wait = Annotated[float | None, Query(ge=0, le=300, description="seconds to wait 
 
 
 async def _one(request: Request, column: str, ident: str, wait: float | None) -> Response:
-    outcome = await consistent(request, ["shipments"], wait)
     schema = request.app.state.settings.view_schema
-    row: Any = await request.app.state.pool.fetchrow(
-        f'SELECT {COLUMNS} FROM "{schema}".shipments WHERE {column} = $1', ident
-    )
+    sql = f'SELECT {COLUMNS} FROM "{schema}".shipments WHERE {column} = $1'
+    outcome, row = await consistent_row(request, "shipments", wait, sql, ident)
     if row is None:
         raise not_found("shipment", ident, outcome)
     return await answer(request, dict(row), ["shipments"], outcome)
