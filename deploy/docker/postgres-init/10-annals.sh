@@ -17,7 +17,8 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
     -v legacy_app="$(pw legacy_app)" -v readmodels_owner="$(pw readmodels_owner)" \
     -v query_app="$(pw query_app)" -v debezium="$(pw debezium)" \
     -v readmodels_projector="$(pw readmodels_projector)" \
-    -v orders_projector="$(pw orders_projector)" -v keys_reader="$(pw keys_reader)" <<'SQL'
+    -v orders_projector="$(pw orders_projector)" -v keys_reader="$(pw keys_reader)" \
+    -v registry_owner="$(pw registry_owner)" -v registry_app="$(pw registry_app)" <<'SQL'
 CREATE ROLE orders_owner LOGIN PASSWORD :'orders_owner';
 CREATE ROLE orders_app LOGIN PASSWORD :'orders_app';
 CREATE ROLE customers_owner LOGIN PASSWORD :'customers_owner';
@@ -31,17 +32,22 @@ CREATE ROLE debezium LOGIN REPLICATION PASSWORD :'debezium';
 CREATE ROLE readmodels_projector LOGIN PASSWORD :'readmodels_projector';
 CREATE ROLE orders_projector LOGIN PASSWORD :'orders_projector';
 CREATE ROLE keys_reader LOGIN PASSWORD :'keys_reader';
+CREATE ROLE registry_owner LOGIN PASSWORD :'registry_owner';
+CREATE ROLE registry_app LOGIN PASSWORD :'registry_app';
 CREATE DATABASE orders OWNER orders_owner;
 CREATE DATABASE customers OWNER customers_owner;
 CREATE DATABASE shipping OWNER shipping_owner;
 CREATE DATABASE legacy_erp OWNER legacy_app;
 CREATE DATABASE readmodels OWNER readmodels_owner;
-REVOKE ALL ON DATABASE orders, customers, shipping, legacy_erp, readmodels FROM PUBLIC;
+CREATE DATABASE registry OWNER registry_owner;
+REVOKE ALL ON DATABASE orders, customers, shipping, legacy_erp, readmodels, registry FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE orders TO orders_owner;
 GRANT CONNECT, TEMPORARY ON DATABASE customers TO customers_owner;
 GRANT CONNECT, TEMPORARY ON DATABASE shipping TO shipping_owner;
 GRANT CONNECT, TEMPORARY ON DATABASE legacy_erp TO legacy_app;
 GRANT CONNECT, TEMPORARY ON DATABASE readmodels TO readmodels_owner;
+GRANT CONNECT, TEMPORARY ON DATABASE registry TO registry_owner;
+GRANT CONNECT ON DATABASE registry TO registry_app;
 GRANT CONNECT ON DATABASE orders TO orders_app;
 GRANT CONNECT ON DATABASE customers TO customers_app;
 GRANT CONNECT ON DATABASE shipping TO shipping_app;
