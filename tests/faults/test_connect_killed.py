@@ -14,7 +14,7 @@ from legacy.simulator import Applied, Simulator
 from annals.stack import connect
 from annals.stack.procs import pid_alive, read_pid
 from annals.stack.settings import StackSettings
-from tests.integration.cdc.rig import by_key, journal_by_key, wire
+from tests.integration.cdc.rig import by_key, journal_by_key, published
 
 pytestmark = pytest.mark.stack
 
@@ -66,4 +66,4 @@ async def test_every_change_arrives_after_connect_is_killed_mid_run(
         assert [c.op.value for c in got] == [a.op for a in changes], key
         for change, applied in zip(got, changes, strict=True):
             if applied.after is not None:
-                assert change.after == {k: wire(v) for k, v in applied.after.items()}, key
+                assert change.after == published(applied.table, applied.after), key
