@@ -1,6 +1,6 @@
 """The orders service as the platform sees it (entry point `annals.services: orders`)."""
 
-from annals.topology import Service
+from annals.topology import Migration, Service
 
 SERVICE = Service(
     name="orders",
@@ -10,4 +10,12 @@ SERVICE = Service(
     stream_types=("order",),
     events="orders.domain.events:ORDER_EVENTS",
     read_models=True,
+    # The reactor turning shipments into MarkShipped/MarkDelivered records its causations here;
+    # `annals services up` runs it, so the launcher's migration must create its table.
+    migrations=(
+        Migration(
+            step="annals.reactors.causations:REACTIONS_STEP",
+            grant="annals.reactors.causations:REACTIONS_GRANT",
+        ),
+    ),
 )
