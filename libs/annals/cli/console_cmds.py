@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from annals.stack.errors import StackError
-from annals.stack.settings import StackSettings
+from annals.cli.process_cmds import add_process_commands
 
 if TYPE_CHECKING:
     from annals.web.launcher import ServiceSpec
@@ -41,38 +39,7 @@ def _spec() -> ServiceSpec:
     return ServiceSpec("console", "annals.console.app:create_app", ConsoleSettings, (), ())
 
 
-@console_app.command("serve")
-def serve() -> None:
-    """Run the console in the foreground."""
-    from annals.web import launcher
-
-    spec = _spec()
-    args = launcher.uvicorn_args(spec, spec.settings())
-    os.execv(args[0], args)
-
-
-@console_app.command("up")
-def up(wait: float = 60.0) -> None:
-    """Start the console under supervisord and wait until it answers."""
-    from annals.web import launcher
-
-    spec = _spec()
-    settings = spec.settings()
-    try:
-        pid = launcher.start(spec, settings, StackSettings(), wait)
-    except StackError as exc:
-        typer.echo(f"error: {exc.line()}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"console http://{settings.host}:{settings.port} (pid {pid}; annals console --open)")
-
-
-@console_app.command("down")
-def down() -> None:
-    """Stop the console."""
-    from annals.web import launcher
-
-    stopped = launcher.stop(_spec(), StackSettings())
-    typer.echo(f"console: {'stopped' if stopped else 'not running'}")
+add_process_commands(console_app, "console", _spec, hint="; annals console --open")
 
 
 @console_app.command("open")

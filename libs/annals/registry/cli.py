@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from annals.stack.errors import StackError
-from annals.stack.settings import StackSettings
+from annals.cli.process_cmds import add_process_commands
 
 if TYPE_CHECKING:
     from annals.web.launcher import ServiceSpec
@@ -29,38 +27,18 @@ def _spec() -> ServiceSpec:
     return ServiceSpec("registry", "annals.registry.app:create_app", RegistrySettings, (), ())
 
 
-@registry_app.command("serve")
-def serve() -> None:
-    """Run the registry in the foreground."""
-    from annals.web import launcher
-
-    spec = _spec()
-    args = launcher.uvicorn_args(spec, spec.settings())
-    os.execv(args[0], args)
-
-
-@registry_app.command("up")
-def up(wait: float = 60.0) -> None:
-    """Migrate its database, start the registry under supervisord and wait until it answers."""
+def _migrate(settings: Any) -> None:
+    """Migrate the registry's database when it stores in PostgreSQL."""
     from annals.registry.postgres import migrate
-    from annals.web import launcher
 
-    spec = _spec()
-    settings = spec.settings()
-    try:
-        if getattr(settings, "storage", "postgres") == "postgres":
-            migrate(settings.owner_dsn, settings.app_role)
-        pid = launcher.start(spec, settings, StackSettings(), wait)
-    except StackError as exc:
-        typer.echo(f"error: {exc.line()}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"registry http://{settings.host}:{settings.port} (pid {pid})")
+    if getattr(settings, "storage", "postgres") == "postgres":
+        migrate(settings.owner_dsn, settings.app_role)
 
 
-@registry_app.command("down")
-def down() -> None:
-    """Stop the registry."""
-    from annals.web import launcher
-
-    stopped = launcher.stop(_spec(), StackSettings())
-    typer.echo(f"registry: {'stopped' if stopped else 'not running'}")
+add_process_commands(
+    registry_app,
+    "registry",
+    _spec,
+    prepare=_migrate,
+    up_help="Migrate its database, start the registry under supervisord and wait until it answers.",
+)
