@@ -30,7 +30,7 @@ $(UV):
 $(INSTALLED): pyproject.toml uv.lock | $(UV)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra dev --python $(BIN)/python -q \
-	  || { echo 'uv.lock does not match pyproject.toml: run `make lock`, commit uv.lock'; exit 1; }
+	  || { echo 'uv sync failed (its error is above): a stale uv.lock needs `make lock` and a commit; a network error needs the registry'; exit 1; }
 	@touch $@
 
 lock: $(UV) ## re-resolve uv.lock after a change of pyproject.toml's dependencies
