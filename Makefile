@@ -37,7 +37,7 @@ lock: $(UV) ## re-resolve uv.lock after a change of pyproject.toml's dependencie
 	$(UV) lock
 
 console-assets: $(INSTALLED) ## the console's JavaScript from npm (deploy/console/package-lock.json)
-	@test -f libs/annals/console/static/vendor/htmx.min.js || $(BIN)/python -m annals.console.assets
+	@$(BIN)/python -c 'import sys; from annals.console.assets import missing; sys.exit(bool(missing()))' || $(BIN)/python -m annals.console.assets
 
 asyncapi-spec: ## the AsyncAPI JSON Schemas from npm (deploy/asyncapi/package-lock.json), for the document's test
 	@test -d deploy/asyncapi/node_modules/@asyncapi/specs || npm ci --prefix deploy/asyncapi --no-audit --no-fund --loglevel=error

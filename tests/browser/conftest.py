@@ -7,6 +7,7 @@ Playwright cannot download its own browser here; it drives /usr/bin/chromium (ap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from annals.console.settings import ConsoleSettings
 from annals.eventstore.migrations import migrate
 from annals.eventstore.settings import ServiceDatabase
 from annals.messaging import workers
+from annals.stack import prometheus
 from annals.stack.settings import StackSettings
 from annals.web.auth import mint_token
 from tests.support.live_services import free_port
@@ -98,24 +100,86 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}-{size['width']}x{size['height']}.png", full_page=True)
 
 
+@contextlib.contextmanager
+def scraped(stack: StackSettings, name: str, components: dict[str, int]) -> Iterator[None]:
+    """The stack's Prometheus scrapes `components` (name -> metrics port) while inside."""
+    path = prometheus.targets_dir(stack) / f"browser-{name}.json"
+    groups = [{"targets": [f"127.0.0.1:{port}"], "labels": {"job": "browser", "component": c}}
+              for c, port in components.items()]  # fmt: skip
+    prometheus.write_targets(path, groups)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _worker(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "annals.cli.main", *args],
+                                env={**os.environ, **env}, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
 @pytest.fixture(scope="session")
 def orders_url(
     stack: StackSettings, console_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """The orders service on a free port over the stack's orders store, and its relay."""
+    """The orders service on a free port over the stack's orders store, and its relay; both
+    scraped by the stack's Prometheus."""
     from tests.support.live_services import LiveService, service_env
 
     folder = tmp_path_factory.mktemp("orders")
-    port = free_port()
+    port, relay_port = free_port(), free_port()
     service = LiveService("orders", port, folder / "orders.log",
                           service_env("orders", stack, "orders", port))  # fmt: skip
     service.start()
-    with open(folder / "relay.log", "ab") as out:
-        relay = subprocess.Popen([sys.executable, "-m", "annals.cli.main", "publish", "orders"],
-                                 stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    relay = _worker(["publish", "orders"], folder / "relay.log",
+                    {"ANNALS_ORDERS_PUBLISHER_METRICS_PORT": str(relay_port)})  # fmt: skip
+    try:
+        with scraped(stack, "orders", {"orders": port, "publisher-orders": relay_port}):
+            yield service.url
+    finally:
+        _stop(relay)
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def customers_url(
+    stack: StackSettings, console_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The customers service on a free port over the stack's customers store."""
+    from tests.support.live_services import LiveService, service_env
+
+    folder = tmp_path_factory.mktemp("customers")
+    port = free_port()
+    service = LiveService("customers", port, folder / "customers.log",
+                          service_env("customers", stack, "customers", port))  # fmt: skip
+    service.start()
     try:
         yield service.url
     finally:
-        relay.terminate()
-        relay.wait(15)
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def projector(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A projector worker of order_summary (scraped by Prometheus); its log."""
+    log = tmp_path_factory.mktemp("projector") / "projector.log"
+    port = free_port()
+    env = {"ANNALS_PROJECTOR_METRICS_PORT": str(port), "ANNALS_PROJECTOR_STALL_AFTER_S": "5",
+           "ANNALS_PROJECTOR_BEAT_INTERVAL_S": "0.5"}  # fmt: skip
+    worker = _worker(["projections", "run", "order_summary"], log, env)
+    try:
+        with scraped(stack, "projector", {"projector-browser": port}):
+            yield log
+    finally:
+        _stop(worker)

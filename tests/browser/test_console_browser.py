@@ -1,11 +1,27 @@
-"""The console in a real browser: sign-in, every page at two sizes, topology, a rebuild, refusal."""
+"""The console in a real browser: sign-in, every page at two sizes, topology, a rebuild, refusal,
+masking without read:pii, a poison record replayed from the DLQ page, charts from Prometheus."""
 
 from __future__ import annotations
 
-import pytest
-from playwright.sync_api import Browser, expect
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+import asyncpg
+import httpx
+import pytest
+from customers.settings import CustomersSettings
+from orders.settings import OrdersSettings
+from playwright.sync_api import Browser, Page, expect
+
+from annals.stack import prometheus
+from annals.stack.settings import StackSettings
 from annals.topology import describe
+from annals.web.auth import mint_token
 from tests.browser.conftest import VIEWPORTS, screenshot, sign_in
 
 pytestmark = pytest.mark.stack
@@ -87,13 +103,6 @@ def test_a_rebuild_started_from_the_page_reaches_its_switch(
 def test_an_order_placed_over_http_appears_in_the_live_log_and_stream_view(
     browser: Browser, console_url: str, orders_url: str
 ) -> None:
-    import uuid
-
-    import httpx
-    from orders.settings import OrdersSettings
-
-    from annals.web.auth import mint_token
-
     order = f"b{uuid.uuid4().hex[:10]}"
     page = sign_in(browser, console_url, "read")
     page.goto(f"{console_url}/live?topic=orders.events&stream=order-{order}")
@@ -110,4 +119,135 @@ def test_an_order_placed_over_http_appears_in_the_live_log_and_stream_view(
     expect(page.locator("h1")).to_have_text(f"order-{order}")
     expect(page.locator("section.event").first).to_contain_text("OrderPlaced")
     screenshot(page, "stream-order")
+    page.context.close()
+
+
+def _until(page: Page, url: str, check: Callable[[], bool], timeout: float = 60) -> None:
+    """Reload `url` until check() holds (the pages are server-rendered snapshots)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page.goto(url)
+        if check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url}: not as expected after {timeout:.0f}s")
+        time.sleep(1)
+
+
+def test_personal_data_is_masked_without_read_pii(
+    browser: Browser, console_url: str, customers_url: str
+) -> None:
+    customer = f"pii{uuid.uuid4().hex[:10]}"
+    name = f"Ada {customer}"
+    token = mint_token(CustomersSettings(), ["customers:write"], subject="browser")
+    body = {"customer_id": customer, "name": name, "email": f"{customer}@example.org"}
+    answer = httpx.post(f"{customers_url}/customers", json=body,
+                        headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    stream = f"{console_url}/streams/customer-{customer}"
+    reader = sign_in(browser, console_url, "read")
+    reader.goto(stream)
+    expect(reader.locator("section.event").first).to_contain_text('"name": "***"')
+    expect(reader.locator("main")).not_to_contain_text(name)
+    screenshot(reader, "stream-masked")
+    reader.context.close()
+    holder = sign_in(browser, console_url, "read", "read:pii")
+    holder.goto(stream)
+    expect(holder.locator("section.event").first).to_contain_text(f'"name": "{name}"')
+    screenshot(holder, "stream-revealed")
+    holder.context.close()
+
+
+def _dead_count(page: Page) -> int:
+    return int(page.locator('tr[data-projection="order_summary"] td.dead').inner_text())
+
+
+def _sql(stack: StackSettings, sql: str) -> Any:
+    """One value of `sql` on readmodels (in a thread: Playwright's loop runs in this one)."""
+
+    async def run() -> Any:
+        conn = await asyncpg.connect(stack.dsn("readmodels"), timeout=10)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def test_a_poison_record_is_replayed_from_the_dlq_page_after_the_fix(
+    browser: Browser, console_url: str, orders_url: str, projector: Path, stack: StackSettings
+) -> None:
+    order = f"p{uuid.uuid4().hex[:10]}"
+    page = sign_in(browser, console_url, "read", "admin")
+    _until(page, f"{console_url}/projections",
+           lambda: page.locator('tr[data-projection="order_summary"] td.state').inner_text()
+           .strip() == "live", timeout=120)  # fmt: skip
+    before = _dead_count(page)
+    # The cause: a constraint deployed by mistake on the live table rejects this order's row.
+    live = (
+        "SELECT schema_name FROM projections.versions v JOIN projections.registry r "
+        "ON r.name = v.name AND r.live_version = v.version WHERE v.name = 'order_summary'"
+    )
+    schema = _sql(stack, live)
+    table = f'"{schema}".order_summary'
+    _sql(stack, f"ALTER TABLE {table} ADD CONSTRAINT browser_{order} CHECK (order_id <> '{order}')")
+    try:
+        token = mint_token(OrdersSettings(), ["orders:write"], subject="browser")
+        answer = httpx.post(f"{orders_url}/orders", json={"order_id": order, "customer_id": "c-1",
+                            "currency": "EUR"}, headers={"Authorization": f"Bearer {token}"},
+                            timeout=10)  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        _until(page, f"{console_url}/projections", lambda: _dead_count(page) > before)
+        screenshot(page, "projections-dead-letter")
+        page.goto(f"{console_url}/dead-letters")
+        letter = page.locator('[data-group="projector.order_summary"] article.letter',
+                              has_text=f"order-{order}")  # fmt: skip
+        expect(letter).to_be_visible()
+        expect(letter).to_contain_text("write failed")
+        screenshot(page, "dead-letter")
+    finally:  # the fix
+        _sql(stack, f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS browser_{order}")
+    letter.get_by_role("button", name="Replay").click()
+    expect(page.locator(".note")).to_contain_text("1 applied")
+    status = f"SELECT status FROM readmodels.order_summary WHERE order_id = '{order}'"
+    assert _sql(stack, status) is not None
+    _until(page, f"{console_url}/projections",
+           lambda: page.locator('tr[data-projection="order_summary"] td.lag').inner_text()
+           .strip() == "0")  # fmt: skip
+    screenshot(page, "projections-replayed")
+    page.context.close()
+
+
+def _targets_up(stack: StackSettings, components: set[str]) -> bool:
+    answer = httpx.get(f"{prometheus.url(stack)}/api/v1/targets", timeout=5).json()
+    up = {t["labels"].get("component") for t in answer["data"]["activeTargets"]
+          if t["health"] == "up"}  # fmt: skip
+    return components <= up
+
+
+def test_the_charts_read_the_stack_prometheus(
+    browser: Browser, console_url: str, orders_url: str, projector: Path, stack: StackSettings
+) -> None:
+    if not prometheus.enabled(stack):
+        pytest.skip("the stack runs no Prometheus")
+    wanted = {"orders", "publisher-orders", "projector-browser"}
+    deadline = time.monotonic() + 60
+    while not _targets_up(stack, wanted):
+        assert time.monotonic() < deadline, f"Prometheus does not scrape {wanted}"
+        time.sleep(1)
+    token = mint_token(OrdersSettings(), ["orders:write"], subject="browser")
+    for _ in range(3):
+        body = {"order_id": f"m{uuid.uuid4().hex[:10]}", "customer_id": "c-1", "currency": "EUR"}
+        httpx.post(f"{orders_url}/orders", json=body,
+                   headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
+    page = sign_in(browser, console_url, "read")
+    throughput = page.locator("section.chart").first
+    _until(page, f"{console_url}/charts",
+           lambda: "topic=orders.events" in throughput.inner_text(), timeout=90)  # fmt: skip
+    expect(throughput.locator(".uplot canvas").first).to_be_visible()  # drawn by uPlot
+    latency = page.locator("section.chart", has_text="Command latency")
+    expect(latency).to_contain_text("service=orders")
+    screenshot(page, "charts-data")
     page.context.close()

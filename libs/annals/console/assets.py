@@ -17,7 +17,11 @@ from annals.stack.settings import REPO_ROOT
 NPM_DIR = REPO_ROOT / "deploy" / "console"
 VENDOR = Path(__file__).parent / "static" / "vendor"
 # What the pages load: node_modules path -> name under static/vendor.
-FILES = {"htmx.org/dist/htmx.min.js": "htmx.min.js"}
+FILES = {
+    "htmx.org/dist/htmx.min.js": "htmx.min.js",
+    "uplot/dist/uPlot.iife.min.js": "uPlot.iife.min.js",
+    "uplot/dist/uPlot.min.css": "uPlot.min.css",
+}
 
 
 def missing() -> list[str]:

@@ -252,7 +252,10 @@ async def serve(service: str) -> None:
     settings = PublisherSettings.for_service(service)
     tracing.configure(settings.publisher_name)
     if settings.publisher_metrics_port:
-        start_http_server(settings.publisher_metrics_port, addr="127.0.0.1")
+        try:
+            start_http_server(settings.publisher_metrics_port, addr="127.0.0.1")
+        except OSError as exc:  # a taken port costs the metrics, never the relay
+            log.warning("no metrics on :%s: %s", settings.publisher_metrics_port, exc)
     process = RelayProcess(
         settings,
         ServiceDatabase.for_service(service),

@@ -15,9 +15,9 @@ from annals.eventstore.migrations import migrate
 from annals.eventstore.ports import Checkpoint
 from annals.eventstore.settings import ServiceDatabase
 from annals.messaging.checkpoints import LOAD, migrate_messaging
-from annals.messaging.settings import KafkaSettings, PublisherSettings
+from annals.messaging.settings import KafkaSettings, PublisherSettings, env_prefix
 from annals.messaging.topics import TopicSpec, ensure_topics
-from annals.stack import procs
+from annals.stack import procs, prometheus
 from annals.stack.settings import StackSettings
 from annals.stack.supervisor import Program, Supervisor, passed_environment
 
@@ -54,6 +54,9 @@ def start(service: str, stack: StackSettings | None = None) -> int:
     procs.stop_pid(stack.pid_file(name))  # one detached by an older checkout
     args = [sys.executable, "-m", "annals.cli.main", "publish", service]
     env = passed_environment(os.environ)
+    # Its metrics where the stack's Prometheus scrapes them (annals.stack.prometheus).
+    env.setdefault(f"{env_prefix(service)}PUBLISHER_METRICS_PORT",
+                   str(prometheus.publisher_port(stack, service)))  # fmt: skip
     supervisor.add(Program(name, args, stack.repo, stack.log(name), env))
     return supervisor.spawned(name)
 

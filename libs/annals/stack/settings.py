@@ -104,6 +104,15 @@ class StackSettings(BaseSettings):
     kafka_subscribers: str = Field(
         default="subscriber", description="Kafka principals with subscriber rights (comma list)"
     )
+    prometheus: bool = Field(
+        default=True, description="run Prometheus (Debian's binary) scraping the platform"
+    )
+    prometheus_bin: str | None = Field(default=None, description="prometheus executable")
+    prometheus_port: int = Field(default=0, description="0: connect_port + 1007 (9090)")
+    prometheus_scrape_s: int = Field(default=5, ge=1, le=60, description="scrape interval")
+    publisher_metrics_base: int = Field(
+        default=0, description="publisher n's metrics on base+n (0: Prometheus's port + 10)"
+    )
     kafka_version: str = "4.3.1"
     debezium_version: str = "3.6.1.Final"
     java: str | None = Field(default=None, description="java executable; else JAVA_HOME, PATH")

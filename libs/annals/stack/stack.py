@@ -7,13 +7,13 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from annals.stack import connect, jars, kafka, kafka_nodes, pg_stores, postgres
+from annals.stack import connect, jars, kafka, kafka_nodes, pg_stores, postgres, prometheus
 from annals.stack.java import find_java
 from annals.stack.procs import ensure_port_free, read_pid
 from annals.stack.settings import StackSettings
 from annals.stack.supervisor import Supervisor
 
-COMPONENTS = ("postgres", "kafka", "connect")
+COMPONENTS = ("postgres", "kafka", "connect", "prometheus")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ def up(settings: StackSettings, report: Report = lambda _: None) -> dict[str, fl
     step("postgres", lambda: _postgres_up(settings))
     step("kafka", lambda: _kafka_up(settings, report))
     step("connect", lambda: connect.start(settings))
+    if prometheus.enabled(settings):
+        step("prometheus", lambda: prometheus.start(settings))
     return timings
 
 
@@ -59,6 +61,10 @@ def preflight(settings: StackSettings) -> None:
         *_kafka_ports(settings),
         ("connect", settings.connect_port, "ANNALS_STACK_CONNECT_PORT", _runs(settings, "connect")),
     ]
+    if prometheus.enabled(settings):
+        running = _runs(settings, prometheus.NAME)
+        ports.append(("prometheus", prometheus.port(settings), "ANNALS_STACK_PROMETHEUS_PORT",
+                      running))  # fmt: skip
     for component, port, setting, running in ports:
         if not running:
             ensure_port_free(component, settings.host, port, setting)
@@ -112,6 +118,7 @@ def down(
 ) -> None:
     """Stop what `up` started (or the components named in `only`), in reverse order; data stays."""
     for name, stop in (
+        ("prometheus", prometheus.stop),
         ("connect", connect.stop),
         ("kafka", kafka.stop),
         ("postgres", _postgres_stop),
@@ -147,6 +154,22 @@ def status(settings: StackSettings) -> list[ComponentStatus]:
             connect.healthy(settings),
             str(settings.log("connect")),
         ),
+        *_prometheus_status(settings),
+    ]
+
+
+def _prometheus_status(settings: StackSettings) -> list[ComponentStatus]:
+    """Prometheus's row, where the stack runs one."""
+    if not prometheus.enabled(settings):
+        return []
+    return [
+        ComponentStatus(
+            prometheus.NAME,
+            read_pid(settings.pid_file(prometheus.NAME)),
+            prometheus.url(settings),
+            prometheus.healthy(settings),
+            str(settings.log(prometheus.NAME)),
+        )
     ]
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 
 from annals.console import prometheus
+from annals.stack.settings import StackSettings
 
 
 def _answer(request: httpx.Request) -> httpx.Response:
@@ -26,11 +28,22 @@ def test_every_chart_from_one_prometheus() -> None:
     first = found[0]
     assert first.top == 2.0 and not first.error
     assert first.series[0] == ("topic=orders.events", f"0.0,{prometheus.H:.1f} 600.0,0.0")
+    assert first.data["x"] == [100.0, 130.0] and first.data["series"] == [
+        {"label": "topic=orders.events", "values": [0.0, 2.0]},
+        {"label": "topic=customers.events", "values": [1.0, None]},
+    ]  # fmt: skip
+
+
+def test_the_stack_prometheus_is_the_default(tmp_path: Path) -> None:
+    stack = StackSettings(dir=tmp_path, connect_port=18000, prometheus_bin="/bin/true")
+    assert prometheus.base_url("", stack) == "http://127.0.0.1:19007"
+    assert prometheus.base_url("http://prom:9090", stack) == "http://prom:9090"
+    assert prometheus.base_url("", StackSettings(dir=tmp_path, prometheus=False)) == ""
 
 
 def test_without_prometheus_each_chart_says_why() -> None:
     found = asyncio.run(prometheus.charts(""))
-    assert all("not configured" in c.error for c in found)
+    assert all(c.error.startswith("no Prometheus") for c in found)
     down = asyncio.run(prometheus.charts("http://prom", httpx.MockTransport(
         lambda r: httpx.Response(503))))  # fmt: skip
     assert all(c.error.startswith("Prometheus:") for c in down)

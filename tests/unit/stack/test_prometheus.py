@@ -1,0 +1,30 @@
+"""The stack's Prometheus: its port, its scrape config and the platform's targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from annals.stack import prometheus
+from annals.stack.settings import StackSettings
+from annals.topology import topology
+
+
+def test_its_port_follows_connect_so_private_stacks_do_not_collide(tmp_path: Path) -> None:
+    assert prometheus.port(StackSettings(dir=tmp_path)) == 9090
+    assert prometheus.port(StackSettings(dir=tmp_path, connect_port=18370)) == 19377
+    assert prometheus.port(StackSettings(dir=tmp_path, prometheus_port=9999)) == 9999
+
+
+def test_every_declared_component_is_a_target(tmp_path: Path) -> None:
+    stack = StackSettings(dir=tmp_path)
+    config = prometheus.write_config(stack).read_text()
+    assert "scrape_interval: 5s" in config and str(prometheus.targets_dir(stack)) in config
+    groups = json.loads((prometheus.targets_dir(stack) / "platform.json").read_text())
+    components = {g["labels"]["component"] for g in groups}
+    declared = topology()
+    assert set(declared.services) <= components
+    assert {f"publisher-{s.name}" for s in declared.of_kind("command")} <= components
+    assert {"projector-1", "projector-2"} <= components
+    ports = [g["targets"][0] for g in groups]
+    assert len(ports) == len(set(ports))  # no two components share an address
