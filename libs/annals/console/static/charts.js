@@ -9,7 +9,7 @@
     if (!json || !box) return;
     const data = JSON.parse(json.textContent);
     const series = [{}].concat(data.series.map(function (s, i) {
-      return { label: s.label, stroke: colours[i % colours.length], width: 1.5, spanGaps: true };
+      return { label: s.label, stroke: colours[i % colours.length], width: 1.5, spanGaps: false };
     }));
     const width = function () { return Math.max(240, box.clientWidth || section.clientWidth); };
     const scales = data.range ? { x: { time: true, range: data.range } } : {};
