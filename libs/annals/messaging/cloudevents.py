@@ -92,8 +92,34 @@ def source_of(service: str) -> str:
 
 
 def dataschema_for(service: str, event_type: str, schema_version: int) -> str:
-    """Path of the event's JSON Schema under schemas/."""
+    """Path of the event's JSON Schema under schemas/ (the `dataschema` without a registry)."""
     return f"schemas/{service}/{event_type}.v{schema_version}.json"
+
+
+def subject_of(topic: str, event_type: str, schema_version: int) -> str:
+    """The registry subject of one type and version on a topic (docs/schema-registry.md)."""
+    return f"{topic}-{event_type}.v{schema_version}"
+
+
+REGISTRY_SCHEMA = "/versions/latest/schema"  # the bare schema of a subject, Confluent's API
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaLocation:
+    """Where records' `dataschema` points: the schema registry at `url`, else schemas/."""
+
+    url: str | None = None  # the registry's public base URL (ANNALS_REGISTRY_PUBLIC_URL or _URL)
+    topic: str = ""
+
+    def uri(self, service: str, event_type: str, schema_version: int) -> str:
+        """`<url>/subjects/<topic>-<Type>.v<N>/versions/latest/schema`, or the schemas/ path."""
+        if not self.url:
+            return dataschema_for(service, event_type, schema_version)
+        subject = subject_of(self.topic, event_type, schema_version)
+        return f"{self.url.rstrip('/')}/subjects/{subject}{REGISTRY_SCHEMA}"
+
+
+IN_REPOSITORY = SchemaLocation()
 
 
 @lru_cache(maxsize=256)  # the events of one append share their recorded_at
@@ -134,25 +160,35 @@ class OutgoingRecord:
 
 
 @lru_cache(maxsize=4096)
-def _type_parts(service: str, event_type: str, schema_version: int) -> tuple[str, str, bytes]:
+def _type_parts(
+    service: str, event_type: str, schema_version: int, schemas: SchemaLocation
+) -> tuple[str, str, bytes]:
     """The constant middle of an envelope, its ce_type and the ce_type header of one type."""
     ce_type = f"{service}.{event_type}"
     middle = (
         f',"source":{_str(source_of(service))},"type":{_str(ce_type)}'
         f',"datacontenttype":"application/json"'
-        f',"dataschema":{_str(dataschema_for(service, event_type, schema_version))}'
+        f',"dataschema":{_str(schemas.uri(service, event_type, schema_version))}'
         f',"schemaversion":{schema_version}'
     )
     return middle, ce_type, ce_type.encode()
 
 
-def to_kafka(event: RecordedEvent, service: str, traceparent: str | None = None) -> OutgoingRecord:
+def to_kafka(
+    event: RecordedEvent,
+    service: str,
+    traceparent: str | None = None,
+    schemas: SchemaLocation = IN_REPOSITORY,
+) -> OutgoingRecord:
     """The structured-mode record of a stored event: key = stream id, value = the envelope.
 
     The W3C trace context (`traceparent`: the one given, else the one the append stored) goes
-    into the CloudEvents distributed-tracing attribute and a `traceparent` header.
+    into the CloudEvents distributed-tracing attribute and a `traceparent` header; `dataschema`
+    names the schema in the registry of `schemas` (or its path under schemas/).
     """
-    middle, _, ce_type_header = _type_parts(service, event.event_type, event.schema_version)
+    middle, _, ce_type_header = _type_parts(
+        service, event.event_type, event.schema_version, schemas
+    )
     event_id = str(event.event_id)
     ids, stored = _trace(event.metadata_json)
     parent = traceparent or stored

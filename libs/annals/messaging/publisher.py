@@ -12,7 +12,13 @@ from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from annals.eventstore.ports import RecordedEvent
-from annals.messaging.cloudevents import OutgoingRecord, stored_traceparent, to_kafka
+from annals.messaging.cloudevents import (
+    IN_REPOSITORY,
+    OutgoingRecord,
+    SchemaLocation,
+    stored_traceparent,
+    to_kafka,
+)
 from annals.messaging.errors import PublishError
 from annals.messaging.security import client_security
 from annals.tracing import enabled as tracing_enabled
@@ -48,12 +54,18 @@ class KafkaPublisher:
     """
 
     def __init__(
-        self, producer: AIOKafkaProducer, topic: str, service: str, timeout: float = 90.0
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        service: str,
+        timeout: float = 90.0,
+        registry_url: str | None = None,
     ) -> None:
         self.producer = producer
         self.topic = topic
         self.service = service
         self.timeout = timeout  # bound of one publish(), acks included
+        self.schemas = SchemaLocation(registry_url, topic) if registry_url else IN_REPOSITORY
         self._partitions: dict[bytes, int] = {}
         self._count = 0
 
@@ -97,7 +109,8 @@ class KafkaPublisher:
         builders: dict[int, BatchBuilder] = {}
         futures: list[asyncio.Future[object]] = []
         for at, event in enumerate(events):
-            record = to_kafka(event, self.service, None if parents is None else parents[at])
+            parent = None if parents is None else parents[at]
+            record = to_kafka(event, self.service, parent, self.schemas)
             partition = self._partition(record.key, count)
             builder = builders.get(partition)
             if builder is None:

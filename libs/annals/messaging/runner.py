@@ -184,7 +184,11 @@ class RelayProcess:
             settings.publisher_name,
             reader_on(conn),
             KafkaPublisher(
-                producer, settings.topic, settings.service, settings.publisher_publish_timeout
+                producer,
+                settings.topic,
+                settings.service,
+                settings.publisher_publish_timeout,
+                registry_url=settings.registry_url or None,
             ),
             PostgresCheckpointStore(conn),
             batch_size=settings.publisher_batch_size,

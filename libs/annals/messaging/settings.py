@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from annals.stack import kafka_nodes
@@ -66,6 +66,11 @@ class PublisherSettings(BaseSettings):
     publisher_restart_cap: float = 10.0  # longest back-off between restarts after errors
     publisher_metrics_port: int = 0  # Prometheus port of the process (0: none)
     publisher_status_dir: str = ""  # where the process writes its status (default .stack/run)
+    registry_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("ANNALS_REGISTRY_PUBLIC_URL", "ANNALS_REGISTRY_URL"),
+        description="records' dataschema: the schema's URI in this registry (empty: schemas/)",
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> PublisherSettings:

@@ -9,7 +9,8 @@ parks behind it, so the real event of that version is applied when it comes):
   (settings.PRODUCER_OF_TOPIC, via messaging's `source_of`), or whose `type` is another
   service's; a Debezium change whose `source.connector`/`db`/`schema`/`table` is not the one of
   its topic (settings.CDC_ORIGINS);
-- `invalid data`: a `dataschema` that is not its type's, or data that does not validate against
+- `invalid data`: a `dataschema` that is not its type's (its path under schemas/ or its
+  subject's URI in a schema registry), or data that does not validate against
   schemas/<service>/<Type>.v<N>.json in its wire form (annals.schemas.wire);
 - `unknown event`: a type and version with no schema.
 """
@@ -22,7 +23,7 @@ from functools import cache
 from typing import Any
 
 from annals.cdc import RowChange
-from annals.messaging.cloudevents import source_of
+from annals.messaging.cloudevents import REGISTRY_SCHEMA, source_of, subject_of
 from annals.projections.events import CDC_PREFIX, Event, PoisonRecord
 from annals.projections.records import Item, poison_event
 from annals.projections.settings import CDC_ORIGINS, PRODUCER_OF_TOPIC
@@ -85,9 +86,9 @@ class Admission:
             raise ForgedSource(f"type {_shown(event.type)} is not an event of {service} "
                                f"({event.topic})")  # fmt: skip
         contract = self.schemas.contract(service, name, event.schema_version)
-        if event.dataschema is not None and event.dataschema != contract.dataschema:
-            raise InvalidData(f"dataschema {_shown(event.dataschema)} is not "
-                              f"{contract.dataschema}")  # fmt: skip
+        if event.dataschema is not None and not _names_contract(event, name, contract.dataschema):
+            raise InvalidData(f"dataschema {_shown(event.dataschema)} is neither "
+                              f"{contract.dataschema} nor its subject in a registry")  # fmt: skip
         contract.check(event.data)
         return contract.validator.is_valid
 
@@ -107,6 +108,17 @@ class Admission:
                 f"{_shown(s.table)} is not one of {origin[0]} {origin[1]}.{schema}.{table} "
                 f"({event.topic})"
             )
+
+
+def _names_contract(event: Event, name: str, path: str) -> bool:
+    """`dataschema` is the schema's path under schemas/ or its URI in a schema registry
+    (`http(s)://<registry>/subjects/<topic>-<Type>.v<N>/versions/latest/schema`, whichever
+    registry the producer was given: the data is checked against the local schema anyway)."""
+    claimed = event.dataschema or ""
+    if claimed == path:
+        return True
+    tail = f"/subjects/{subject_of(event.topic, name, event.schema_version)}{REGISTRY_SCHEMA}"
+    return claimed.startswith(("http://", "https://")) and claimed.endswith(tail)
 
 
 def _shown(value: str | None) -> str:

@@ -12,12 +12,19 @@ from pathlib import Path
 
 import httpx
 
+from annals.messaging.cloudevents import subject_of
 from annals.topology import topology
 
+__all__ = ["Registered", "register_all", "schema_files", "subject_of"]
 
-def subject_of(topic: str, event_type: str, version: int) -> str:
-    """The subject of one event type and version on a topic."""
-    return f"{topic}-{event_type}.v{version}"
+
+def schema_files(root: Path, service: str) -> list[tuple[str, int, Path]]:
+    """Each schema file of a service: (event type, version, path), sorted by file name."""
+    found = []
+    for path in sorted((root / service).glob("*.json")):
+        event_type, _, version = path.name.removesuffix(".json").rpartition(".v")
+        found.append((event_type, int(version), path))
+    return found
 
 
 @dataclass
@@ -38,9 +45,8 @@ def register_all(
     """Register every schema file of each service with a topic (client: the registry's base URL)."""
     done = Registered()
     for service, topic in (topics or _topics()).items():
-        for path in sorted((root / service).glob("*.json")):
-            event_type, _, version = path.name.removesuffix(".json").rpartition(".v")
-            subject = subject_of(topic, event_type, int(version))
+        for event_type, version, path in schema_files(root, service):
+            subject = subject_of(topic, event_type, version)
             body = {"schema": json.dumps(json.loads(path.read_text())), "schemaType": "JSON"}
             answer = client.post(f"/subjects/{subject}/versions", json=body)
             if answer.status_code == 200:

@@ -21,6 +21,7 @@ from annals.eventstore.availability import Availability
 from annals.eventstore.database import PostgresDatabase
 from annals.eventstore.keywrap import configured_wrapper
 from annals.eventstore.postgres import PostgresEventStore
+from annals.schemas.remote import require_registered
 from annals.tracing.http import instrument
 from annals.web.auth import TokenVerifier
 from annals.web.commands import CommandApi
@@ -94,6 +95,7 @@ def service_lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
+        await asyncio.to_thread(require_registered, settings.service, settings)
         if settings.uses_unsafe_secret:
             log.warning("development mode: the documented JWT secret is accepted (loopback only)")
         if configured_wrapper() is None:

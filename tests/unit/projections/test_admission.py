@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from annals.eventstore.ports import RecordedEvent, uuid7
-from annals.messaging.cloudevents import to_kafka
+from annals.messaging.cloudevents import SchemaLocation, to_kafka
 from annals.projections.admission import ForgedSource, admission, admission_for
 from annals.projections.events import Event
 from annals.projections.intake import decode_one
@@ -22,6 +22,8 @@ from tests.unit.cdc.samples import ROW, key, value
 ORDERS, CUSTOMERS, PRODUCTS = "orders.events", "customers.events", "legacy.public.products"
 PLACED = {"order_id": "o1", "customer_id": "c1", "currency": "EUR"}
 REACTIVATED = {"customer_id": "c-x"}
+REGISTRY, LATEST = "https://registry.example:8081", "/versions/latest/schema"
+SUBJECTS = f"{REGISTRY}/subjects"
 
 
 @dataclass
@@ -123,14 +125,34 @@ def test_an_undeclared_topic_has_no_producer() -> None:
         ({**PLACED, "currency": 5}, {}, "currency"),
         ({"order_id": "o1"}, {}, "customer_id"),
         (PLACED, {"dataschema": "schemas/orders/OrderCancelled.v1.json"}, "dataschema"),
+        (
+            PLACED,
+            {"dataschema": f"{SUBJECTS}/orders.events-OrderCancelled.v1{LATEST}"},
+            "dataschema",
+        ),
+        (
+            PLACED,
+            {"dataschema": f"{SUBJECTS}/customers.events-OrderPlaced.v1{LATEST}"},
+            "dataschema",
+        ),
     ],
-    ids=["wrong-type", "missing-field", "other-dataschema"],
+    ids=["wrong-type", "missing-field", "other-dataschema", "other-subject", "other-topic"],
 )
 def test_data_off_its_schema_is_invalid(data: Any, changes: dict, says: str) -> None:
     item = poison(cloudevent(ORDERS, "orders.OrderPlaced", data, **changes), ORDERS,
                   "invalid data")  # fmt: skip
     assert says in item.reason
     assert item.error_class == f"{InvalidData.__module__}.InvalidData"
+
+
+def test_a_dataschema_in_a_registry_is_admitted() -> None:
+    stored = RecordedEvent(1, 1, "s-1", "s", 4, uuid7(), "OrderPlaced", 1, json.dumps(PLACED),
+                           "{}", datetime.now(UTC))  # fmt: skip
+    out = to_kafka(stored, "orders", schemas=SchemaLocation(REGISTRY, ORDERS))
+    uri = json.loads(out.value)["dataschema"]
+    assert uri == f"{REGISTRY}/subjects/orders.events-OrderPlaced.v1/versions/latest/schema"
+    assert isinstance(decode(Record(f"t.{ORDERS}", out.value, out.key, headers=out.headers),
+                             ORDERS), Event)  # fmt: skip
 
 
 def test_a_record_without_dataschema_is_checked_by_type_and_version() -> None:

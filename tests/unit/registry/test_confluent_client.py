@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from annals.registry.app import create_app
-from annals.registry.memory import MemoryStore
-from annals.registry.settings import RegistrySettings
-from annals.web.auth import mint_token
+from tests.unit.registry.conftest import Served
 
 SUBJECT = "orders.events-OrderPlaced.v1"
 V1 = {"type": "object", "properties": {"order_id": {"type": "string"}},
@@ -27,30 +19,10 @@ V2 = {**V1, "properties": {"order_id": {"type": "string"}, "note": {"type": "str
 BROKEN = {**V1, "properties": {"order_id": {"type": "integer"}}}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
-def client() -> Iterator[SchemaRegistryClient]:
-    settings = RegistrySettings(storage="memory", dev_mode=True)
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings, MemoryStore()), host="127.0.0.1", port=port,
-                            log_level="warning")  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    token = mint_token(settings, ["admin"], audience="registry")
-    yield SchemaRegistryClient(
-        {"url": f"http://127.0.0.1:{port}", "basic.auth.user.info": f"token:{token}"}
-    )
-    server.should_exit = True
-    thread.join(5)
+def client(served: Served) -> SchemaRegistryClient:
+    token = served.token("admin")
+    return SchemaRegistryClient({"url": served.url, "basic.auth.user.info": f"token:{token}"})
 
 
 def _schema(doc: dict[str, object]) -> Schema:
