@@ -54,7 +54,7 @@ SECONDS = float(os.environ.get("BENCH_FAULTS_SECONDS", "60"))
 PG_AT, KAFKA_AT, KILL_AT = 0.15 * SECONDS, 0.45 * SECONDS, 0.7 * SECONDS
 PG_DOWN = 5.0
 TIMEOUT = 5.0  # the load's client timeout: a request without an answer by then is "hung"
-PROBE_TIMEOUT, PROBE_RUN, PROBE_FOR = 2.0, 200, 60.0  # DESIGN §7 / issue 11 "Must show"
+PROBE_TIMEOUT, PROBE_RUN, PROBE_FOR = 2.0, 200, 60.0  # docs/request-path-failures.md#probes
 CATCH_UP = 120.0
 ITEM = {"quantity": 2, "unit_price": {"amount": "9.90", "currency": "EUR"}}
 

@@ -1,4 +1,5 @@
-"""Capped exponential back-off with full jitter: the one retry delay rule of the platform (§7).
+"""Capped exponential back-off with full jitter: the one retry delay rule of the platform
+(docs/messaging-failures.md, docs/projection-failures.md).
 
 Every loop that reconnects or retries (relay, projectors, subscribers, the CLI, pools) takes its
 delays from a `Backoff`, so no two places disagree about how fast to hammer a dependency that is

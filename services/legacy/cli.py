@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from annals.migrations import MigrationFailed
 from annals.stack.settings import DATABASE_OWNERS, StackSettings
 
 console = Console(highlight=False)
@@ -80,7 +81,7 @@ def migrate(
 
     try:
         asyncio.run(run())
-    except asyncpg.PostgresError as error:
+    except (asyncpg.PostgresError, MigrationFailed) as error:
         _error(f"migration failed: {error}")
     console.print(f"[green]✓[/green] legacy schema {schema!r} up to date in {DATABASE}")
 

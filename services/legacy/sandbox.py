@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
+from annals import migrations
 from annals.cdc.reader import ChangeReader, topic_pattern
 from annals.connect import ConnectClient, ConnectorSpec, load_spec
 from annals.connect.client import ConnectorStatus
@@ -112,6 +113,7 @@ class Sandbox:
         leaked = await slot_info(self.admin, self.slot)
         await self.admin.execute(f"DROP PUBLICATION IF EXISTS {quote(self.where.publication)}")
         await self.admin.execute(f"DROP SCHEMA IF EXISTS {quote(self.where.schema)} CASCADE")
+        await migrations.forget(self.admin, self.where.component)
         await delete_topics(self.stack, self.prefix)
         self.connect.close()
         if not deleted:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from annals import migrations
+from annals.migrations import Step
+
 CDC_ROLE = "debezium"
 PUBLICATION = "legacy_erp_cdc"
 HEARTBEAT_TABLE = "debezium_heartbeat"
@@ -112,22 +115,34 @@ class LegacySchema:
         """The publication's table list."""
         return ", ".join(self.table(t) for t in (*TABLES, HEARTBEAT_TABLE))
 
+    @property
+    def component(self) -> str:
+        """Its name in the database's migration bookkeeping."""
+        return "legacy" if self.schema == "public" else f"legacy.{self.schema}"
+
+    def steps(self) -> tuple[Step, ...]:
+        """The schema's migration steps (idempotent DDL: databases made before the runner run
+        it once more, harmlessly)."""
+        ddl = ";\n".join(self.ddl())
+        return (Step(self.component, 1, "tables, replica identities, CDC grants", ddl),)
+
+    def publication_sql(self) -> str:
+        """Create the filtered publication, or set its tables (every run)."""
+        name = "'" + self.publication.replace("'", "''") + "'"
+        pub, tables = quote(self.publication), self.publication_tables()
+        return f"""DO $do$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_publication WHERE pubname = {name}) THEN
+        ALTER PUBLICATION {pub} SET TABLE {tables};
+    ELSE
+        CREATE PUBLICATION {pub} FOR TABLE {tables};
+    END IF;
+END $do$"""
+
 
 async def migrate(conn: asyncpg.Connection, where: LegacySchema | None = None) -> None:
     """Create the legacy tables, replica identities, grants and the filtered publication."""
     where = where or LegacySchema()
-    async with conn.transaction():
-        # Serialize concurrent migrations (simulate and apply may both run it).
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('annals.legacy.migrate'))")
-        for statement in where.ddl():
-            await conn.execute(statement)
-        exists = await conn.fetchval(
-            "SELECT 1 FROM pg_publication WHERE pubname = $1", where.publication
-        )
-        verb = (
-            "ALTER PUBLICATION {} SET TABLE {}" if exists else "CREATE PUBLICATION {} FOR TABLE {}"
-        )
-        await conn.execute(verb.format(quote(where.publication), where.publication_tables()))
+    await migrations.apply(conn, where.steps(), [where.publication_sql()])
 
 
 async def drop(conn: asyncpg.Connection, where: LegacySchema) -> None:
@@ -136,6 +151,7 @@ async def drop(conn: asyncpg.Connection, where: LegacySchema) -> None:
         raise ValueError("refusing to drop the public legacy schema")
     await conn.execute(f"DROP PUBLICATION IF EXISTS {quote(where.publication)}")
     await conn.execute(f"DROP SCHEMA IF EXISTS {quote(where.schema)} CASCADE")
+    await migrations.forget(conn, where.component)
 
 
 async def columns(conn: asyncpg.Connection, where: LegacySchema, table: str) -> list[str]:

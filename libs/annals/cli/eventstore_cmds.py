@@ -26,6 +26,7 @@ from annals.eventstore.migrations import migrate
 from annals.eventstore.pgstores import PostgresKeyStore
 from annals.eventstore.registry import EventRegistry
 from annals.eventstore.settings import ServiceDatabase
+from annals.migrations import MigrationFailed
 from annals.topology import resolve, topology
 
 T = TypeVar("T")
@@ -41,7 +42,7 @@ def migrate_cmd(
     settings = ServiceDatabase.for_service(service)
     try:
         applied = asyncio.run(migrate(settings.owner_dsn, settings.app_role))
-    except (OSError, asyncpg.PostgresError, EventStoreError) as exc:
+    except (OSError, asyncpg.PostgresError, EventStoreError, MigrationFailed) as exc:
         console.print(f"[red]migration of {service} failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     if applied:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from annals.commands.storage import DatabaseNotReady
+from annals.migrations import MigrationFailed
 from annals.stack.errors import StackError
 from annals.stack.settings import StackSettings
 from annals.web import launcher
@@ -50,7 +51,7 @@ def _settings(spec: launcher.ServiceSpec) -> ServiceSettings:
 def _migrate(spec: launcher.ServiceSpec, settings: ServiceSettings) -> None:
     try:
         launcher.migrate(spec, settings)
-    except DatabaseNotReady as exc:
+    except (DatabaseNotReady, MigrationFailed) as exc:
         console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from None
     except Exception as exc:

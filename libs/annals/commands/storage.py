@@ -8,12 +8,15 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from annals import migrations as runner
 from annals.commands.tables import SCHEMA, TableStep
 from annals.eventstore import migrations as es_migrations
 from annals.eventstore.database import PostgresDatabase
+from annals.migrations import Step
 
-LOCK_KEY = 0x616E6E616C74  # one service-table migration per database at a time
 CONNECT_TIMEOUT = 5.0
+OLD_BOOKKEEPING = "api.schema_migrations"  # the former runner's: its steps are adopted
+SCHEMA_STEP = Step(SCHEMA, 0, "schema api", f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
 
 
 class DatabaseNotReady(Exception):
@@ -29,59 +32,48 @@ def _quote(role: str) -> str:
     return '"' + role.replace('"', '""') + '"'
 
 
+def api_steps(steps: Sequence[TableStep]) -> list[Step]:
+    """A service's own table steps as the runner's (component `api`, numbered as before)."""
+    own = [Step(SCHEMA, t.version, t.name, t.sql, recorded_in=OLD_BOOKKEEPING) for t in steps]
+    return [SCHEMA_STEP, *own]
+
+
+def database_steps(steps: Sequence[TableStep]) -> list[Step]:
+    """Everything a command service's database needs: the event store, then its own tables."""
+    return [*es_migrations.MIGRATIONS, *api_steps(steps)]
+
+
+def role_grants(app_role: str, table_grants: Sequence[str]) -> list[str]:
+    """The service role's grants on the event store and on its own tables."""
+    role = _quote(app_role)
+    own = [
+        f"GRANT USAGE ON SCHEMA {SCHEMA} TO {role};",
+        *(g.format(app=role) for g in table_grants),
+    ]
+    return [es_migrations.grants_sql(app_role), "\n".join(own)]
+
+
 async def migrate_tables(
     owner_dsn: str, app_role: str, steps: Sequence[TableStep], grants: Sequence[str]
 ) -> list[int]:
-    """Migrate the event store, then the service's own tables, as the owner; grant the role."""
-    applied = await es_migrations.migrate(owner_dsn, app_role)
-    conn = await asyncpg.connect(owner_dsn, timeout=CONNECT_TIMEOUT)
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS api.schema_migrations (version int PRIMARY KEY, "
-                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {r[0] for r in await conn.fetch("SELECT version FROM api.schema_migrations")}
-            for step in steps:
-                if step.version not in done:
-                    await conn.execute(step.sql)
-                    await conn.execute(
-                        "INSERT INTO api.schema_migrations (version, name) VALUES ($1, $2)",
-                        step.version,
-                        step.name,
-                    )
-                    applied.append(1000 + step.version)
-            role = _quote(app_role)
-            await conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {role}")
-            await conn.execute(f"GRANT SELECT ON api.schema_migrations TO {role}")
-            for grant in grants:
-                await conn.execute(grant.format(app=role))
-    finally:
-        await conn.close()
-    return applied
+    """Migrate the event store, then the service's own tables, as the owner; grant the role.
+
+    The versions applied: the event store's, then the service's own plus 1000.
+    """
+    applied = await runner.migrate(owner_dsn, database_steps(steps), role_grants(app_role, grants))
+    own = [s.version + 1000 for s in applied if s.component == SCHEMA and s is not SCHEMA_STEP]
+    return [s.version for s in applied if s.component != SCHEMA] + own
 
 
 async def check_migrated(dsn: str, steps: Sequence[TableStep]) -> None:
-    """Raise DatabaseNotReady unless every event-store and service migration is applied."""
-    conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
-    try:
-        missing: list[str] = []
-        for table, wanted in (
-            ("eventstore.schema_migrations", {m.version for m in es_migrations.MIGRATIONS}),
-            ("api.schema_migrations", {s.version for s in steps}),
-        ):
-            try:
-                have = {r[0] for r in await conn.fetch(f"SELECT version FROM {table}")}
-            except asyncpg.UndefinedTableError:
-                have = set()
-            if wanted - have:
-                missing.append(f"{table.split('.')[0]} {sorted(wanted - have)}")
-    finally:
-        await conn.close()
+    """Raise DatabaseNotReady unless every event-store and service step is applied."""
+    missing = await runner.check(dsn, database_steps(steps), timeout=CONNECT_TIMEOUT)
     if missing:
-        raise DatabaseNotReady(f"not migrated (missing: {', '.join(missing)})")
+        by: dict[str, list[int]] = {}
+        for step in missing:
+            by.setdefault(step.component, []).append(step.version)
+        listed = ", ".join(f"{component} {versions}" for component, versions in by.items())
+        raise DatabaseNotReady(f"not migrated (missing: {listed})")
 
 
 async def open_service_database(
@@ -119,6 +111,8 @@ async def open_service_database(
             f"run `annals services migrate {service}` or set ANNALS_{service.upper()}_MIGRATE=true"
         )
         raise DatabaseNotReady(f"{service}: database {_where(dsn)} is {exc}; {hint}") from None
+    except runner.MigrationFailed as exc:
+        raise DatabaseNotReady(f"{service}: {exc}") from None
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         where = _where(owner_dsn if migrate else dsn)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,19 +1,14 @@
-"""Versioned, idempotent migrations of the event store schema, serialized by an advisory lock."""
+"""The event store's schema steps and its role's grants, applied by annals.migrations."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import asyncpg
-
+from annals import migrations as runner
 from annals.eventstore import schema
 from annals.eventstore.settings import ServiceDatabase
+from annals.migrations import Step
 from annals.stack.settings import KEYS_READER
 
-log = logging.getLogger(__name__)
-LOCK_KEY = 0x616E6E616C73  # "annals": one migration run per database at a time
+COMPONENT = "eventstore"
 
 APPEND_ONLY_TRIGGER = """
 CREATE OR REPLACE FUNCTION eventstore.refuse_event_change() RETURNS trigger
@@ -83,23 +78,21 @@ DEFINERS = (
 
 def _initial_tables() -> str:
     tables = [schema.streams, schema.events, schema.snapshots, schema.subject_keys]
-    return ";\n".join(schema.create_ddl(*tables)) + ";"
+    ddl = [f"CREATE SCHEMA IF NOT EXISTS {schema.SCHEMA}", *schema.create_ddl(*tables)]
+    return ";\n".join(ddl) + ";"
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One numbered schema step; `sql` builds its text when it runs."""
-
-    version: int
-    name: str
-    sql: Callable[[], str]
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "tables: streams, events, snapshots, subject_keys", _initial_tables),
-    Migration(2, "events are append-only (trigger)", lambda: APPEND_ONLY_TRIGGER),
-    Migration(3, "security-definer functions: stream metadata, tombstones, forget, rewrap",
-              lambda: DEFINER_FUNCTIONS),
+# Numbered as the event store's former runner numbered them in eventstore.schema_migrations, so
+# a database it migrated adopts them instead of running them again.
+OLD_BOOKKEEPING = "eventstore.schema_migrations"
+MIGRATIONS: tuple[Step, ...] = tuple(
+    Step(COMPONENT, version, name, sql, recorded_in=OLD_BOOKKEEPING)
+    for version, name, sql in (
+        (1, "tables: streams, events, snapshots, subject_keys", _initial_tables),
+        (2, "events are append-only (trigger)", APPEND_ONLY_TRIGGER),
+        (3, "security-definer functions: stream metadata, tombstones, forget, rewrap",
+         DEFINER_FUNCTIONS),
+    )
 )  # fmt: skip
 
 
@@ -117,7 +110,6 @@ GRANT SELECT, INSERT ON eventstore.streams TO {role};
 GRANT UPDATE (version, updated_at) ON eventstore.streams TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON eventstore.snapshots TO {role};
 GRANT SELECT, INSERT ON eventstore.subject_keys TO {role};
-GRANT SELECT ON eventstore.schema_migrations TO {role};
 {definers}
 DO $do$ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{KEYS_READER}') THEN
@@ -129,37 +121,9 @@ END $do$;
 
 
 async def migrate(owner_dsn: str, app_role: str | None = None) -> list[int]:
-    """Apply the missing migrations as the database owner; return the versions applied."""
-    conn = await asyncpg.connect(owner_dsn)
-    try:
-        return await migrate_connection(conn, app_role)
-    finally:
-        await conn.close()
-
-
-async def migrate_connection(conn: asyncpg.Connection, app_role: str | None) -> list[int]:
-    """Apply the missing migrations on an open owner connection (one transaction)."""
-    applied: list[int] = []
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema.SCHEMA}")
-        ddl = schema.create_ddl(schema.schema_migrations)[0]
-        await conn.execute(ddl.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
-        done = {r[0] for r in await conn.fetch("SELECT version FROM eventstore.schema_migrations")}
-        for step in MIGRATIONS:
-            if step.version in done:
-                continue
-            log.info("event store migration %s: %s", step.version, step.name)
-            await conn.execute(step.sql())
-            await conn.execute(
-                "INSERT INTO eventstore.schema_migrations (version, name) VALUES ($1, $2)",
-                step.version,
-                step.name,
-            )
-            applied.append(step.version)
-        if app_role:
-            await conn.execute(grants_sql(app_role))
-    return applied
+    """Apply the missing event store steps as the database owner; the versions applied."""
+    always = [grants_sql(app_role)] if app_role else []
+    return [step.version for step in await runner.migrate(owner_dsn, MIGRATIONS, always)]
 
 
 async def migrate_service(service: str) -> list[int]:

@@ -92,14 +92,6 @@ subject_keys = Table(
     Column("forgotten_at", DateTime(timezone=True)),
 )
 
-schema_migrations = Table(
-    "schema_migrations",
-    metadata,
-    Column("version", Integer, primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-)
-
 
 def create_ddl(*tables: Table) -> list[str]:
     """CREATE TABLE and CREATE INDEX statements of tables, for PostgreSQL."""

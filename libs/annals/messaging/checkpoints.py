@@ -1,16 +1,15 @@
-"""Publisher checkpoints in the service database, their migration, and an in-memory twin."""
+"""Publisher checkpoints in the service database, their migration step, and an in-memory twin."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any, Protocol
 
-import asyncpg
-
+from annals import migrations as runner
 from annals.eventstore.ports import START, Checkpoint
+from annals.migrations import Step
 
 log = logging.getLogger(__name__)
-MIGRATION_LOCK = 0x616E6E616C7350  # serializes messaging migrations per database
 PUBLICATION = "annals_outbox"  # the Debezium outbox connectors read the events through it
 
 LOAD = "SELECT tx_id, position FROM messaging.publisher_checkpoints WHERE name = $1"
@@ -42,12 +41,17 @@ END $$;
 """
 
 
+# Idempotent DDL: databases migrated before the one runner run it once more, harmlessly.
+STEPS = (Step("messaging", 1, "publisher checkpoints, outbox publication", SCHEMA_SQL),)
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def grants_sql(app_role: str, debezium_role: str | None) -> str:
-    """The app role reads and writes checkpoints; Debezium may read the events table."""
+    """The app role reads and writes checkpoints; Debezium (when that role exists) may read the
+    events table."""
     app = _ident(app_role)
     sql = f"""
 GRANT USAGE ON SCHEMA messaging TO {app};
@@ -55,9 +59,14 @@ GRANT SELECT, INSERT, UPDATE ON messaging.publisher_checkpoints TO {app};
 """
     if debezium_role:
         dbz = _ident(debezium_role)
+        literal = "'" + debezium_role.replace("'", "''") + "'"
         sql += f"""
-GRANT USAGE ON SCHEMA eventstore TO {dbz};
-GRANT SELECT ON eventstore.events TO {dbz};
+DO $do$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {literal}) THEN
+        GRANT USAGE ON SCHEMA eventstore TO {dbz};
+        GRANT SELECT ON eventstore.events TO {dbz};
+    END IF;
+END $do$;
 """
     return sql
 
@@ -65,23 +74,8 @@ GRANT SELECT ON eventstore.events TO {dbz};
 async def migrate_messaging(
     owner_dsn: str, app_role: str, debezium_role: str | None = "debezium"
 ) -> None:
-    """Create the checkpoint table and the outbox publication (idempotent, as the owner).
-
-    Needs the event store's tables (run the event store migration first). The Debezium grants
-    are skipped when that role does not exist.
-    """
-    conn = await asyncpg.connect(owner_dsn)
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            await conn.execute(SCHEMA_SQL)
-            if debezium_role and not await conn.fetchval(
-                "SELECT 1 FROM pg_roles WHERE rolname = $1", debezium_role
-            ):
-                debezium_role = None
-            await conn.execute(grants_sql(app_role, debezium_role))
-    finally:
-        await conn.close()
+    """Apply the messaging step and grants as the owner (after the event store's steps)."""
+    await runner.migrate(owner_dsn, STEPS, [grants_sql(app_role, debezium_role)])
 
 
 class Queries(Protocol):

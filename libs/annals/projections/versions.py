@@ -13,6 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
+from annals import migrations
 from annals.projections.health import WORKERS_DDL
 from annals.projections.projection import Projection
 from annals.projections.tables import quote
@@ -56,6 +57,10 @@ CREATE TABLE {s}._dead_letters (
     "offset" bigint, stream_id text, version int, event_type text, reason text NOT NULL,
     error text NOT NULL, at timestamptz NOT NULL DEFAULT now());
 """
+# Idempotent DDL: a database whose registry predates the one runner runs it once more, harmlessly.
+STEPS = (
+    migrations.Step("projections", 1, "registry, versions, workers", REGISTRY_DDL + WORKERS_DDL),
+)
 # Columns added to the bookkeeping after versions were created without them (table, column).
 ADDED_COLUMNS = (("_streams", "event_id text"), ("_parked", "event_id text"))
 # Views beside the tables' own: what the query API needs about freshness.
@@ -81,32 +86,31 @@ def schema_name(name: str, version: int) -> str:
 
 
 async def migrate_registry(conn: asyncpg.Connection) -> None:
-    """Create the registry tables (idempotent; serialized by an advisory lock)."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('annals.projections.registry'))")
-        await conn.execute(REGISTRY_DDL)
-        await conn.execute(WORKERS_DDL)
+    """Apply the registry's steps (annals.migrations; as the projector's role)."""
+    await migrations.apply(conn, STEPS)
+
+
+def bookkeeping_steps(schema: str) -> tuple[migrations.Step, ...]:
+    """A version's own steps: columns added to its bookkeeping after it may have been created.
+
+    Each ALTER is guarded by a look at the catalog, so a version that has the column (every
+    version created since) takes no table lock.
+    """
+    alters = []
+    for table, column in ADDED_COLUMNS:
+        target = f"{quote(schema)}.{quote(table)}"
+        alters.append(
+            f"IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{target}'::regclass "
+            f"AND attname = '{column.split()[0]}' AND NOT attisdropped) THEN "
+            f"ALTER TABLE {target} ADD COLUMN {column}; END IF;"
+        )
+    sql = "DO $do$ BEGIN " + " ".join(alters) + " END $do$"
+    return (migrations.Step(f"projection.{schema}", 1, "event ids of applied and parked", sql),)
 
 
 async def upgrade_bookkeeping(conn: asyncpg.Connection, schema: str) -> None:
-    """Add the bookkeeping columns a version created by an older release lacks.
-
-    Checked first, so the ALTER (which locks the table) runs once per version, not per start.
-    """
-    for table, column in ADDED_COLUMNS:
-        name = column.split()[0]
-        present = await conn.fetchval(
-            "SELECT count(*) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 "
-            "AND NOT attisdropped",
-            f"{quote(schema)}.{quote(table)}",
-            name,
-        )
-        if not present:
-            async with conn.transaction():
-                await lock(conn, schema.rsplit("_v", 1)[0])
-                await conn.execute(
-                    f"ALTER TABLE {quote(schema)}.{quote(table)} ADD COLUMN IF NOT EXISTS {column}"
-                )
+    """Bring a version's bookkeeping up to date (a version created by an older release)."""
+    await migrations.apply(conn, bookkeeping_steps(schema))
 
 
 async def lock(conn: asyncpg.Connection, name: str) -> None:
@@ -242,6 +246,7 @@ async def drop_version(conn: asyncpg.Connection, name: str, version: int) -> Non
         if current == version:
             raise ValueError(f"{name} v{version} is live; switch to another version first")
         await conn.execute(f"DROP SCHEMA IF EXISTS {quote(schema_name(name, version))} CASCADE")
+        await migrations.forget(conn, f"projection.{schema_name(name, version)}")
         await conn.execute(
             "UPDATE projections.versions SET state = 'dropped' WHERE name = $1 AND version = $2",
             name,

@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from annals import migrations as runner
+from annals.migrations import Step
 from annals.registry.ports import Transaction, Version
 from annals.registry.settings import RegistrySettings
 
@@ -42,6 +44,8 @@ GRANT USAGE ON SCHEMA registry TO {app};
 GRANT SELECT, INSERT ON registry.schemas TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON registry.versions, registry.levels TO {app};
 """
+# Idempotent DDL: a registry database created before the one runner runs it once more, harmlessly.
+STEPS = (Step("registry", 1, "schemas, versions, levels", TABLES),)
 _VERSION = "SELECT subject, version, schema_id, schema, deleted FROM registry.versions v "
 _VERSION += "JOIN registry.schemas s ON s.id = v.schema_id "
 
@@ -52,14 +56,7 @@ def migrate(owner_dsn: str, app_role: str) -> None:
 
 
 async def _migrate(owner_dsn: str, app_role: str) -> None:
-    conn = await asyncpg.connect(owner_dsn)
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
-            await conn.execute(TABLES)
-            await conn.execute(GRANTS.format(app=f'"{app_role}"'))
-    finally:
-        await conn.close()
+    await runner.migrate(owner_dsn, STEPS, [GRANTS.format(app=f'"{app_role}"')])
 
 
 def _version(row: Any) -> Version:

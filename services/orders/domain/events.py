@@ -9,7 +9,8 @@ from pydantic import Field
 from annals.eventstore.domain import DomainEvent
 from orders.domain.money import Currency, Money
 
-Sku = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", examples=["SKU-1"])]
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # the one SKU rule: bodies and paths
+Sku = Annotated[str, Field(pattern=SKU_PATTERN, examples=["SKU-1"])]
 Quantity = Annotated[int, Field(ge=1, le=10_000)]
 
 

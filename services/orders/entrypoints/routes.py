@@ -13,14 +13,14 @@ from annals.web.auth import Principal, require
 from annals.web.commands import CommandApi, command_api, run_command
 from annals.web.routes import ID_PATTERN, WRITE_HEADERS, command_route, write_docs
 from orders.domain import commands as c
-from orders.domain.events import Quantity
+from orders.domain.events import SKU_PATTERN, Quantity
 from orders.domain.order import OrderState
 from orders.entrypoints.views import OrderView
 
 SCOPE = "orders:write"
 router = APIRouter(prefix="/orders", tags=["orders"])
 OrderId = Annotated[str, Path(pattern=ID_PATTERN)]
-Sku = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Sku = Annotated[str, Path(pattern=SKU_PATTERN)]
 Api = Annotated[CommandApi[OrderState], Depends(command_api)]
 Writer = Annotated[Principal, Depends(require(SCOPE))]
 

@@ -23,7 +23,9 @@ async def test_migrate_twice_and_concurrently_is_safe(es_database: ScratchDataba
     assert results == [[], [], [], []]
     conn = await asyncpg.connect(es_database.app_dsn)
     try:
-        versions = await conn.fetch("SELECT version FROM eventstore.schema_migrations")
+        versions = await conn.fetch(
+            "SELECT version FROM annals.migrations WHERE component = 'eventstore'"
+        )
         assert sorted(r[0] for r in versions) == [m.version for m in MIGRATIONS]
     finally:
         await conn.close()

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 
+from annals import migrations
 from annals.registry.app import create_app
 from annals.registry.settings import RegistrySettings
 from annals.stack.settings import StackSettings
@@ -28,6 +29,7 @@ async def _wipe(settings: RegistrySettings) -> None:
     conn = await asyncpg.connect(settings.owner_dsn)
     try:
         await conn.execute("DROP SCHEMA IF EXISTS registry CASCADE")
+        await migrations.forget(conn, "registry")  # its steps run again on the next start
     finally:
         await conn.close()
 
