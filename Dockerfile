@@ -20,6 +20,7 @@ COPY services services
 COPY schemas schemas
 COPY deploy/connect deploy/connect
 COPY --from=assets /src/deploy/console/node_modules/htmx.org/dist/htmx.min.js libs/annals/console/static/vendor/htmx.min.js
+COPY --from=assets /src/deploy/console/node_modules/uplot/dist/uPlot.iife.min.js /src/deploy/console/node_modules/uplot/dist/uPlot.min.css libs/annals/console/static/vendor/
 RUN uv sync --locked --python /usr/local/bin/python3
 
 FROM python:3.11-slim-bookworm

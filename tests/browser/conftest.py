@@ -33,8 +33,35 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 
 
+class Console:
+    """The console as a uvicorn process on one port; restart() stops it and starts it again."""
+
+    def __init__(self, port: int, log: Path) -> None:
+        self.url, self.log = f"http://127.0.0.1:{port}", log
+        self.args = [sys.executable, "-m", "uvicorn", "--factory",
+                     "annals.console.app:create_app", "--host", "127.0.0.1", "--port", str(port),
+                     "--log-level", "warning"]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Spawn it and wait until /readyz answers."""
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+        _wait_ready(self.url, self.process, self.log)
+
+    def stop(self) -> None:
+        """SIGTERM (it cancels its running rebuilds) and wait."""
+        if self.process is not None:
+            _stop(self.process)
+
+    def restart(self) -> None:
+        """Stop and start again: what the console keeps comes from the platform, not memory."""
+        self.stop()
+        self.start()
+
+
 @pytest.fixture(scope="session")
-def console_url(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def console(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """The console on a free port, the stores it replays migrated."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (make install installs Debian's chromium)")
@@ -43,18 +70,18 @@ def console_url(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory) 
         asyncio.run(migrate(database.owner_dsn, database.app_role))
     asyncio.run(workers.prepare("orders"))  # the relay's tables and topic, as `publishers up`
     port = int(os.environ.get("ANNALS_TEST_CONSOLE_PORT") or free_port())
-    log = tmp_path_factory.mktemp("console") / "console.log"
-    args = [sys.executable, "-m", "uvicorn", "--factory", "annals.console.app:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
-    with open(log, "ab") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    process = Console(port, tmp_path_factory.mktemp("console") / "console.log")
+    process.start()
     try:
-        _wait_ready(url, process, log)
-        yield url
+        yield process
     finally:
-        process.terminate()
-        process.wait(15)
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def console_url(console: Console) -> str:
+    """The console's base URL."""
+    return console.url
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

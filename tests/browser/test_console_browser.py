@@ -22,7 +22,7 @@ from annals.stack import prometheus
 from annals.stack.settings import StackSettings
 from annals.topology import describe
 from annals.web.auth import mint_token
-from tests.browser.conftest import VIEWPORTS, screenshot, sign_in
+from tests.browser.conftest import VIEWPORTS, Console, screenshot, sign_in
 
 pytestmark = pytest.mark.stack
 PAGES = {"topology": "/", "streams": "/streams", "live": "/live", "charts": "/charts",
@@ -30,8 +30,12 @@ PAGES = {"topology": "/", "streams": "/streams", "live": "/live", "charts": "/ch
          "dead-letters": "/dead-letters", "publishers": "/publishers"}  # fmt: skip
 
 
-def test_without_a_token_the_browser_lands_on_sign_in(browser: Browser, console_url: str) -> None:
-    page = browser.new_page()
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_without_a_token_the_browser_lands_on_sign_in(
+    browser: Browser, console_url: str, viewport: str
+) -> None:
+    width, height = VIEWPORTS[viewport]
+    page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(f"{console_url}/projections")
     assert page.url.startswith(f"{console_url}/signin?next=/projections")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
@@ -84,9 +88,26 @@ def test_a_reader_cannot_act(browser: Browser, console_url: str) -> None:
     page.context.close()
 
 
-def test_a_rebuild_started_from_the_page_reaches_its_switch(
-    browser: Browser, console_url: str
+def test_an_action_without_the_csrf_token_is_refused(browser: Browser, console_url: str) -> None:
+    page = sign_in(browser, console_url, "read", "admin")
+    page.goto(f"{console_url}/projections")
+    answers = page.evaluate(
+        """async () => {
+            const post = async (headers) => {
+                const r = await fetch("/actions/check", {method: "POST", headers: headers});
+                return [r.status, (await r.text()).includes("CSRF")]; };
+            const csrf = document.body.getAttribute("hx-headers").split('"')[3];
+            return [await post({}), await post({"X-CSRF-Token": "forged"}),
+                    await post({"X-CSRF-Token": csrf})]; }"""
+    )
+    assert answers == [[403, True], [403, True], [200, False]]
+    page.context.close()
+
+
+def test_a_rebuild_started_from_the_page_reaches_its_switch_and_outlives_a_restart(
+    browser: Browser, console: Console
 ) -> None:
+    console_url = console.url
     page = sign_in(browser, console_url, "read", "admin")
     page.goto(f"{console_url}/projections")
     page.locator("#actions-order_summary").get_by_role("button", name="Rebuild").click()
@@ -95,6 +116,9 @@ def test_a_rebuild_started_from_the_page_reaches_its_switch(
     bar = page.locator("#actions-order_summary progress")
     assert bar.get_attribute("value") == "100"
     screenshot(page, "rebuild-ready")
+    console.restart()  # the caught-up version waits for its switch in the registry
+    page.goto(f"{console_url}/projections")
+    expect(switch).to_be_visible()
     switch.click()
     expect(page.locator(".note")).to_contain_text("is live")
     page.context.close()

@@ -109,11 +109,19 @@ def urls() -> None:
         *apis,
         ("projector metrics", "http://127.0.0.1:9401/metrics, :9402/metrics"),
         ("Kafka Connect", StackSettings().connect_url),
+        ("Prometheus (the console's charts)", _prometheus_url()),
         ("a token", "annals token " + " ".join(f"-s {scope}" for scope in _scopes())),
         ("read models", "annals projections status"),
     ):
         table.add_row(what, where)
     console.print(table)
+
+
+def _prometheus_url() -> str:
+    from annals.stack import prometheus
+
+    stack = StackSettings()
+    return prometheus.url(stack) if prometheus.enabled(stack) else "not run (no prometheus)"
 
 
 def _scopes() -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from annals.console import prometheus
 from annals.console.jobs import Rebuilds
 from annals.console.masking import shown
 from annals.console.pages import charts, letters, live, projections, publishers, topology
@@ -52,6 +53,7 @@ def lifespan(projector: ProjectorSettings) -> Any:
         keys = await asyncpg.create_pool(projector.keys_dsn, min_size=0, max_size=2, timeout=10)
         app.state.keys = PostgresKeyStore(keys)
         app.state.rebuilds = Rebuilds()
+        await app.state.rebuilds.recover()
         try:
             yield
         finally:
@@ -69,6 +71,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                   redoc_url=None, openapi_url=None)  # fmt: skip
     app.state.settings = settings
     app.state.verifier = TokenVerifier(settings)
+    prometheus_url = prometheus.base_url(settings.prometheus_url)
+    app.state.prometheus_url = prometheus_url
+    app.state.topic_rates = lambda: prometheus.topic_rates(prometheus_url)
     app.add_middleware(
         SessionMiddleware, secret_key=secret(StackSettings(), "console-session"),
         session_cookie="annals_console", max_age=settings.session_seconds, same_site="strict",

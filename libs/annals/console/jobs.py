@@ -3,6 +3,11 @@
 A rebuild builds and catches up a new version beside the live one (annals.projections.rebuild
 with switch=False) and then waits for the operator's switch, which makes it live and drops the
 previous version, as `annals projections rebuild` does in one go.
+
+The jobs are derived again from the projections' own registry when the console starts: a
+caught-up version is marked `ready` there, so its switch survives a restart, and a version still
+`building` that no job of this console builds (a CLI rebuild, or a console that was killed) is
+shown as building elsewhere.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ class Job:
     """One rebuild: its phase, events done of total, state and the version it builds."""
 
     name: str
-    state: str = "running"  # running | ready | switched | failed
+    state: str = "running"  # running | ready | switched | failed | elsewhere
     phase: str = "starting"
     done: int = 0
     total: int | None = None
@@ -86,6 +91,20 @@ class Rebuilds:
             job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
             return
         job.version, job.previous, job.state = result.version, result.previous, "ready"
+        await _mark_ready(job.name, result.version)
+
+    async def recover(self) -> None:
+        """Jobs of the versions the registry holds beyond the live ones (after a restart)."""
+        settings = ProjectorSettings()
+        for projection in pick(None):
+            if projection.name in self.jobs:
+                continue
+            try:
+                found = await _pending(settings.dsn(projection.database), projection.name)
+            except (OSError, asyncpg.PostgresError):  # the database is away: nothing to show
+                continue
+            if found is not None:
+                self.jobs[projection.name] = found
 
     async def switch(self, name: str) -> Job:
         """Make the rebuilt version live and drop the previous one."""
@@ -113,3 +132,37 @@ class Rebuilds:
         await asyncio.gather(
             *(j.task for j in self.jobs.values() if j.task is not None), return_exceptions=True
         )
+
+
+READY_NOTE = "caught up; waiting for its switch (console)"
+
+
+async def _mark_ready(name: str, version: int) -> None:
+    """Record in the registry that `version` is caught up and waits for its switch."""
+    [projection] = pick([name])
+    conn = await asyncpg.connect(ProjectorSettings().dsn(projection.database), timeout=10)
+    try:
+        await versions.mark(conn, name, version, "ready", READY_NOTE)
+    finally:
+        await conn.close()
+
+
+async def _pending(dsn: str, name: str) -> Job | None:
+    """The newest version beyond the live one that is ready or still building, as a job."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        if not await conn.fetchval("SELECT to_regclass('projections.versions') IS NOT NULL"):
+            return None
+        found = await versions.versions(conn, name)
+    finally:
+        await conn.close()
+    live = max((v.version for v in found if v.state == "live"), default=0)
+    later = [v for v in found if v.version > live and v.state in ("ready", "building")]
+    if not later:
+        return None
+    newest = later[-1]
+    if newest.state == "ready":
+        return Job(name, state="ready", phase="caught up", version=newest.version,
+                   previous=live or None)  # fmt: skip
+    return Job(name, state="elsewhere", phase="building outside this console",
+               version=newest.version, previous=live or None)  # fmt: skip

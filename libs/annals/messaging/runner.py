@@ -257,7 +257,7 @@ async def serve(service: str) -> None:
     tracing.configure(settings.publisher_name)
     if settings.publisher_metrics_port:
         try:
-            start_http_server(settings.publisher_metrics_port, addr="127.0.0.1")
+            start_http_server(settings.publisher_metrics_port, addr=settings.publisher_metrics_host)
         except OSError as exc:  # a taken port costs the metrics, never the relay
             log.warning("no metrics on :%s: %s", settings.publisher_metrics_port, exc)
     process = RelayProcess(

@@ -65,6 +65,7 @@ class PublisherSettings(BaseSettings):
     publisher_publish_timeout: float = 60.0  # bound of one batch, acknowledgements included
     publisher_restart_cap: float = 10.0  # longest back-off between restarts after errors
     publisher_metrics_port: int = 0  # Prometheus port of the process (0: none)
+    publisher_metrics_host: str = "127.0.0.1"  # 0.0.0.0 where Prometheus runs elsewhere (compose)
     publisher_status_dir: str = ""  # where the process writes its status (default .stack/run)
     registry_url: str = Field(
         default="",

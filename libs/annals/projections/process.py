@@ -99,7 +99,7 @@ async def serve(
     tracing.configure("projector")
     projections = pick(list(names or []))
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     async with key_store(settings) as keys:
         workers = [Worker(p, settings, keys=keys, registries=registries()) for p in projections]
         loop = asyncio.get_running_loop()

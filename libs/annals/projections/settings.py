@@ -42,6 +42,7 @@ class ProjectorSettings(BaseSettings):
         default=True, description="dead-letter records of another source or off their schema"
     )
     metrics_port: int = Field(default=0, description="Prometheus port of a worker (0: none)")
+    metrics_host: str = Field(default="127.0.0.1", description="its address (compose: 0.0.0.0)")
     stall_after_s: float = Field(
         default=10.0, gt=0, description="no batch applied and not caught up this long: stalled"
     )

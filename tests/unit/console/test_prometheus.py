@@ -47,3 +47,17 @@ def test_without_prometheus_each_chart_says_why() -> None:
     down = asyncio.run(prometheus.charts("http://prom", httpx.MockTransport(
         lambda r: httpx.Response(503))))  # fmt: skip
     assert all(c.error.startswith("Prometheus:") for c in down)
+
+
+def test_topic_rates_for_the_topology() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/v1/query"
+        result = [{"metric": {"topic": "orders.events"}, "value": [100, "2.5"]}, {"metric": {},
+                  "value": [100, "1"]}]  # fmt: skip
+        return httpx.Response(200, json={"status": "success", "data": {"result": result}})
+
+    rates = asyncio.run(prometheus.topic_rates("http://prom", httpx.MockTransport(answer)))
+    assert rates == {"orders.events": 2.5}
+    down = httpx.MockTransport(lambda r: httpx.Response(503))
+    assert asyncio.run(prometheus.topic_rates("http://prom", down)) == {}
+    assert asyncio.run(prometheus.topic_rates("")) == {}

@@ -69,9 +69,10 @@ def test_compose_services_are_healthchecked_loopback_and_ordered():
     assert published == {
         str(defaults[name].default) for name in ("pg_port", "kafka_port", "connect_port")
     }
-    # The platform profile publishes the services' own ports (8001-8004), on loopback too.
+    # The platform profile publishes the services' own ports (8001-8004) and Prometheus's
+    # (9090), on loopback too.
     platform = {p.split(":")[1] for s in services.values() for p in s.get("ports", [])}
-    assert platform - published == {"8001", "8002", "8003", "8004"}
+    assert platform - published == {"8001", "8002", "8003", "8004", "9090"}
 
 
 def test_jar_sets_are_separate_folders_and_re_resolve_when_a_version_changes(tmp_path: Path):

@@ -14,5 +14,5 @@ router = APIRouter()
 @router.get("/charts", response_class=HTMLResponse)
 async def charts(request: Request, who: Viewer) -> Response:
     """The charts page, read from Prometheus's HTTP API."""
-    found = await prometheus.charts(prometheus.base_url(request.app.state.settings.prometheus_url))
+    found = await prometheus.charts(request.app.state.prometheus_url)
     return page(request, "charts.html", "Charts", charts=found, w=prometheus.W, h=prometheus.H)
