@@ -10,6 +10,7 @@ from pathlib import Path
 from annals.connect.configs import discover
 from annals.connect.errors import ConfigFileError
 from annals.eventstore.registry import EventRegistry
+from annals.eventstore.streams import stream_id
 from annals.projections.settings import ProjectorSettings
 from annals.topology import topology
 
@@ -44,7 +45,7 @@ class Sources:
 
 def subject_streams(subject: str) -> list[str]:
     """The stream ids the subject's own events are in (the key holder's stream types)."""
-    return [f"{kind}-{subject}" for kind in topology().key_holder.stream_types]
+    return [stream_id(kind, subject) for kind in topology().key_holder.stream_types]
 
 
 def personal_names() -> frozenset[str]:

@@ -27,7 +27,8 @@ class _Declaration(BaseModel):
 
 
 class Migration(_Declaration):
-    """A table step of a service's own (`TableStep` reference) and the grant its role needs."""
+    """A table step of a service's own (`TableStep` reference, numbered 2-99) and the grant its
+    role needs; the one migration runner applies it (component `api`, docs/migrations.md)."""
 
     step: Ref
     grant: Ref
