@@ -29,10 +29,17 @@ def _spec() -> ServiceSpec:
 
 def _migrate(settings: Any) -> None:
     """Migrate the registry's database when it stores in PostgreSQL."""
+    from annals.migrations import MigrationFailed
     from annals.registry.postgres import migrate
+    from annals.stack.errors import StackError
 
     if getattr(settings, "storage", "postgres") == "postgres":
-        migrate(settings.owner_dsn, settings.app_role)
+        try:
+            migrate(settings.owner_dsn, settings.app_role)
+        except MigrationFailed as exc:
+            raise StackError(
+                "registry", str(exc), "fix the step or the database, then retry"
+            ) from None
 
 
 add_process_commands(
