@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from annals.messaging.errors import MessagingError
 from annals.projections import launcher
 from annals.projections.settings import ProjectorSettings
 from annals.stack.errors import StackError
@@ -261,7 +263,12 @@ def projectors_up(
     """Start detached projector workers (pid/log under .stack/, metrics on :9401...)."""
     _pick(names)
     stack = StackSettings()
-    started = launcher.start_projectors(processes, names or [], stack)
+    try:
+        started = launcher.start_projectors(processes, names or [], stack)
+    except (OSError, TimeoutError, KafkaError, MessagingError) as exc:
+        what = f"{type(exc).__name__}: {exc}"
+        console.print(f"[red]error[/red] creating the projectors' topics: {what}")
+        raise typer.Exit(1) from None
     alive = launcher.wait_alive(stack, 2.0)
     for index, pid in started.items():
         if index not in alive:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from annals.connect.configs import PLACEHOLDER
+from annals.messaging.dlq import dlq_topic
 from annals.stack import kafka_auth
 from annals.stack.settings import (
     APP_ROLES,
@@ -147,6 +148,7 @@ def values(settings: StackSettings | None = None) -> dict[str, Any]:
                     for s in described["sources"]],
         "projections": [{"name": p["name"], "database": p["database"], "topics": p["topics"]}
                         for p in described["projections"]],
+        "deadLetterTopics": dead_letter_topics(),
         "keysDatabase": declared.key_holder.database,
         "keysReader": KEYS_READER,
         "projectorRoles": dict(PROJECTOR_ROLES),
@@ -154,6 +156,15 @@ def values(settings: StackSettings | None = None) -> dict[str, Any]:
         "users": users(settings),
         "connectors": [connector(p) for p in sorted(CONNECT_DIR.glob("*.json"))],
     }  # fmt: skip
+
+
+def dead_letter_topics() -> list[str]:
+    """The projectors' dead-letter topics: a KafkaTopic each, for `projector` may create none."""
+    from annals.projections.settings import ProjectorSettings
+    from annals.projections.worker import group_of
+
+    settings = ProjectorSettings(topic_prefix="")
+    return sorted(dlq_topic(group_of(p, settings)) for p in topology().projections.values())
 
 
 def resolve_port(ref: str) -> int:

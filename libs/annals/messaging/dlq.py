@@ -107,6 +107,7 @@ async def read_dead_letters(
     offsets: Collection[int] | None = None,
     timeout: float = 30.0,
     start: Mapping[int, int] | None = None,
+    principal: str = "admin",
 ) -> list[ConsumerRecord]:
     """The DLQ's records up to its end at the time of the call (only `offsets` when given).
 
@@ -114,7 +115,7 @@ async def read_dead_letters(
     first offset per partition (default: the beginning).
     """
     try:
-        infos = await describe_topics(bootstrap, [topic])
+        infos = await describe_topics(bootstrap, [topic], principal)
     except MessagingError:  # no DLQ yet: nothing ever went there
         return []
     partitions = [TopicPartition(topic, p) for info in infos for p in sorted(info.leaders)]
@@ -122,7 +123,7 @@ async def read_dead_letters(
         return []
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
-        **client_security("admin"),
+        **client_security(principal),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         request_timeout_ms=15_000,
@@ -144,10 +145,10 @@ def replay_group(group: str) -> str:
     return f"{group}.dlq-replay"
 
 
-async def _replay_consumer(bootstrap: str, group: str) -> AIOKafkaConsumer:
+async def _replay_consumer(bootstrap: str, group: str, principal: str) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
-        **client_security("admin"),
+        **client_security(principal),
         group_id=replay_group(group),
         enable_auto_commit=False,
         request_timeout_ms=15_000,
@@ -156,12 +157,14 @@ async def _replay_consumer(bootstrap: str, group: str) -> AIOKafkaConsumer:
     return consumer
 
 
-async def replayed_upto(bootstrap: str, topic: str, group: str) -> dict[int, int]:
+async def replayed_upto(
+    bootstrap: str, topic: str, group: str, principal: str = "admin"
+) -> dict[int, int]:
     """Per DLQ partition, the offset before which every dead letter was replayed."""
-    consumer = await _replay_consumer(bootstrap, group)
+    consumer = await _replay_consumer(bootstrap, group, principal)
     try:
         out: dict[int, int] = {}
-        for info in await describe_topics(bootstrap, [topic]):
+        for info in await describe_topics(bootstrap, [topic], principal):
             for p in info.leaders:
                 committed = await consumer.committed(TopicPartition(topic, p))
                 out[p] = committed or 0
@@ -172,11 +175,13 @@ async def replayed_upto(bootstrap: str, topic: str, group: str) -> dict[int, int
         await consumer.stop()
 
 
-async def mark_replayed(bootstrap: str, topic: str, group: str, upto: Mapping[int, int]) -> None:
+async def mark_replayed(
+    bootstrap: str, topic: str, group: str, upto: Mapping[int, int], principal: str = "admin"
+) -> None:
     """Store how far a replay got (never moves the main group's offsets)."""
     if not upto:
         return
-    consumer = await _replay_consumer(bootstrap, group)
+    consumer = await _replay_consumer(bootstrap, group, principal)
     try:
         partitions = {TopicPartition(topic, p): o for p, o in upto.items()}
         consumer.assign(list(partitions))

@@ -71,6 +71,7 @@ class _Stopped(Exception):
 
 
 TRANSIENT = (KafkaError, OSError, TimeoutError)
+SUBSCRIBER = "subscriber"  # the principal it logs in as (ANNALS_KAFKA_PRINCIPAL overrides)
 NOT_PARKING = frozenset({"malformed", "version conflict"})  # reasons that park no stream
 
 
@@ -161,20 +162,22 @@ class Subscriber:
 
     async def _run_once(self) -> None:
         async with asyncio.timeout(60):
-            await ensure_topics(self.bootstrap, [TopicSpec(self.dlq_topic, partitions=1)])
+            # As itself: its DLQ exists (made by the admin step) or it says so and retries.
+            dlq = [TopicSpec(self.dlq_topic, partitions=1)]
+            await ensure_topics(self.bootstrap, dlq, SUBSCRIBER, reconcile=False)
             if not self._parking_restored:
                 await self._restore_parking()
                 self._parking_restored = True
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
-            **client_security("subscriber"),
+            **client_security(SUBSCRIBER),
             acks="all",
             enable_idempotence=True,
             request_timeout_ms=30_000,
         )
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
-            **client_security("subscriber"),
+            **client_security(SUBSCRIBER),
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if self.from_beginning else "latest",
@@ -379,8 +382,10 @@ class Subscriber:
         a restarted subscriber parks again only the streams whose dead letters still wait.
         Run it in the process of the live subscriber to unpark the streams it parked.
         """
-        upto = {} if offsets is not None else await replayed_upto(*self._dlq)
-        letters = await read_dead_letters(self.bootstrap, self.dlq_topic, offsets, start=upto)
+        upto = {} if offsets is not None else await replayed_upto(*self._dlq, SUBSCRIBER)
+        letters = await read_dead_letters(
+            self.bootstrap, self.dlq_topic, offsets, start=upto, principal=SUBSCRIBER
+        )
         result = ReplayResult(failed=[])
         done, stuck = dict(upto), set()
         async with self._lock:
@@ -400,7 +405,7 @@ class Subscriber:
                     done[letter.partition] = letter.offset + 1
             metrics.SUBSCRIBER_PARKED.labels(self.group).set(self.guard.parked_streams)
         if offsets is None and done != upto:
-            await mark_replayed(*self._dlq, done)
+            await mark_replayed(*self._dlq, done, SUBSCRIBER)
         return result
 
     @property
@@ -409,8 +414,10 @@ class Subscriber:
 
     async def _restore_parking(self) -> None:
         """Park again the streams whose dead letters were not replayed (after a restart)."""
-        upto = await replayed_upto(*self._dlq)
-        letters = await read_dead_letters(self.bootstrap, self.dlq_topic, start=upto)
+        upto = await replayed_upto(*self._dlq, SUBSCRIBER)
+        letters = await read_dead_letters(
+            self.bootstrap, self.dlq_topic, start=upto, principal=SUBSCRIBER
+        )
         for letter in letters:
             origin = read_dlq_headers(list(letter.headers or ()))
             if origin.get("reason") in NOT_PARKING:

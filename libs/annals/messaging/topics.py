@@ -15,7 +15,7 @@ from annals.messaging.errors import MessagingError
 from annals.messaging.security import client_security
 
 log = logging.getLogger(__name__)
-TOPIC_EXISTS = 36
+TOPIC_EXISTS, TOPIC_AUTHORIZATION_FAILED = 36, 29
 UNLIMITED = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 SHOWN_CONFIGS = ("retention.ms", "retention.bytes", "cleanup.policy", "min.insync.replicas")
 
@@ -56,13 +56,16 @@ class EnsureResult:
 
 
 async def ensure_topics(
-    bootstrap: str, specs: Sequence[TopicSpec], principal: str = "admin"
+    bootstrap: str, specs: Sequence[TopicSpec], principal: str = "admin", *, reconcile: bool = True
 ) -> list[EnsureResult]:
     """Create missing topics; set retention/config on existing ones; never add partitions.
 
     Adding partitions would move keys to other partitions and break per-stream order, so a
     topic with other partitions than wanted is only reported. `principal` is the component
-    logging in (a relay ensures its own topic, which its ACLs allow).
+    logging in (a relay ensures its own topic, which its ACLs allow). Readers (projectors,
+    subscribers) pass `reconcile=False`: they may not create or alter topics, so they only
+    check theirs exist, which the admin step made (docs/kafka-acls.md); logged in as admin
+    (tests) they create them too.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security(principal))
     await admin.start()
@@ -81,16 +84,25 @@ async def ensure_topics(
             )
             for error in response.to_object()["topic_errors"]:
                 if error["error_code"] not in (0, TOPIC_EXISTS):
-                    raise MessagingError(
-                        f"creating {error['topic']} failed: {error['error_message']}"
-                    )
+                    raise MessagingError(_create_failed(error, principal))
             results.extend(EnsureResult(s.name, "created") for s in missing)
         for spec in specs:
             if spec.name in existing:
-                results.append(await _reconcile(admin, spec))
+                done = await _reconcile(admin, spec) if reconcile else None
+                results.append(done or EnsureResult(spec.name, "unchanged"))
         return results
     finally:
         await admin.close()
+
+
+def _create_failed(error: Mapping[str, object], principal: str) -> str:
+    topic, message = error["topic"], error["error_message"] or "error " + str(error["error_code"])
+    if error["error_code"] != TOPIC_AUTHORIZATION_FAILED:
+        return f"creating {topic} failed: {message}"
+    return (
+        f"topic {topic} does not exist and {principal!r} may not create it: the admin step "
+        f"creates it (`annals projectors up`, `annals services up`, `annals topics ensure {topic}`)"
+    )
 
 
 async def _reconcile(admin: AIOKafkaAdminClient, spec: TopicSpec) -> EnsureResult:
@@ -119,12 +131,14 @@ async def _configs(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> dict[st
     return out
 
 
-async def describe_topics(bootstrap: str, topics: Sequence[str] | None = None) -> list[TopicInfo]:
+async def describe_topics(
+    bootstrap: str, topics: Sequence[str] | None = None, principal: str = "admin"
+) -> list[TopicInfo]:
     """Partitions, leaders, end offsets and retention of topics (all non-internal by default)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security("admin"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security(principal))
     await admin.start()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, **client_security("admin"), enable_auto_commit=False
+        bootstrap_servers=bootstrap, **client_security(principal), enable_auto_commit=False
     )
     await consumer.start()
     try:

@@ -1,7 +1,12 @@
-"""Projector workers under supervisord (`annals projectors up|down`): restarted when they crash."""
+"""Projector workers under supervisord (`annals projectors up|down`): restarted when they crash.
+
+Starting them is the admin step that creates their topics and dead-letter topics first: the
+workers log in as `projector`, which may read and write its dead letters but create nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -38,8 +43,18 @@ def program(index: int, names: list[str], stack: StackSettings) -> Program:
     return Program(component(index), args, stack.repo, stack.log(component(index)), env)
 
 
+def prepare_topics(names: list[str]) -> None:
+    """Create the projections' topics and dead-letter topics, logged in as the CLI (admin)."""
+    from annals.projections.process import pick
+    from annals.projections.settings import ProjectorSettings
+    from annals.projections.worker import prepare
+
+    asyncio.run(asyncio.wait_for(prepare(pick(names), ProjectorSettings()), 60))
+
+
 def start_projectors(processes: int, names: list[str], stack: StackSettings) -> dict[int, int]:
     """Start `processes` workers (one consumer group per projection, scaled out); index -> pid."""
+    prepare_topics(names)
     supervisor = Supervisor(stack)
     for index in range(1, processes + 1):
         if not supervisor.pids(component(index)):

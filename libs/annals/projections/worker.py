@@ -28,6 +28,7 @@ from annals.backoff import Backoff
 from annals.eventstore.ports import KeyStore
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.dlq import DeadLetters, dlq_topic
+from annals.messaging.errors import MessagingError
 from annals.messaging.security import client_security
 from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.projections import health, versions
@@ -55,7 +56,7 @@ from annals.tracing.spans import apply_spans
 log = logging.getLogger(__name__)
 TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
 CONTENTION = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-EXPECTED = (*TRANSIENT, KafkaError, asyncpg.PostgresError)
+EXPECTED = (*TRANSIENT, KafkaError, asyncpg.PostgresError, MessagingError)  # a topic missing
 
 
 def group_of(projection: Projection, settings: ProjectorSettings) -> str:
@@ -69,6 +70,20 @@ def topic_specs(settings: ProjectorSettings, projection: Projection) -> list[Top
         TopicSpec(settings.topic(t), 3 if t.startswith(CDC_PREFIX) else 6)
         for t in projection.topics
     ]
+
+
+def worker_topics(
+    settings: ProjectorSettings, projection: Projection, group: str | None = None
+) -> list[TopicSpec]:
+    """The topics a projection's workers need: its sources and its dead-letter topic."""
+    dlq = dlq_topic(group or group_of(projection, settings))
+    return [*topic_specs(settings, projection), TopicSpec(dlq, 1)]
+
+
+async def prepare(projections: Sequence[Projection], settings: ProjectorSettings) -> None:
+    """The admin step before workers start: create their topics (a projector may not)."""
+    specs = {s.name: s for p in projections for s in worker_topics(settings, p)}
+    await ensure_topics(settings.bootstrap, list(specs.values()))
 
 
 class Worker:
@@ -158,9 +173,11 @@ class Worker:
         """Consume and apply until stop()."""
         settings, projection = self.settings, self.projection
         dlq = dlq_topic(self.group)
+        # As itself: its topics exist (prepare(), as admin) or it says which and retries.
         await ensure_topics(
-            settings.bootstrap, [*topic_specs(settings, projection), TopicSpec(dlq, 1)]
-        )
+            settings.bootstrap, worker_topics(settings, projection, self.group), "projector",
+            reconcile=False,
+        )  # fmt: skip
         self._conn = await asyncpg.connect(
             settings.dsn(projection.database),
             server_settings={"application_name": f"projector:{projection.name}"},

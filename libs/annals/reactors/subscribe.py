@@ -6,9 +6,11 @@ from typing import Any
 
 from annals.eventstore.ports import KeyStore
 from annals.messaging.decoding import Registries
+from annals.messaging.dlq import dlq_topic
 from annals.messaging.handling import Received
 from annals.messaging.settings import KafkaSettings
 from annals.messaging.subscriber import Subscriber
+from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.reactors.runner import ReactorRunner
 
 SUBSCRIBER = "subscriber"
@@ -21,8 +23,23 @@ def group_of(runner: ReactorRunner, kafka: KafkaSettings | None = None) -> str:
     whose ACLs (annals.stack.kafka_auth.reader_acls) allow the groups and dead-letter topics
     named `<principal>.*`: so the group is `<principal>.reactor-<name>`, its DLQ beside it.
     """
+    return reactor_group(runner.reactor.name, kafka)
+
+
+def reactor_group(name: str, kafka: KafkaSettings | None = None) -> str:
+    """The consumer group of the reactor `name` (see group_of)."""
     principal = (kafka or KafkaSettings()).principal or SUBSCRIBER
-    return f"{principal}.reactor-{runner.reactor.name}"
+    return f"{principal}.reactor-{name}"
+
+
+async def prepare(name: str, kafka: KafkaSettings | None = None) -> None:
+    """The admin step before a reactor runs: create its dead-letter topic (it may create none).
+
+    A service's reactor is named after the service (`Reactor("orders", ...)`), so the launcher
+    prepares `reactor_group(<service>)`'s DLQ without building the service.
+    """
+    kafka = kafka or KafkaSettings()
+    await ensure_topics(kafka.bootstrap, [TopicSpec(dlq_topic(reactor_group(name, kafka)), 1)])
 
 
 def reactor_subscriber(

@@ -2,9 +2,10 @@
 
 Each component logs in as its own principal (docs/rules.md#trust): `relay-<service>` alone writes
 `<service>.events`, `connect` writes its internal topics, the CDC sources' `<prefix>.*` and
-(Debezium outbox mode) the event topics, `projector` and every subscriber principal read topics
-and use their own groups and dead-letter topics (named `<principal>.*`: `projector.<name>`,
-`subscriber.<name>`, their `.dlq`), `admin` (the CLI, the stack, tests) is a super user.
+(Debezium outbox mode) the event topics, `projector` and every subscriber principal read the
+declared event and CDC topics, use their own groups and write their own dead-letter topics (named
+`<principal>.*`: `projector.<name>`, `subscriber.<name>`, their `.dlq`) but create no topic: the
+admin step does (docs/kafka-acls.md); `admin` (the CLI, the stack, tests) is a super user.
 Services, topics and sources are the declared ones (annals.topology): a new service gets its
 relay principal and ACLs with no edit here. Passwords come from annals.stack.secrets
 (`kafka-<principal>`). Credentials are written at format time (`kafka-storage format
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.protocol.admin import CreateAclsRequest
+from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
 
 from annals.stack.errors import StackError
 from annals.stack.secrets import secret
@@ -39,6 +40,7 @@ CONNECT_GROUP = "annals-connect"
 logging.getLogger("aiokafka.conn").addFilter(lambda r: "in the clear" not in r.getMessage())
 
 # Kafka protocol codes (org.apache.kafka.common.acl / resource).
+ANY = 1  # a filter matching every resource type, pattern type, operation or permission
 TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID = 2, 3, 4, 5
 LITERAL, PREFIXED = 3, 4
 ALL, READ, WRITE, CREATE, DESCRIBE = 2, 3, 4, 5, 8
@@ -170,13 +172,20 @@ def _acls(principal: str, *rules: tuple[int, str, int, tuple[int, ...]]) -> Iter
             yield Acl(principal, resource, name, pattern, operation)
 
 
-def reader_acls(principal: str, prefix: str) -> Iterator[Acl]:
-    """Read every topic; own groups and `<group>.dlq` topics under `prefix`."""
+def reader_acls(principal: str, prefix: str, declared: Topology | None = None) -> Iterator[Acl]:
+    """Read the event and CDC topics; own groups and `<group>.dlq` topics under `prefix`.
+
+    No Create anywhere: a reader's dead-letter topics are made by the admin step. It reads and
+    describes its own (a subscriber restores parked streams from its DLQ) and writes them.
+    """
+    declared = declared or topology()
+    read = (READ, DESCRIBE)
     yield from _acls(
         principal,
-        (TOPIC, "*", LITERAL, (READ, DESCRIBE, DESCRIBE_CONFIGS)),
-        (GROUP, prefix, PREFIXED, (READ, DESCRIBE)),
-        (TOPIC, prefix, PREFIXED, (WRITE, CREATE, DESCRIBE, DESCRIBE_CONFIGS)),
+        *((TOPIC, topic, LITERAL, read) for topic in relayed(declared).values()),
+        *((TOPIC, f"{s.prefix}.", PREFIXED, read) for s in declared.sources.values()),
+        (GROUP, prefix, PREFIXED, read),
+        (TOPIC, prefix, PREFIXED, (READ, WRITE, DESCRIBE, DESCRIBE_CONFIGS)),
     )
 
 
@@ -243,14 +252,19 @@ def mark_acls(settings: StackSettings) -> None:
 
 
 async def apply_acls(settings: StackSettings) -> None:
-    """Create every ACL of acls() as admin (creating an existing ACL changes nothing)."""
+    """Make the stack's principals' ACLs those of acls(), as admin.
+
+    Creating an existing ACL changes nothing; an ACL a principal of ours holds beyond acls()
+    (a right an older version granted) is deleted, so narrowing a right takes effect.
+    """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000,
         **stack_security(settings),
     )  # fmt: skip
     await admin.start()
     try:
-        for acl in acls(settings):
+        wanted = acls(settings)
+        for acl in wanted:
             # aiokafka 0.14 has the CreateAcls request but no public create_acls().
             request = CreateAclsRequest(
                 acl.resource, acl.name, acl.pattern, f"User:{acl.principal}", "*",
@@ -260,5 +274,37 @@ async def apply_acls(settings: StackSettings) -> None:
             for result in response.creation_responses:
                 if result[0] != 0:
                     raise StackError(NAME, f"creating ACL {acl} failed: {result}", "see kafka.log")
+        for acl in stale(await granted(admin), settings):
+            await _delete(admin, acl)
     finally:
         await admin.close()
+
+
+def stale(held: list[Acl], settings: StackSettings) -> list[Acl]:
+    """The ACLs our principals hold beyond acls() (others' ACLs are not ours to delete)."""
+    ours, wanted = set(principals(settings)), set(acls(settings))
+    return [acl for acl in held if acl.principal in ours and acl not in wanted]
+
+
+async def granted(admin: AIOKafkaAdminClient) -> list[Acl]:
+    """Every ALLOW ACL of a `User:` principal the broker holds."""
+    request = DescribeAclsRequest(ANY, None, ANY, None, None, ANY, ALLOW)
+    response = await admin._send_request(request)
+    if response.error_code:
+        raise StackError(NAME, f"listing ACLs failed: {response.error_message}", "see kafka.log")
+    return [
+        Acl(who.removeprefix("User:"), resource, name, pattern, operation)
+        for resource, name, pattern, entries in response.resources
+        for who, _host, operation, _permission in entries
+        if who.startswith("User:")
+    ]
+
+
+async def _delete(admin: AIOKafkaAdminClient, acl: Acl) -> None:
+    request = DeleteAclsRequest(
+        acl.resource, acl.name, acl.pattern, f"User:{acl.principal}", "*", acl.operation, ALLOW
+    )
+    response = await admin._send_request(request)
+    for error_code, message, _matching in response.filter_responses:
+        if error_code:
+            raise StackError(NAME, f"deleting ACL {acl} failed: {message}", "see kafka.log")

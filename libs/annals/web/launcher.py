@@ -98,6 +98,21 @@ def reactors_on(spec: ServiceSpec, settings: ServiceSettings) -> dict[str, str]:
     return {name: os.environ.get(name, "true")}
 
 
+def prepare_reactor(spec: ServiceSpec, settings: ServiceSettings) -> None:
+    """Create the dead-letter topic of the service's reactor as admin (a reactor creates none)."""
+    on = reactors_on(spec, settings)
+    if not on or next(iter(on.values())).strip().lower() not in ("1", "true", "yes", "on"):
+        return
+    from annals.reactors.subscribe import prepare
+
+    try:
+        asyncio.run(asyncio.wait_for(prepare(spec.name), 60))
+    except Exception as exc:
+        raise StackError(
+            spec.name, f"creating its reactor's dead-letter topic failed: {exc}", "is Kafka up?"
+        ) from exc
+
+
 def program(spec: ServiceSpec, settings: ServiceSettings, stack: StackSettings) -> Program:
     """The supervisord program of a service: `workers` processes sharing one listening socket."""
     metrics = stack.run_dir / f"metrics-{spec.name}"
@@ -140,6 +155,7 @@ def start(spec: ServiceSpec, settings: ServiceSettings, stack: StackSettings, wa
             f"port {settings.host}:{settings.port} is taken by another process",
             f"stop it or set ANNALS_{spec.name.upper()}_PORT",
         )
+    prepare_reactor(spec, settings)
     supervisor.add(program(spec, settings, stack))
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:

@@ -5,7 +5,10 @@ jars) is formatted and started the way `annals stack up` does it, so the shared 
 reconfigured and the real topic names are used (the shared stack's tests namespace theirs and
 log in as admin): anonymous clients are refused, the projector may not write `orders.events`,
 the relay (RelayProcess, as `relay-orders`) creates and publishes it, and a subscriber reads
-plain CloudEvents with the README's aiokafka settings and with Kafka's console consumer.
+plain CloudEvents with the README's aiokafka settings and with Kafka's console consumer. The
+projector creates no topic: the admin step (`annals projectors up`) makes its topics and DLQ,
+and the real worker, logged in as `projector`, projects the relay's events and dead-letters a
+forged record with nothing more.
 """
 
 from __future__ import annotations
@@ -20,19 +23,27 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from projector.order_summary import PROJECTION as ORDER_SUMMARY
 
 from annals.eventstore.ports import NewEvent, RecordedEvent
 from annals.eventstore.postgres import PostgresEventStore
 from annals.eventstore.settings import ServiceDatabase
 from annals.messaging.cloudevents import OutgoingRecord, to_kafka
+from annals.messaging.errors import MessagingError
 from annals.messaging.publisher import make_producer
 from annals.messaging.runner import RelayProcess
 from annals.messaging.settings import KafkaSettings, PublisherSettings
+from annals.messaging.topics import TOPIC_AUTHORIZATION_FAILED, TopicSpec, ensure_topics
+from annals.projections import sandbox
+from annals.projections.worker import Worker, prepare
 from annals.stack import jvm, kafka, kafka_auth
 from annals.stack.secrets import env_name
 from annals.stack.settings import StackSettings
 from tests.integration.messaging.support import caught_up, create_database, drop_database
+from tests.integration.projections.helpers import dlq_records, eventually, fetchval, running
+from tests.integration.projections.rig import order_events
 from tests.integration.stack.conftest import _free_ports
 
 pytestmark = pytest.mark.stack
@@ -207,7 +218,7 @@ def _console_consume(secured: StackSettings, principal: str, count: int) -> str:
         secured, "kafka", secured.jars_dir / "kafka", "-Xmx128m",
         "org.apache.kafka.tools.consumer.ConsoleConsumer",
         "--bootstrap-server", secured.kafka_bootstrap, "--topic", "orders.events",
-        "--from-beginning", "--max-messages", str(count), "--timeout-ms", "8000",
+        "--from-beginning", "--max-messages", str(count), "--timeout-ms", "20000",
         "--consumer.config", str(config),
     )  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
@@ -241,3 +252,79 @@ async def test_console_consumer_with_credentials_reads_plain_cloudevents(
     assert mine[0]["source"] == "/services/orders"
     assert mine[0]["type"] == "orders.OrderPlaced"
     assert mine[0]["data"]["order_id"] == record.key.decode()
+
+
+async def test_a_projector_creates_no_topic(
+    secured: StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=secured.kafka_bootstrap, **_login(secured, "projector")
+    )
+    await admin.start()
+    try:
+        for name in ("projector.mine.dlq", "orders.events.copy"):
+            response = await admin.create_topics([NewTopic(name, 1, 1)])
+            [error] = response.to_object()["topic_errors"]
+            assert error["error_code"] == TOPIC_AUTHORIZATION_FAILED, error
+    finally:
+        await admin.close()
+    _log_in_as_component(secured, monkeypatch, "projector")
+    with pytest.raises(MessagingError, match="may not create it: the admin step"):
+        spec = TopicSpec(f"projector.t{uuid.uuid4().hex[:6]}.dlq", 1)
+        await ensure_topics(secured.kafka_bootstrap, [spec], "projector", reconcile=False)
+
+
+DLQ = "projector.order_summary.dlq"
+
+
+def _log_in_as_each(secured: StackSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client of this process logs in as its component's own principal (none as admin)."""
+    monkeypatch.setenv("ANNALS_KAFKA_AUTH", "scram")
+    monkeypatch.delenv("ANNALS_KAFKA_PRINCIPAL", raising=False)
+    monkeypatch.delenv("ANNALS_KAFKA_PASSWORD", raising=False)
+    for who in ("admin", "relay-orders", "projector"):
+        monkeypatch.setenv(env_name(f"kafka-{who}"), kafka_auth.password(secured, who))
+
+
+async def test_the_projector_projects_with_its_reduced_rights(
+    stack: StackSettings, secured: StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _log_in_as_each(secured, monkeypatch)
+    rig = await sandbox.create(stack, uuid.uuid4().hex[:8])
+    settings = rig.settings(topic_prefix="", bootstrap=secured.kafka_bootstrap)
+    relay = RelayProcess(
+        PublisherSettings(service="orders", publisher_batch_size=100),  # topic orders.events
+        ServiceDatabase(service="orders", database=rig.databases["orders"],
+                        dsn=rig.app_dsn("orders"), owner_dsn=rig.owner_dsn("orders")),
+        KafkaSettings(bootstrap=secured.kafka_bootstrap),
+    )  # fmt: skip
+    store = await rig.store("orders")
+    relaying = asyncio.create_task(relay.run())
+    order = f"auth{uuid.uuid4().hex[:8]}"
+    try:
+        await prepare([ORDER_SUMMARY], settings)  # the admin step of `annals projectors up`
+        async with running(Worker(ORDER_SUMMARY, settings)):
+            await store.append(f"order-{order}", order_events(order, "c1", [("SKU-1", 2, "5.00")]))
+            sql = "SELECT status FROM readmodels.order_summary WHERE order_id = $1"
+            dsn = rig.app_dsn("readmodels")
+            assert await eventually(lambda: fetchval(dsn, sql, order)) == "confirmed"
+            forged = _event("customers")  # customers.OrderPlaced on orders.events: forged source
+            producer = AIOKafkaProducer(
+                bootstrap_servers=secured.kafka_bootstrap, **_login(secured, "admin")
+            )
+            await producer.start()
+            try:
+                await producer.send_and_wait(
+                    "orders.events", forged.value, key=forged.key, headers=list(forged.headers)
+                )
+            finally:
+                await producer.stop()
+            # Other tests' records (not orders' schema) are dead letters too: read them all.
+            letters = await dlq_records(secured.kafka_bootstrap, DLQ, 100, timeout=10)
+            assert "forged source" in {letter["reason"] for letter in letters}, letters
+    finally:
+        relay.stop()
+        await asyncio.wait_for(relaying, 30)
+        await store.close()
+        monkeypatch.undo()  # the shared stack's admin deletes the rig
+        await sandbox.destroy(rig)

@@ -60,9 +60,10 @@ def test_topology_file_is_current() -> None:
     assert chart.TOPOLOGY_FILE.read_text() == chart.render()
 
 
-def test_a_kafka_topic_per_declared_event_topic(default: list[dict[str, Any]]) -> None:
+def test_a_kafka_topic_per_event_topic_and_projector_dlq(default: list[dict[str, Any]]) -> None:
     topics = {t["spec"]["topicName"]: t for t in of_kind(default, "KafkaTopic")}
-    assert set(topics) == {t["name"] for t in describe()["topics"]}
+    dead_letters = {f"projector.{name}.dlq" for name in topology().projections}  # none may create
+    assert set(topics) == {t["name"] for t in describe()["topics"]} | dead_letters
     for topic in topics.values():
         assert topic["spec"]["replicas"] == 3
         assert topic["spec"]["config"]["min.insync.replicas"] == 2

@@ -35,17 +35,17 @@ def fake_dlq(monkeypatch, dead: FakeDeadLetters) -> dict[int, int]:
     """Reads of the fake DLQ and a dict for the replay group's offsets."""
     marks: dict[int, int] = {}
 
-    async def read(bootstrap, topic, offsets=None, timeout=30.0, start=None):
+    async def read(bootstrap, topic, offsets=None, timeout=30.0, start=None, principal="admin"):
         first = (start or {}).get(0, 0)
         return [
             x for x in dead.letters
             if x.offset >= first and (offsets is None or x.offset in offsets)
         ]  # fmt: skip
 
-    async def upto(bootstrap, topic, group):
+    async def upto(bootstrap, topic, group, principal="admin"):
         return dict(marks)
 
-    async def mark(bootstrap, topic, group, done):
+    async def mark(bootstrap, topic, group, done, principal="admin"):
         marks.update(done)
 
     monkeypatch.setattr(subscriber_module, "read_dead_letters", read)

@@ -99,3 +99,29 @@ def test_connect_may_write_the_cdc_sandboxes_topics_unless_turned_off(tmp_path: 
 
     assert "sandbox" in prefixes(StackSettings(dir=tmp_path))
     assert "sandbox" not in prefixes(StackSettings(dir=tmp_path, kafka_sandbox_prefix=""))
+
+
+@pytest.mark.parametrize("reader", ["projector", "subscriber", "billing"])
+def test_readers_create_nothing_and_write_only_their_own_dead_letters(
+    tmp_path: Path, reader: str
+) -> None:
+    settings = StackSettings(dir=tmp_path, kafka_subscribers="subscriber,billing")
+    rules = [a for a in kafka_auth.acls(settings) if a.principal == reader]
+    assert rules
+    operations = {a.operation for a in rules}
+    assert not operations & {kafka_auth.CREATE, kafka_auth.ALTER_CONFIGS, kafka_auth.ALL}
+    writes = {(a.resource, a.name, a.pattern) for a in rules if a.operation == WRITE}
+    assert writes == {(TOPIC, f"{reader}.", PREFIXED)}
+    read = {a.name for a in rules if a.resource == TOPIC and a.operation == kafka_auth.READ}
+    assert read == {*kafka_auth.relayed().values(), "legacy.", f"{reader}."}  # no "*"
+    groups = {a.name for a in rules if a.resource == kafka_auth.GROUP}
+    assert groups == {f"{reader}."}
+
+
+def test_acls_an_older_version_granted_are_deleted_at_the_next_stack_up(tmp_path: Path) -> None:
+    settings = StackSettings(dir=tmp_path)
+    wanted = kafka_auth.acls(settings)
+    old = Acl("projector", TOPIC, "projector.", PREFIXED, kafka_auth.CREATE)
+    stranger = Acl("someone-else", TOPIC, "*", LITERAL, kafka_auth.READ)
+    assert old not in wanted
+    assert kafka_auth.stale([*wanted, old, stranger], settings) == [old]
