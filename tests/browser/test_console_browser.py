@@ -133,8 +133,8 @@ def test_an_order_placed_over_http_appears_in_the_live_log_and_stream_view(
     expect(page.locator("#live-status")).to_have_text("following", timeout=20_000)
     token = mint_token(OrdersSettings(), ["orders:write"], subject="browser")
     body = {"order_id": order, "customer_id": "c-1", "currency": "EUR"}
-    answer = httpx.post(f"{orders_url}/orders", json=body,
-                        headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}", "X-Correlation-ID": f"corr-{order}"}
+    answer = httpx.post(f"{orders_url}/orders", json=body, headers=headers, timeout=10)
     assert answer.status_code == 201, answer.text
     row = page.locator("#live tr.entry").first
     expect(row).to_contain_text("OrderPlaced", timeout=30_000)
@@ -142,7 +142,13 @@ def test_an_order_placed_over_http_appears_in_the_live_log_and_stream_view(
     row.get_by_role("link").click()
     expect(page.locator("h1")).to_have_text(f"order-{order}")
     expect(page.locator("section.event").first).to_contain_text("OrderPlaced")
+    expect(page.locator("#state")).to_contain_text(f'"order_id": "{order}"')  # as of v1
     screenshot(page, "stream-order")
+    page.get_by_role("link", name=f"corr-{order}").click()  # follow the correlation id
+    expect(page.locator("h1")).to_have_text(f"correlation corr-{order}")
+    expect(page.get_by_role("link", name=f"order-{order}@1")).to_be_visible()
+    page.goto(f"{console_url}/streams?q=order-{order}")  # find it by id
+    expect(page.get_by_role("link", name=f"order-{order}")).to_be_visible()
     page.context.close()
 
 
