@@ -16,7 +16,6 @@ from annals.migrations import Step
 
 CONNECT_TIMEOUT = 5.0
 OLD_BOOKKEEPING = "api.schema_migrations"  # the former runner's: its steps are adopted
-SCHEMA_STEP = Step(SCHEMA, 0, "schema api", f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
 
 
 class DatabaseNotReady(Exception):
@@ -33,9 +32,15 @@ def _quote(role: str) -> str:
 
 
 def api_steps(steps: Sequence[TableStep]) -> list[Step]:
-    """A service's own table steps as the runner's (component `api`, numbered as before)."""
-    own = [Step(SCHEMA, t.version, t.name, t.sql, recorded_in=OLD_BOOKKEEPING) for t in steps]
-    return [SCHEMA_STEP, *own]
+    """A service's own table steps as the runner's (component `api`, numbered as before).
+
+    Each creates the schema if it must, so a database of the former runner, which made the
+    schema and recorded its steps in api.schema_migrations, adopts them all and lacks nothing.
+    """
+    schema = f"CREATE SCHEMA IF NOT EXISTS {SCHEMA};\n"
+    return [
+        Step(SCHEMA, t.version, t.name, schema + t.sql, recorded_in=OLD_BOOKKEEPING) for t in steps
+    ]
 
 
 def database_steps(steps: Sequence[TableStep]) -> list[Step]:
@@ -61,7 +66,7 @@ async def migrate_tables(
     The versions applied: the event store's, then the service's own plus 1000.
     """
     applied = await runner.migrate(owner_dsn, database_steps(steps), role_grants(app_role, grants))
-    own = [s.version + 1000 for s in applied if s.component == SCHEMA and s is not SCHEMA_STEP]
+    own = [s.version + 1000 for s in applied if s.component == SCHEMA]
     return [s.version for s in applied if s.component != SCHEMA] + own
 
 
