@@ -206,10 +206,10 @@ class PostgresEventStore(CatchUp):
         args = statement_args(stream_id, stype, batch, single)
         if kind == "exact":
             args.append(code)
-        notify = self.notifier.carry()
+        carried = self.notifier.carry()
         try:
             async with self._queries.acquire() as conn:
-                rows = await conn.fetch(APPEND_SQL[kind, notify, single], *args)
+                rows = await conn.fetch(APPEND_SQL[kind, carried is not None, single], *args)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_event_id_key":
                 return await self._resolve_duplicate(stream_id, batch, expected_version, None)
@@ -218,7 +218,7 @@ class PostgresEventStore(CatchUp):
             raise InvalidEvent(str(exc)) from exc
         if not rows:
             return await self._rejected(stream_id, stype, batch, expected_version)
-        self.notifier.appended(notify)
+        self.notifier.appended(carried)
         if len(rows) == 1:
             return AppendResult(stream_id, rows[0][0], (rows[0][1],))
         ordered = sorted(rows)
