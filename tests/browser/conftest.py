@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from annals.console.settings import ConsoleSettings
 from annals.eventstore.migrations import migrate
 from annals.eventstore.settings import ServiceDatabase
 from annals.messaging import workers
+from annals.projections import launcher
 from annals.stack import prometheus
 from annals.stack.settings import StackSettings
 from annals.web.auth import mint_token
@@ -204,6 +206,10 @@ def projector(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory) ->
     port = free_port()
     env = {"ANNALS_PROJECTOR_METRICS_PORT": str(port), "ANNALS_PROJECTOR_STALL_AFTER_S": "5",
            "ANNALS_PROJECTOR_BEAT_INTERVAL_S": "0.5"}  # fmt: skip
+    # As `projectors up` does (the worker creates no topic); in a thread, as Playwright's loop
+    # may run in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(launcher.prepare_topics, ["order_summary"]).result()
     worker = _worker(["projections", "run", "order_summary"], log, env)
     try:
         with scraped(stack, "projector", {"projector-browser": port}):
