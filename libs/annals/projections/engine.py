@@ -168,6 +168,34 @@ class Applier:
             "$2::int[], $3::bigint[], $4::timestamptz[]) AS n(topic, partition, next_offset, "
             "last_event_at) WHERE o.topic = n.topic AND o.partition = n.partition"
         )
+        # The live worker's first statement: hold the registry row FOR SHARE (check_live), then
+        # lock the offsets as sql_offsets_lock does, in one round trip. The join on `live` makes
+        # the registry row locked first and locks no offset when the version has switched.
+        self.sql_live_offsets_lock = (
+            "WITH live AS (SELECT live_version FROM projections.registry WHERE name = $4 "
+            f"FOR SHARE), locked AS (INSERT INTO {s}._offsets AS o (topic, partition, "
+            "next_offset) SELECT u.* FROM unnest($1::text[], $2::int[], $3::bigint[]) "
+            "AS u(topic, partition, next_offset), live WHERE live.live_version = $5 "
+            "ORDER BY 1, 2 ON CONFLICT (topic, partition) DO UPDATE SET next_offset = "
+            "o.next_offset RETURNING topic, partition, next_offset) "
+            "SELECT topic, partition, next_offset, NULL::int FROM locked "
+            "UNION ALL SELECT NULL, NULL, NULL, live_version FROM live"
+        )
+        # A batch's bookkeeping when it has no parks, unparks or dead letters, in one round
+        # trip: the streams' marks, the consumed offsets and (when $10) the notify. Each CTE
+        # writes a table of its own, so none depends on another's change.
+        self.sql_bookkeeping = (
+            f"WITH marks AS (INSERT INTO {s}._streams (stream_id, version, parked_at, event_id) "
+            "SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[]) "
+            "ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, "
+            "parked_at = EXCLUDED.parked_at, event_id = EXCLUDED.event_id), "
+            f"saved AS (UPDATE {s}._offsets o SET next_offset = n.next_offset, "
+            "updated_at = now(), last_event_at = coalesce(n.last_event_at, o.last_event_at) "
+            "FROM unnest($5::text[], $6::int[], $7::bigint[], $8::timestamptz[]) "
+            "AS n(topic, partition, next_offset, last_event_at) "
+            "WHERE o.topic = n.topic AND o.partition = n.partition) "
+            "SELECT pg_notify($9, $11) WHERE $10::bool"
+        )
         self.sql_checkpoint = (
             f"INSERT INTO {s}._checkpoints (source, tx_id, position) VALUES ($1, $2, $3) "
             "ON CONFLICT (source) DO UPDATE SET tx_id = EXCLUDED.tx_id, "
@@ -186,9 +214,10 @@ class Applier:
     ) -> BatchResult:
         """Apply a batch in one transaction (Fenced / VersionSwitched roll it back)."""
         async with conn.transaction():
-            await self.check_live(conn)
             if spans:
                 items = await self._fence(conn, items, spans)
+            else:
+                await self.check_live(conn)
             staged = await self.stage(conn, items, force_dead=force_dead)
             await self.write(conn, staged, spans=spans, checkpoint=checkpoint, send_dead=send_dead)
         return staged.result
@@ -251,12 +280,17 @@ class Applier:
         if self.live and staged.erasures:
             await erase_retired(conn, self.projection, staged.erasures)
         dead = staged.result.dead
-        await self._write_bookkeeping(conn, staged.marks, staged.parks, staged.unparks, dead)
-        if spans:
-            await self._save_offsets(conn, spans)
+        notify = staged.planned or bool(staged.marks)
+        if spans and not (staged.parks or staged.unparks or dead):
+            await self._write_marks_and_offsets(conn, staged.marks, spans, notify)
+            notify = False
+        else:
+            await self._write_bookkeeping(conn, staged.marks, staged.parks, staged.unparks, dead)
+            if spans:
+                await self._save_offsets(conn, spans)
         if checkpoint is not None:
             await conn.execute(self.sql_checkpoint, *checkpoint)
-        if staged.planned or staged.marks:
+        if notify:
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, self.projection.name)
         if dead and send_dead is not None:
             # Before the commit: a crash now re-sends (a DLQ duplicate), never loses one.
@@ -265,11 +299,22 @@ class Applier:
     async def _fence(
         self, conn: asyncpg.Connection, items: Sequence[Item], spans: dict[Partition, Span]
     ) -> list[Item]:
+        """Lock the batch's partitions (a live version also checks it is still live, in the
+        same statement); the items not applied yet, or Fenced."""
         topics = [tp[0] for tp in spans]
         parts = [tp[1] for tp in spans]
         firsts = [s.first for s in spans.values()]
-        rows = await conn.fetch(self.sql_offsets_lock, topics, parts, firsts)
-        stored = {(r[0], r[1]): r[2] for r in rows}
+        if self.live:
+            name = self.projection.name
+            rows = await conn.fetch(
+                self.sql_live_offsets_lock, topics, parts, firsts, name, self.version
+            )
+            current = next((r[3] for r in rows if r[0] is None), None)
+            if current != self.version:
+                raise VersionSwitched(f"{name} is now v{current}")
+        else:
+            rows = await conn.fetch(self.sql_offsets_lock, topics, parts, firsts)
+        stored = {(r[0], r[1]): r[2] for r in rows if r[0] is not None}
         behind = {tp: off for tp, off in stored.items() if spans[tp].first > off}
         if behind:
             raise Fenced(behind)
@@ -425,6 +470,29 @@ class Applier:
                 [d.reason for d in dead],
                 [f"{d.error_class.rsplit('.', 1)[-1]}: {d.error}"[:2000] for d in dead],
             )
+
+    async def _write_marks_and_offsets(
+        self,
+        conn: asyncpg.Connection,
+        marks: dict[str, Mark],
+        spans: dict[Partition, Span],
+        notify: bool,
+    ) -> None:
+        ids = list(marks)
+        await conn.execute(
+            self.sql_bookkeeping,
+            ids,
+            [marks[s][0] for s in ids],
+            [marks[s][1] for s in ids],
+            [marks[s][2] for s in ids],
+            [tp[0] for tp in spans],
+            [tp[1] for tp in spans],
+            [s.next for s in spans.values()],
+            [s.last_time for s in spans.values()],
+            CHANNEL,
+            notify,
+            self.projection.name,
+        )
 
     async def _save_offsets(self, conn: asyncpg.Connection, spans: dict[Partition, Span]) -> None:
         await conn.execute(
