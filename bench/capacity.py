@@ -143,7 +143,9 @@ async def run_step(load: Load, rig: Rig, roots: dict[str, int], rate: float) -> 
     step = Step(rate)
     tasks: list[asyncio.Task[None]] = []
     spies = profile(roots, rate)
-    cpu_before, started = tree_seconds(roots), time.perf_counter()
+    # py-spy runs as this process's child: its CPU is the profile's, not the load generator's.
+    skip = [spy.pid for spy in spies]
+    cpu_before, started = tree_seconds(roots, skip), time.perf_counter()
     for n in range(int(rate * STEP_SECONDS)):
         delay = started + n / rate - time.perf_counter()
         if delay > 0:
@@ -151,7 +153,7 @@ async def run_step(load: Load, rig: Rig, roots: dict[str, int], rate: float) -> 
         tasks.append(asyncio.create_task(load.fresh(step)))
     wall = time.perf_counter() - started
     step.sent = len(tasks) / wall
-    step.cpu = shares(cpu_before, tree_seconds(roots), wall)
+    step.cpu = shares(cpu_before, tree_seconds(roots, skip), wall)
     for spy in spies:
         spy.wait(30)
     _, pending = await asyncio.wait(tasks, timeout=GRACE)

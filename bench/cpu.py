@@ -19,9 +19,10 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def tree_seconds(roots: Mapping[str, int]) -> dict[str, float]:
+def tree_seconds(roots: Mapping[str, int], skip: Iterable[int] = ()) -> dict[str, float]:
     """CPU seconds used so far by each named root process and its descendants (a root that
-    descends from another, like the servers the benchmark started, counts only for itself)."""
+    descends from another, like the servers the benchmark started, counts only for itself;
+    the subtrees of `skip`, like the profilers the benchmark started, count for no one)."""
     stats: dict[int, tuple[int, float]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (found := _stat(int(entry.name))) is not None:
@@ -29,7 +30,7 @@ def tree_seconds(roots: Mapping[str, int]) -> dict[str, float]:
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in stats.items():
         children.setdefault(parent, []).append(pid)
-    others = set(roots.values())
+    others = set(roots.values()) | set(skip)
     return {name: _sum(root, stats, children, others - {root}) for name, root in roots.items()}
 
 
