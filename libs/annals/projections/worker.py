@@ -117,6 +117,10 @@ class Worker:
         self._dead: DeadLetters | None = None
         self._next: dict[TopicPartition, int] = {}
         self._times: dict[TopicPartition, datetime] = {}
+        # Kafka offset commits are hints (the stored offsets count): sent beside the batches,
+        # one at a time, the newest offsets of the batches applied meanwhile in the next one.
+        self._hints: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._hinting: asyncio.Task[None] | None = None
         # The connection serves batches and the rebalance listener, never both at once.
         self._lock = asyncio.Lock()
         self.health = health.Health(self.settings.stall_after_s)
@@ -210,6 +214,10 @@ class Worker:
             self.started.set()
             await self._loop(consumer)
         finally:
+            if self._hinting is not None:  # the last hint, bounded (a hint only)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._hinting, 5)
+                self._hinting = None
             with contextlib.suppress(KafkaError, OSError):
                 await consumer.stop()
             await producer.stop()
@@ -405,13 +413,25 @@ class Worker:
             commits[tp] = OffsetAndMetadata(span.next, "")
         if result.parked or result.unparked or result.dead:
             await self._count_parked()
-        try:
-            await self._consumer.commit(
-                {tp: o for tp, o in commits.items() if tp in self._consumer.assignment()}
-            )
-        except (KafkaError, OSError) as exc:  # a hint only: the stored offsets count
-            log.debug("%s: offset commit failed: %s", self.group, exc)
+        self._hint(commits)
         return True
+
+    def _hint(self, commits: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Commit these offsets to Kafka beside the next batches (never waited for)."""
+        self._hints.update(commits)
+        if self._hinting is None or self._hinting.done():
+            self._hinting = asyncio.create_task(self._send_hints())
+
+    async def _send_hints(self) -> None:
+        while self._hints and self._consumer is not None:
+            consumer, hints, self._hints = self._consumer, self._hints, {}
+            owned = {tp: o for tp, o in hints.items() if tp in consumer.assignment()}
+            if not owned:
+                continue
+            try:
+                await consumer.commit(owned)
+            except (KafkaError, OSError) as exc:  # a hint only: the stored offsets count
+                log.debug("%s: offset commit failed: %s", self.group, exc)
 
     async def _count_parked(self) -> None:
         assert self._conn is not None and self.applier is not None
