@@ -1,4 +1,12 @@
-"""order_summary: one row per order (status, customer, items, totals, timestamps)."""
+"""order_summary: one row per order (status, customer, items, totals, timestamps) and, once
+its shipment is dispatched, the carrier and tracking number.
+
+The order's row is written by the order's own stream (orders.events) with get-then-put; the
+carrier and tracking number come from the shipment's stream (shipping.events), consumed by
+another worker, so they live in a table of their own (`order_tracking`, one row per order,
+written only by its shipment) that the query API joins: neither stream's writes can undo the
+other's, whichever topic is applied first.
+"""
 
 from __future__ import annotations
 
@@ -48,11 +56,24 @@ ORDER_SUMMARY = sa.Table(
     sa.Index("order_summary_status_idx", "status", sa.desc("placed_at"), sa.desc("order_id")),
     sa.Index("order_summary_placed_idx", sa.desc("placed_at"), sa.desc("order_id")),
 )
+# The carrier and tracking number of an order's shipment (a shipment carries one order).
+ORDER_TRACKING = sa.Table(
+    "order_tracking",
+    metadata,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("shipment_id", sa.Text, nullable=False),
+    sa.Column("carrier", sa.Text, nullable=False),
+    sa.Column("tracking_number", sa.Text, nullable=False),
+    sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=False),
+)
 T = "order_summary"
+TRACKING = "order_tracking"
 
 
 def keys(event: Event) -> Iterable[tuple[str, Key]]:
-    """Every order event reads its order's row."""
+    """Every order event reads its order's row; a shipment event reads nothing."""
+    if event.type.startswith("shipping."):
+        return ()
     return ((T, order_key(event.data)),)
 
 
@@ -142,10 +163,19 @@ def _status(status: str, column: str) -> Any:
     return handler
 
 
+def dispatched(rows: Rows, event: Event) -> None:
+    """ShipmentDispatched: the order's carrier and tracking number."""
+    d = event.data
+    rows.put(TRACKING, {
+        "order_id": d["order_id"], "shipment_id": d["shipment_id"], "carrier": d["carrier"],
+        "tracking_number": d["tracking_number"], "dispatched_at": event.time,
+    })  # fmt: skip
+
+
 PROJECTION = Projection(
     name="order_summary",
-    topics=("orders.events",),
-    tables=(ORDER_SUMMARY,),
+    topics=("orders.events", "shipping.events"),
+    tables=(ORDER_SUMMARY, ORDER_TRACKING),
     handlers={
         "orders.OrderPlaced": placed,
         "orders.ItemAdded": item_added,
@@ -156,7 +186,8 @@ PROJECTION = Projection(
         "orders.OrderCancelled": _status("cancelled", "cancelled_at"),
         "orders.OrderShipped": _status("shipped", "shipped_at"),
         "orders.OrderDelivered": _status("delivered", "delivered_at"),
+        "shipping.ShipmentDispatched": dispatched,
     },
     keys=keys,
-    description="one row per order: status, customer, items, totals, timestamps",
+    description="one row per order: status, customer, items, totals, times, tracking number",
 )

@@ -22,10 +22,13 @@ router = APIRouter(tags=["orders"])
 ID = ID_PATTERN
 _ID = re.compile(ID)
 ORDER_COLUMNS = (
-    "order_id, customer_id, status, currency, line_count, item_count, subtotal, discount, "
-    "total, lines, cancel_reason, placed_at, confirmed_at, cancelled_at, shipped_at, "
-    "delivered_at, updated_at, version"
+    "o.order_id, o.customer_id, o.status, o.currency, o.line_count, o.item_count, o.subtotal, "
+    "o.discount, o.total, o.lines, o.cancel_reason, o.placed_at, o.confirmed_at, "
+    "o.cancelled_at, o.shipped_at, o.delivered_at, o.updated_at, o.version, t.carrier, "
+    "t.tracking_number"
 )
+# order_summary's two tables: the order's row and its shipment's carrier and tracking number.
+ORDERS_FROM = '"{schema}".order_summary o LEFT JOIN "{schema}".order_tracking t USING (order_id)'
 STATUSES = ("open", "confirmed", "cancelled", "shipped", "delivered")
 Wait = Annotated[
     float | None,
@@ -71,7 +74,8 @@ def page_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def order_view(row: Any) -> dict[str, Any]:
-    """The JSON of an order_summary row."""
+    """The JSON of an order_summary row (with its carrier and tracking number, null until the
+    shipment is dispatched)."""
     out = dict(row)
     lines = json.loads(out["lines"]) if isinstance(out["lines"], str) else out["lines"]
     out["lines"] = [
@@ -90,7 +94,7 @@ async def get_order(
 ) -> Response:
     """The order's summary; with a consistency token, waits until it is applied."""
     schema = request.app.state.settings.view_schema
-    sql = f'SELECT {ORDER_COLUMNS} FROM "{schema}".order_summary WHERE order_id = $1'
+    sql = f"SELECT {ORDER_COLUMNS} FROM {ORDERS_FROM.format(schema=schema)} WHERE o.order_id = $1"
     outcome, row = await consistent_row(request, "order_summary", wait, sql, order_id)
     if row is None:
         raise not_found("order", order_id, outcome)
@@ -113,15 +117,15 @@ async def order_page(
     for column, value in (("customer_id", customer), ("status", status)):
         if value is not None:
             args.append(value)
-            where.append(f"{column} = ${len(args)}")
+            where.append(f"o.{column} = ${len(args)}")
     if cursor is not None:
         args += page_cursor(cursor)
-        where.append(f"(placed_at, order_id) < (${len(args) - 1}, ${len(args)})")
+        where.append(f"(o.placed_at, o.order_id) < (${len(args) - 1}, ${len(args)})")
     args.append(size + 1)
     sql = (
-        f'SELECT {ORDER_COLUMNS} FROM "{settings.view_schema}".order_summary '
+        f"SELECT {ORDER_COLUMNS} FROM {ORDERS_FROM.format(schema=settings.view_schema)} "
         + (f"WHERE {' AND '.join(where)} " if where else "")
-        + f"ORDER BY placed_at DESC, order_id DESC LIMIT ${len(args)}"
+        + f"ORDER BY o.placed_at DESC, o.order_id DESC LIMIT ${len(args)}"
     )
     rows = await request.app.state.pool.fetch(sql, *args)
     items = [order_view(r) for r in rows[:size]]

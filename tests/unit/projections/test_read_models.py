@@ -51,6 +51,19 @@ def test_order_summary_follows_the_order() -> None:
     )
 
 
+def test_order_summary_keeps_the_tracking_number_of_the_orders_shipment() -> None:
+    ship = {"order_id": "o1", "shipment_id": "o1"}
+    dispatched = Event("shipping.ShipmentDispatched", {**ship, "carrier": "DHL",
+                       "tracking_number": "JD0146"}, T0, "shipment-o1", 2)  # fmt: skip
+    opened = Event("shipping.ShipmentOpened", ship, T0, "shipment-o1", 1)
+    tracking = {"carrier": "DHL", "tracking_number": "JD0146", "dispatched_at": T0}
+    # The shipment's events come from another topic, so they may be applied before the order's.
+    ProjectionSpec(order_summary.PROJECTION).given(opened, dispatched, *lifecycle()).then_rows(
+        "order_tracking", {("o1",): tracking}
+    ).then_rows("order_summary", {("o1",): {"status": "confirmed", "version": 6}})
+    assert list(order_summary.keys(dispatched)) == []
+
+
 def test_daily_sales_splits_the_total_by_category_without_losing_a_cent() -> None:
     lines = [{"sku": "A", "quantity": 1, "unit_price": "10.00"},
              {"sku": "B", "quantity": 1, "unit_price": "10.00"},
