@@ -35,8 +35,9 @@ from annals.messaging.security import client_security
 from annals.messaging.settings import KafkaSettings
 from annals.messaging.topics import TopicSpec, ensure_topics
 from annals.projections.process import registries
-from annals.projections.worker import Worker
-from annals.reactors.subscribe import SUBSCRIBER
+from annals.projections.worker import Worker, worker_topics
+from annals.reactors import subscribe
+from annals.reactors.subscribe import reactor_group
 from annals.topology import topology
 from annals.web.auth import mint_token
 from tests.integration.projections.helpers import eventually, fetchval, running
@@ -96,13 +97,11 @@ async def projectors(rig: Rig) -> AsyncIterator[None]:
     settings = rig.settings(topic_prefix="")
     workers = [Worker(topology().projections[name], settings, group=f"{rig.prefix}{name}",
                       registries=registries()) for name in PROJECTIONS]  # fmt: skip
+    # The admin step before workers run (they create no topic): sources and dead letters.
+    specs = [t for w in workers for t in worker_topics(settings, w.projection, w.group)]
+    await ensure_topics(settings.bootstrap, specs)
     async with running(*workers):
         yield
-
-
-def reactor_group(name: str) -> str:
-    """The consumer group of a service's reactor (annals.reactors.subscribe.group_of)."""
-    return f"{KafkaSettings().principal or SUBSCRIBER}.reactor-{name}"
 
 
 async def end_offsets(topics: tuple[str, ...]) -> dict[TopicPartition, int]:
@@ -211,6 +210,8 @@ async def test_an_order_confirmed_then_dispatched_shows_shipped_with_its_trackin
     kafka = KafkaSettings()
     specs = [TopicSpec(t, kafka.partitions, kafka.replication_factor) for t in (ORDERS, SHIPPING)]
     await ensure_topics(kafka.bootstrap, specs)
+    for reactor in ("orders", "shipping"):  # their dead-letter topics, as `services up` does
+        await subscribe.prepare(reactor)
     since = await end_offsets((ORDERS, SHIPPING))
     token = mint_token(ShippingSettings(), ["orders:write", "shipping:write", "read"])
     auth = {"Authorization": f"Bearer {token}"}
