@@ -10,8 +10,9 @@ from annals.messaging.dlq import dlq_topic
 from annals.messaging.handling import Received
 from annals.messaging.settings import KafkaSettings
 from annals.messaging.subscriber import Subscriber
-from annals.messaging.topics import TopicSpec, ensure_topics
+from annals.messaging.topics import TopicSpec, ensure_topics, event_topic_specs
 from annals.reactors.runner import ReactorRunner
+from annals.topology import topology
 
 SUBSCRIBER = "subscriber"
 
@@ -33,13 +34,18 @@ def reactor_group(name: str, kafka: KafkaSettings | None = None) -> str:
 
 
 async def prepare(name: str, kafka: KafkaSettings | None = None) -> None:
-    """The admin step before a reactor runs: create its dead-letter topic (it may create none).
+    """The admin step before a reactor runs: create its topics (it may create none).
 
     A service's reactor is named after the service (`Reactor("orders", ...)`), so the launcher
-    prepares `reactor_group(<service>)`'s DLQ without building the service.
+    prepares `reactor_group(<service>)`'s DLQ without building the service; the declared event
+    topics it may follow are ensured too (as `annals publishers up` makes them), so a reactor
+    started before its upstream's relay does not meet a topic it is not allowed to create.
     """
     kafka = kafka or KafkaSettings()
-    await ensure_topics(kafka.bootstrap, [TopicSpec(dlq_topic(reactor_group(name, kafka)), 1)])
+    events = [s.topic for s in topology().services.values() if s.topic]
+    specs = event_topic_specs(events, kafka.partitions, kafka.replication_factor)
+    dlq = TopicSpec(dlq_topic(reactor_group(name, kafka)), 1)
+    await ensure_topics(kafka.bootstrap, [*specs, dlq])
 
 
 def reactor_subscriber(
