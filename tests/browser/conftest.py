@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -158,6 +159,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(5)
 
 
+CUSTOMER = "c-1"  # the customer of the browser tests' orders
+
+
+async def known_customer(stack: StackSettings, customer: str) -> None:
+    """Make `customer` active in the order service's customer directory where it is installed
+    (PlaceOrder refuses unknown customers once the customer_status projection has run)."""
+    conn = await asyncpg.connect(stack.dsn("orders"), timeout=10)
+    try:
+        if await conn.fetchval("SELECT to_regclass('customer_directory.customer_status')"):
+            await conn.execute(
+                "INSERT INTO customer_directory.customer_status "
+                "(customer_id, status, updated_at, version) SELECT $1, 'active', now(), 1 "
+                "WHERE NOT EXISTS (SELECT 1 FROM customer_directory.customer_status "
+                "WHERE customer_id = $1)",
+                customer,
+            )
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def orders_url(
     stack: StackSettings, console_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -171,6 +192,8 @@ def orders_url(
     service = LiveService("orders", port, folder / "orders.log",
                           service_env("orders", stack, "orders", port))  # fmt: skip
     service.start()
+    with ThreadPoolExecutor(1) as pool:  # a thread: Playwright's loop may run in this one
+        pool.submit(asyncio.run, known_customer(stack, CUSTOMER)).result()
     relay = _worker(["publish", "orders"], folder / "relay.log",
                     {"ANNALS_ORDERS_PUBLISHER_METRICS_PORT": str(relay_port)})  # fmt: skip
     try:

@@ -11,7 +11,7 @@ from annals.topology import topology
 
 
 def test_its_port_follows_connect_so_private_stacks_do_not_collide(tmp_path: Path) -> None:
-    assert prometheus.port(StackSettings(dir=tmp_path)) == 9090
+    assert prometheus.port(StackSettings(dir=tmp_path, connect_port=8083)) == 9090
     assert prometheus.port(StackSettings(dir=tmp_path, connect_port=18370)) == 19377
     assert prometheus.port(StackSettings(dir=tmp_path, prometheus_port=9999)) == 9999
 
