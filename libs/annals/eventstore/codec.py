@@ -1,4 +1,5 @@
-"""Typed events <-> stored records: upcasting on read, personal fields encrypted per subject."""
+"""Typed events <-> stored records: personal fields encrypted per subject on append; reads
+decode through annals.eventstore.decoding (decrypt, then upcast, then type)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,16 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
-from pydantic import ValidationError
 
-from annals.eventstore.domain import REDACTED, DomainEvent
-from annals.eventstore.errors import InvalidEvent, UndecodableEvent
+from annals.eventstore.decoding import FORGOTTEN, PII_MARK, decoder, decrypt_value, record_keys
+from annals.eventstore.domain import DomainEvent
+from annals.eventstore.errors import InvalidEvent
 from annals.eventstore.ports import Checkpoint, KeyStore, NewEvent, RecordedEvent, uuid7
 from annals.eventstore.registry import EventRegistry
 
 E = TypeVar("E", bound=DomainEvent)
-PII_MARK = "$pii"
-_PII_NEEDLE = f'"{PII_MARK}"'
-
-
-class _Forgotten:
-    """Stands in for a personal value whose key is gone until the model's marker replaces it."""
-
-    __slots__ = ()
-
-
-FORGOTTEN = _Forgotten()
+__all__ = ["FORGOTTEN", "PII_MARK", "Envelope", "EventCodec", "decrypt_value", "encrypt_value"]
 
 
 class Envelope(Generic[E]):
@@ -74,24 +64,13 @@ def encrypt_value(key: bytes, subject: str, event_id: uuid.UUID, field: str, val
     return {PII_MARK: "v1", "s": subject, "ct": base64.b64encode(nonce + sealed).decode()}
 
 
-def decrypt_value(key: bytes | None, sealed: Mapping[str, Any]) -> Any:
-    """The plain value of an encrypted one, or FORGOTTEN when the key is gone."""
-    if key is None:
-        return FORGOTTEN
-    raw = base64.b64decode(sealed["ct"])
-    try:
-        plain = AESGCMSIV(key).decrypt(raw[:12], raw[12:], str(sealed["s"]).encode())
-    except InvalidTag as exc:
-        raise UndecodableEvent("personal data does not decrypt with the subject's key") from exc
-    return json.loads(plain)
-
-
 class EventCodec:
     """Encodes domain events for append and decodes records into typed envelopes."""
 
     def __init__(self, registry: EventRegistry, keys: KeyStore | None = None) -> None:
         self.registry = registry
         self.keys = keys
+        self.decoder = decoder(registry)
 
     async def encode(
         self,
@@ -137,45 +116,17 @@ class EventCodec:
         return await self.keys.get_or_create(subject)
 
     async def decode(self, records: Sequence[RecordedEvent]) -> list[Envelope[Any]]:
-        """Typed envelopes of records (upcast, personal fields decrypted or redacted)."""
-        keys: dict[str, bytes] = {}
-        if self.keys is not None:
-            subjects = {s for r in records if _PII_NEEDLE in r.data_json for s in _subjects(r.data)}
-            if subjects:
-                keys = await self.keys.get_many(sorted(subjects))
-        return [Envelope(r, self.decode_one(r, keys)) for r in records]
+        """Typed envelopes of records: decrypted, upcast, typed (annals.eventstore.decoding)."""
+        keys = await record_keys(self.keys, records)
+        events = self.decoder.decode_all(records, keys)
+        return [Envelope(r, e) for r, e in zip(records, events, strict=True)]
 
     def decode_one(self, record: RecordedEvent, keys: Mapping[str, bytes]) -> DomainEvent:
         """The typed event of one record, given the keys of its subjects."""
-        model = self.registry.model(record.event_type)
-        try:
-            plain = _PII_NEEDLE not in record.data_json
-            if plain and record.schema_version == model.schema_version:
-                return model.model_validate_json(record.data_json)
-            data = dict(record.data)
-            for name, value in data.items():
-                if isinstance(value, dict) and PII_MARK in value:
-                    data[name] = decrypt_value(keys.get(value["s"]), value)
-            data = self.registry.upcast(record.event_type, record.schema_version, data)
-            for name, value in data.items():
-                if value is FORGOTTEN:
-                    marker = self.registry.personal(record.event_type).get(name)
-                    data[name] = REDACTED if marker is None else marker.redacted
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise UndecodableEvent(
-                f"{record.event_type} v{record.schema_version} at {record.stream_id}"
-                f"@{record.version} does not fit its model: {exc}"
-            ) from exc
+        return self.decoder.decode(record, keys)
 
     async def iter_decoded(self, records: AsyncIterator[RecordedEvent]) -> AsyncIterator[Envelope]:
         """Decode a record stream (e.g. subscribe_all) one by one."""
         async for record in records:
             for envelope in await self.decode([record]):
                 yield envelope
-
-
-def _subjects(data: Mapping[str, Any]) -> list[str]:
-    return [
-        str(v["s"]) for v in data.values() if isinstance(v, dict) and PII_MARK in v and "s" in v
-    ]

@@ -1,11 +1,13 @@
 """Reads of the event store's tables on a given connection, for tools outside the store.
 
-The relay (on its leader's connection), the rebuild, the publisher status and the console read
-the store through these functions, so the tables' SQL and columns stay in annals.eventstore.
+The relay (on its leader's connection), the rebuild, the publisher status, the console and the
+privacy report read the store through these functions, so the tables' SQL and columns stay in
+annals.eventstore.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -25,6 +27,15 @@ STREAMS_LIKE = """
 SELECT stream_id, version, updated_at FROM eventstore.streams
  WHERE stream_id LIKE $1 || '%' AND deleted_at IS NULL ORDER BY updated_at DESC LIMIT $2
 """
+# Rows naming a subject: of its streams, or holding a value encrypted with its key. Parked rows
+# of read models keep the same columns (stream_id, data), so privacy reports reuse it there.
+OF_SUBJECT = (
+    "stream_id = ANY($1::text[]) OR EXISTS (SELECT 1 FROM jsonb_each(data) f "
+    "WHERE jsonb_typeof(f.value) = 'object' AND f.value ? '$pii' AND f.value->>'s' = $2)"
+)
+SUBJECT_DATA = f"SELECT data FROM eventstore.events WHERE {OF_SUBJECT}"
+HAS_EVENTS = "SELECT to_regclass('eventstore.events') IS NOT NULL"
+SUBJECT_KEY = "SELECT key IS NOT NULL, forgotten_at FROM eventstore.subject_keys WHERE subject = $1"
 CORRELATED = f"""
 SELECT {COLUMNS} FROM eventstore.events
  WHERE metadata->>'correlation_id' = $1 ORDER BY recorded_at, global_position LIMIT $2
@@ -40,6 +51,10 @@ class Reads(Protocol):
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         """The first value."""
+        ...
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        """The first row, or None."""
         ...
 
 
@@ -76,3 +91,26 @@ async def find_streams(conn: Reads, text: str, limit: int) -> list[StreamHead]:
 async def correlated(conn: Reads, correlation_id: str, limit: int) -> list[RecordedEvent]:
     """Events whose metadata carries the correlation id, in recorded order."""
     return to_records(await conn.fetch(CORRELATED, correlation_id, limit))
+
+
+async def subject_data(conn: Reads, streams: Sequence[str], subject: str) -> list[str] | None:
+    """The data (JSON text) of every event of `streams` or sealed with `subject`'s key.
+
+    None when the database holds no event store (not created yet).
+    """
+    if not await conn.fetchval(HAS_EVENTS):
+        return None
+    return [r[0] for r in await conn.fetch(SUBJECT_DATA, list(streams), subject)]
+
+
+class SubjectKey(NamedTuple):
+    """Whether a subject's key is held, and when it was forgotten."""
+
+    present: bool
+    forgotten_at: datetime | None
+
+
+async def subject_key(conn: Reads, subject: str) -> SubjectKey | None:
+    """The state of a subject's key; None when it never had one."""
+    row = await conn.fetchrow(SUBJECT_KEY, subject)
+    return None if row is None else SubjectKey(bool(row[0]), row[1])

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from typing import Any
 
-from annals.eventstore.codec import EventCodec
+from pydantic import ValidationError
+
+from annals.eventstore.decoding import decoder, keys_of
 from annals.eventstore.domain import DomainEvent
 from annals.eventstore.errors import UndecodableEvent, UnknownEventType
-from annals.eventstore.ports import KeyStore, RecordedEvent
+from annals.eventstore.ports import KeyStore
 from annals.eventstore.registry import EventRegistry
 from annals.messaging.cloudevents import CloudEvent
 from annals.messaging.errors import MalformedEvent, UnknownEvent, is_retriable
 
 Registries = EventRegistry | Mapping[str, EventRegistry]
-_NIL = uuid.UUID(int=0)
 
 
 class EventDecoder:
@@ -50,13 +49,17 @@ class EventDecoder:
             raise UnknownEvent(f"unknown event type {event.type!r}")
         if not isinstance(event.data, dict):
             raise MalformedEvent(f"data of {event.type} is not a JSON object")
-        record = _as_record(event)
         try:
-            [envelope] = await EventCodec(registry, self.keys).decode([record])
+            return await self._decode(registry, event, event.data)
         except UnknownEventType as exc:  # a newer or unconvertible schema version
             raise UnknownEvent(str(exc)) from exc
         except UndecodableEvent as exc:
             raise MalformedEvent(str(exc)) from exc
+        except ValidationError as exc:
+            raise MalformedEvent(
+                f"{event.type} at {event.subject}@{event.streamversion} "
+                f"does not fit its model: {exc}"
+            ) from exc
         except Exception as exc:
             if is_retriable(exc):
                 raise
@@ -65,24 +68,12 @@ class EventDecoder:
                 f"{event.type} at {event.subject}@{event.streamversion} cannot be decoded: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        return envelope.event
 
-
-def _as_record(event: CloudEvent) -> RecordedEvent:
-    try:
-        event_id = uuid.UUID(event.id)
-    except ValueError:
-        event_id = _NIL
-    return RecordedEvent(
-        0,
-        0,
-        event.subject or "",
-        "",
-        event.streamversion or 0,
-        event_id,
-        event.event_type,
-        event.schemaversion or 1,
-        json.dumps(event.data),
-        "{}",
-        event.time or datetime.now(UTC),
-    )
+    async def _decode(
+        self, registry: EventRegistry, event: CloudEvent, data: dict[str, Any]
+    ) -> DomainEvent:
+        """The store's decode path: decrypt, then upcast, then type (annals.eventstore.decoding)."""
+        keys = await keys_of(self.keys, [data])
+        path = decoder(registry)
+        plain = path.plain(event.event_type, event.schemaversion or 1, data, keys)
+        return path.typed(event.event_type, plain)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
+from annals.eventstore import queries
 from annals.privacy.report import (
     ABSENT,
     READABLE,
@@ -26,10 +27,6 @@ from annals.projections.tables import quote
 from annals.topology import topology
 
 FORGOTTEN_STATUS = 410
-OF_SUBJECT = (
-    "stream_id = ANY($1::text[]) OR EXISTS (SELECT 1 FROM jsonb_each(data) f "
-    "WHERE jsonb_typeof(f.value) = 'object' AND f.value ? '$pii' AND f.value->>'s' = $2)"
-)
 KEPT_VERSIONS = (
     "SELECT name, version, schema_name, state FROM projections.versions "
     "WHERE state NOT IN ('dropped', 'failed') ORDER BY name, version"
@@ -52,20 +49,20 @@ async def key_finding(sources: Sources, subject: str) -> tuple[Finding, bool, bo
     place = f"{topology().key_holder.name} subject key"
     try:
         async with connected(sources.keys_dsn) as conn:
-            row = await conn.fetchrow(
-                "SELECT key IS NOT NULL, forgotten_at FROM eventstore.subject_keys "
-                "WHERE subject = $1",
-                subject,
-            )
+            row = await queries.subject_key(conn, subject)
     except asyncpg.UndefinedTableError:
         row = None
     except (OSError, asyncpg.PostgresError) as exc:  # cannot tell: the key may exist
         return Finding("event store", place, UNKNOWN, repr(exc)[:200]), True, False
     if row is None:
         return Finding("event store", place, ABSENT, "no key: nothing was encrypted"), False, False
-    if row[0]:
+    if row.present:
         return Finding("event store", place, READABLE, "key present"), True, False
-    return Finding("event store", place, UNREADABLE, f"key deleted at {row[1]}"), False, True
+    return (
+        Finding("event store", place, UNREADABLE, f"key deleted at {row.forgotten_at}"),
+        False,
+        True,
+    )
 
 
 async def store_findings(
@@ -98,12 +95,10 @@ async def _events(
     names: frozenset[str],
     key: bool,
 ) -> Finding:
-    if not await conn.fetchval("SELECT to_regclass('eventstore.events') IS NOT NULL"):
+    rows = await queries.subject_data(conn, streams, subject)
+    if rows is None:
         return Finding("event store", f"{service} events", ABSENT, "store not created")
-    rows = await conn.fetch(
-        f"SELECT data FROM eventstore.events WHERE {OF_SUBJECT}", streams, subject
-    )
-    plain, sealed = tally((_json(r[0]) for r in rows), subject, names)
+    plain, sealed = tally((_json(r) for r in rows), subject, names)
     detail = counted(plain, sealed, f"{len(rows)} events")
     return Finding("event store", f"{service} events", state_of(plain, sealed, key), detail)
 
@@ -189,7 +184,7 @@ async def _parked(
     names: frozenset[str],
     key: bool,
 ) -> list[Finding]:
-    rows = await conn.fetch(f"SELECT data FROM {quote(schema)}._parked WHERE {OF_SUBJECT}",
+    rows = await conn.fetch(f"SELECT data FROM {quote(schema)}._parked WHERE {queries.OF_SUBJECT}",
                             streams, subject)  # fmt: skip
     if not rows:
         return []

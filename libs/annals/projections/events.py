@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import json.scanner
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,10 +12,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from annals.cdc import DecodeError, RowChange, decode_record
-from annals.eventstore.codec import FORGOTTEN, PII_MARK, decrypt_value
-from annals.eventstore.errors import EventStoreError, UndecodableEvent
+from annals.eventstore.decoding import decrypt, is_sealed, keys_of
+from annals.eventstore.errors import UndecodableEvent
 from annals.eventstore.ports import KeyStore, RecordedEvent
-from annals.eventstore.registry import EventRegistry
 from annals.messaging.cloudevents import from_kafka
 from annals.messaging.errors import MalformedEvent
 from annals.topology import topology
@@ -136,37 +135,14 @@ def _ts(timestamp_ms: int | None) -> datetime:
     return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
 
 
-def upcast(event: Event, registries: Mapping[str, EventRegistry]) -> None:
-    """Bring an older schema version of the data up to the registered model (in place).
-
-    A type of a registered service that its registry does not know is poison (a producer
-    newer than this projector): it is dead-lettered and replayed once the projector knows it.
-    """
-    service, _, name = event.type.partition(".")
-    registry = registries.get(service)
-    if registry is None:
-        return
-    if name not in registry:
-        raise PoisonRecord(f"unknown event type {event.type}")
-    if registry.model(name).schema_version == event.schema_version:
-        return
-    try:
-        event.data = registry.upcast(name, event.schema_version, dict(event.data))
-    except EventStoreError as exc:
-        raise PoisonRecord(f"{event.type} v{event.schema_version}: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:  # an upcaster met data it cannot read
-        raise PoisonRecord(f"{event.type} v{event.schema_version}: {describe(exc)}") from exc
-    event.schema_version = registry.model(name).schema_version
-
-
 def has_envelope(value: Any) -> bool:
     """Whether a value is an encrypted personal value."""
-    return isinstance(value, dict) and PII_MARK in value
+    return is_sealed(value)
 
 
 def has_personal(event: Event) -> bool:
     """Whether the event's data carries encrypted personal values."""
-    return isinstance(event.data, dict) and any(has_envelope(v) for v in event.data.values())
+    return isinstance(event.data, dict) and any(is_sealed(v) for v in event.data.values())
 
 
 async def decrypt_personal(
@@ -174,36 +150,23 @@ async def decrypt_personal(
 ) -> list[tuple[Event, PoisonRecord]]:
     """Decrypt personal values in place (forgotten subjects' become `redacted`); the failures.
 
-    An event whose envelope cannot be opened is left as it was and returned with its error;
-    the others are decrypted. Errors of the key store itself (unreachable) propagate.
+    Step 1 of the decode path (annals.eventstore.decoding) for events already at their
+    current version (parked rows). An event whose envelope cannot be opened is left as it
+    was and returned with its error. Errors of the key store itself (unreachable) propagate.
     """
     sealed = [e for e in events if has_personal(e)]
     if not sealed:
         return []
-    subjects = sorted(
-        {str(v["s"]) for e in sealed for v in e.data.values() if isinstance(v, dict) and "s" in v}
-    )
-    found = await keys.get_many(subjects)
+    found = await keys_of(keys, [e.data for e in sealed])
     failed: list[tuple[Event, PoisonRecord]] = []
     for event in sealed:
         try:
-            opened = _opened(event.data, found, redacted)
-            event.sealed, event.data = event.data, opened
-        except PoisonRecord as exc:
-            failed.append((event, exc))
+            opened = decrypt(event.data, found, redacted)
+        except UndecodableEvent as exc:
+            failed.append((event, PoisonRecord(str(exc))))
+            continue
+        event.sealed, event.data = event.data, opened
     return failed
-
-
-def _opened(data: dict[str, Any], found: Mapping[str, bytes], redacted: Any) -> dict[str, Any]:
-    out = dict(data)
-    for name, value in out.items():
-        if isinstance(value, dict) and PII_MARK in value:
-            try:
-                plain = decrypt_value(found.get(str(value.get("s"))), value)
-            except (UndecodableEvent, ValueError, KeyError, TypeError) as exc:
-                raise PoisonRecord(f"personal field {name} does not decrypt: {exc}") from None
-            out[name] = redacted if plain is FORGOTTEN else plain
-    return out
 
 
 def stored_data(event: Event) -> Any:

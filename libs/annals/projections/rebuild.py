@@ -43,7 +43,7 @@ from annals.projections.engine import (
 )
 from annals.projections.erasure import drop_expired
 from annals.projections.events import Event, stored_event
-from annals.projections.intake import decode_records, open_personal, upcast_one
+from annals.projections.intake import decode_records, open_items
 from annals.projections.projection import Projection, Rows
 from annals.projections.settings import STORE_OF_TOPIC, ProjectorSettings
 from annals.projections.tables import quote
@@ -264,8 +264,7 @@ class Rebuild:
     async def _prepare(self, events: Sequence[Event]) -> Sequence[Item]:
         if not self.registries and not (self.projection.personal and self.keys is not None):
             return events
-        items = [upcast_one(e, self.registries) for e in events]
-        return await open_personal(items, self.projection, self.keys)
+        return await open_items(events, self.projection, self.registries, self.keys)
 
     async def _catch_up(
         self,

@@ -4,8 +4,9 @@ Each component logs in as its own principal (docs/rules.md#trust): `relay-<servi
 `<service>.events`, `connect` writes its internal topics, the CDC sources' `<prefix>.*` and
 (Debezium outbox mode) the event topics, `projector` and every subscriber principal read the
 declared event and CDC topics, use their own groups and write their own dead-letter topics (named
-`<principal>.*`: `projector.<name>`, `subscriber.<name>`, their `.dlq`) but create no topic: the
-admin step does (docs/kafka-acls.md); `admin` (the CLI, the stack, tests) is a super user.
+`<principal>.*`: `projector.<name>`, `subscriber.<name>`, a reactor's `subscriber.reactor-<name>`,
+their `.dlq`) but create no topic: the admin step does (docs/kafka-acls.md); `admin` (the CLI,
+the stack, tests) is a super user.
 Services, topics and sources are the declared ones (annals.topology): a new service gets its
 relay principal and ACLs with no edit here. Passwords come from annals.stack.secrets
 (`kafka-<principal>`). Credentials are written at format time (`kafka-storage format
