@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from aiokafka.errors import KafkaError
@@ -253,6 +253,11 @@ def rebuild(
     )
 
 
+def _topics_failed(exc: Exception) -> NoReturn:
+    console.print(f"[red]error[/red] creating the projectors' topics: {type(exc).__name__}: {exc}")
+    raise typer.Exit(1) from None
+
+
 @projectors_app.command("up")
 def projectors_up(
     processes: Annotated[
@@ -266,9 +271,7 @@ def projectors_up(
     try:
         started = launcher.start_projectors(processes, names or [], stack)
     except (OSError, TimeoutError, KafkaError, MessagingError) as exc:
-        what = f"{type(exc).__name__}: {exc}"
-        console.print(f"[red]error[/red] creating the projectors' topics: {what}")
-        raise typer.Exit(1) from None
+        _topics_failed(exc)
     alive = launcher.wait_alive(stack, 2.0)
     for index, pid in started.items():
         if index not in alive:
@@ -280,6 +283,17 @@ def projectors_up(
             f"[green]✓[/green] projector-{index} pid {pid}, metrics http://127.0.0.1:{port}/metrics"
             f", log {stack.log(launcher.component(index))}"
         )
+
+
+@projectors_app.command("prepare")
+def projectors_prepare(names: Names = None) -> None:
+    """Create the projections' topics and dead-letter topics as admin (workers create none)."""
+    _pick(names)
+    try:
+        launcher.prepare_topics(names or [])
+    except (OSError, TimeoutError, KafkaError, MessagingError) as exc:
+        _topics_failed(exc)
+    console.print("[green]✓[/green] the projectors' topics and dead-letter topics exist")
 
 
 @projectors_app.command("down")
