@@ -47,6 +47,8 @@ helm-tools: $(INSTALLED) ## helm, kubeconform and the offline Kubernetes/CRD sch
 
 install: system-deps $(INSTALLED) console-assets asyncapi-spec helm-tools ## everything the platform needs (system packages, the Python package, chart checks)
 
+# Services and relays of `make up` check their schemas in, and name them by URI from, the registry.
+up: export ANNALS_REGISTRY_URL ?= http://127.0.0.1:$(or $(ANNALS_REGISTRY_PORT),8081)
 up: install ## start the whole stack (platform processes under supervisord), print the URLs
 	$(BIN)/annals stack up
 	$(BIN)/annals registry up

@@ -61,15 +61,22 @@ def register_cmd(
     url: Annotated[
         str, typer.Option("--url", envvar="ANNALS_REGISTRY_URL", help="the schema registry")
     ] = "http://127.0.0.1:8081",
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="ANNALS_REGISTRY_ADMIN_TOKEN",
+            help="an admin token of audience registry (default: one signed with ANNALS_JWT_SECRET)",
+        ),
+    ] = "",
 ) -> None:
-    """Register every schema under `<topic>-<Type>.v<N>` (a local admin token; 409: refused)."""
+    """Register every schema under `<topic>-<Type>.v<N>` (an admin token; 409: refused)."""
     import httpx
 
     from annals.registry.settings import RegistrySettings
     from annals.schemas.publish import register_all
     from annals.web.auth import mint_token
 
-    token = mint_token(RegistrySettings(), ["admin"], audience="registry", ttl_seconds=300)
+    token = token or mint_token(RegistrySettings(), ["admin"], audience="registry", ttl_seconds=300)
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
         done = register_all(client, root)
     for line in done.refused:

@@ -27,6 +27,15 @@ def _spec() -> ServiceSpec:
     return ServiceSpec("registry", "annals.registry.app:create_app", RegistrySettings, (), ())
 
 
+@registry_app.command("migrate")
+def migrate_cmd() -> None:
+    """Migrate the registry's database as its owner (ANNALS_REGISTRY_OWNER_DSN), then exit."""
+    from annals.registry.settings import RegistrySettings
+
+    _migrate(RegistrySettings())
+    typer.echo("registry: database migrated")
+
+
 def _migrate(settings: Any) -> None:
     """Migrate the registry's database when it stores in PostgreSQL."""
     from annals.migrations import MigrationFailed

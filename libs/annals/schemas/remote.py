@@ -48,15 +48,20 @@ class RegistryLink(BaseSettings):
         return (self.public_url or self.url).rstrip("/") or None
 
     def bearer(self, settings: ServiceSettings) -> str:
-        """The configured token, else (development mode only) a short local `read` token."""
-        if self.token is not None:
+        """The configured token, else a short `read` token signed with the platform's HS256
+        secret (which the service holds to verify its own callers)."""
+        if self.token is not None and self.token.get_secret_value():
             return self.token.get_secret_value()
-        if not settings.dev_mode:
+        if settings.jwt_algorithm != "HS256":
             raise SchemasNotRegistered(
-                "ANNALS_REGISTRY_URL is set but ANNALS_REGISTRY_TOKEN is not: the registry "
-                "needs a `read` token of audience registry"
+                "ANNALS_REGISTRY_URL is set but ANNALS_REGISTRY_TOKEN is not: with "
+                f"{settings.jwt_algorithm} tokens the registry needs a `read` token of audience "
+                "registry"
             )
-        return mint_token(settings, ["read"], audience=AUDIENCE, ttl_seconds=300)
+        return mint_token(
+            settings, ["read"], subject=f"service:{settings.service}", audience=AUDIENCE,
+            ttl_seconds=300,
+        )  # fmt: skip
 
 
 def missing_schemas(

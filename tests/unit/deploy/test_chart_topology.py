@@ -202,3 +202,31 @@ def test_tracing_is_off_unless_a_collector_is_named(default: list[dict[str, Any]
         for d in of_kind(traced, "Deployment")
         for c in d["spec"]["template"]["spec"]["containers"]
     )
+
+
+def _registry_urls(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """Deployment -> the ANNALS_REGISTRY_URL of its main container."""
+    return {
+        d["metadata"]["name"]: env.get("value", "")
+        for d in of_kind(docs, "Deployment")
+        for env in d["spec"]["template"]["spec"]["containers"][0]["env"]
+        if env["name"] == "ANNALS_REGISTRY_URL"
+    }
+
+
+def test_the_schema_registry_is_the_releases_or_an_external_one(
+    default: list[dict[str, Any]],
+) -> None:
+    deployments = {d["metadata"]["name"]: d for d in of_kind(default, "Deployment")}
+    registry = deployments["annals-registry"]["spec"]["template"]["spec"]
+    assert registry["containers"][0]["args"] == ["registry", "serve"]
+    assert registry["initContainers"][0]["args"] == ["registry", "migrate"]
+    urls = _registry_urls(default)
+    assert urls["annals-orders"] == urls["annals-relay-orders"] == "http://annals-registry:8081"
+    orders = deployments["annals-orders"]["spec"]["template"]["spec"]["initContainers"]
+    assert [c["args"] for c in orders] == [["services", "migrate", "orders"],
+                                           ["schemas", "register"]]  # fmt: skip
+    external = objects(sets=("schemaRegistry.enabled=false", "schemaRegistry.url=https://sr:8081",
+                             "schemaRegistry.tokenSecret=sr-tokens"))  # fmt: skip
+    assert "annals-registry" not in {d["metadata"]["name"] for d in of_kind(external, "Deployment")}
+    assert set(_registry_urls(external).values()) == {"https://sr:8081"}

@@ -92,9 +92,10 @@ def test_an_unreachable_registry_is_a_clear_refusal(tmp_path: Path) -> None:
         require_registered("orders", DEV, link, _copy(tmp_path))
 
 
-def test_outside_development_mode_a_token_is_required(served: Served) -> None:
+def test_without_a_shared_secret_a_token_is_required(served: Served, tmp_path: Path) -> None:
+    keyed = RegistrySettings(storage="memory", jwt_algorithm="RS256", jwks_file=str(tmp_path))
     with pytest.raises(SchemasNotRegistered, match="ANNALS_REGISTRY_TOKEN"):
-        RegistryLink(url=served.url).bearer(RegistrySettings(storage="memory", dev_mode=False))
+        RegistryLink(url=served.url).bearer(keyed)
 
 
 def _record(data: dict[str, str], base: str) -> bytes:

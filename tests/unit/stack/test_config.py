@@ -69,10 +69,13 @@ def test_compose_services_are_healthchecked_loopback_and_ordered():
     assert published == {
         str(defaults[name].default) for name in ("pg_port", "kafka_port", "connect_port")
     }
-    # The platform profile publishes the services' own ports (8001-8004) and Prometheus's
-    # (9090), on loopback too.
+    # The platform profile publishes the services' own ports (8001-8004), Prometheus's (9090)
+    # and the schema registry's (8081), on loopback too.
     platform = {p.split(":")[1] for s in services.values() for p in s.get("ports", [])}
-    assert platform - published == {"8001", "8002", "8003", "8004", "9090"}
+    assert platform - published == {"8001", "8002", "8003", "8004", "8081", "9090"}
+    for service in ("orders", "customers"):  # they refuse to start before their schemas are in
+        after = services[service]["depends_on"]["schemas-register"]["condition"]
+        assert after == "service_completed_successfully"
 
 
 def test_jar_sets_are_separate_folders_and_re_resolve_when_a_version_changes(tmp_path: Path):

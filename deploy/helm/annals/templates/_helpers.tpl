@@ -312,3 +312,32 @@ spec:
           resources:
             {{- toYaml .resources | nindent 12 }}
 {{- end -}}
+
+{{/* Where the platform finds the schema registry: the release's own, or schemaRegistry.url. */}}
+{{- define "annals.registryUrl" -}}
+{{- if .Values.schemaRegistry.url -}}
+{{- .Values.schemaRegistry.url -}}
+{{- else if .Values.schemaRegistry.enabled -}}
+{{- printf "http://%s-registry:8081" (include "annals.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ANNALS_REGISTRY_URL and, for an external registry, its tokens (admin: to register). */}}
+{{- define "annals.registryEnv" -}}
+- name: ANNALS_REGISTRY_URL
+  value: {{ include "annals.registryUrl" .root | quote }}
+{{- with .root.Values.schemaRegistry.tokenSecret }}
+- name: ANNALS_REGISTRY_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: token
+{{- if $.admin }}
+- name: ANNALS_REGISTRY_ADMIN_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: adminToken
+{{- end }}
+{{- end }}
+{{- end -}}
