@@ -59,13 +59,13 @@ class KafkaPublisher:
         topic: str,
         service: str,
         timeout: float = 90.0,
-        registry_url: str | None = None,
+        schemas: SchemaLocation = IN_REPOSITORY,
     ) -> None:
         self.producer = producer
         self.topic = topic
         self.service = service
         self.timeout = timeout  # bound of one publish(), acks included
-        self.schemas = SchemaLocation(registry_url, topic) if registry_url else IN_REPOSITORY
+        self.schemas = schemas  # records' dataschema: subjects of the declared (logical) topic
         self._partitions: dict[bytes, int] = {}
         self._count = 0
 

@@ -27,6 +27,7 @@ from annals.eventstore.settings import ServiceDatabase
 from annals.eventstore.subscription import CHANNEL, Listener
 from annals.messaging import metrics
 from annals.messaging.checkpoints import PostgresCheckpointStore
+from annals.messaging.cloudevents import SchemaLocation
 from annals.messaging.errors import MessagingError
 from annals.messaging.health import PublisherHealth, status_dir, status_path, write_status
 from annals.messaging.leadership import Leadership
@@ -188,7 +189,7 @@ class RelayProcess:
                 settings.topic,
                 settings.service,
                 settings.publisher_publish_timeout,
-                registry_url=settings.registry_url or None,
+                schemas=SchemaLocation(settings.registry_url or None, settings.declared_topic),
             ),
             PostgresCheckpointStore(conn),
             batch_size=settings.publisher_batch_size,

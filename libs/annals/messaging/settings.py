@@ -80,6 +80,12 @@ class PublisherSettings(BaseSettings):
         self.publisher_name = self.publisher_name or self.topic
         return self
 
+    @property
+    def declared_topic(self) -> str:
+        """The service's declared topic (its schemas' subjects), whatever `topic` it writes to."""
+        declared = topology().services.get(self.service)
+        return declared.topic if declared and declared.topic else self.topic
+
     @classmethod
     def for_service(cls, service: str) -> PublisherSettings:
         """Settings of `service` from ANNALS_<SERVICE>_* over the defaults."""

@@ -1,52 +1,5 @@
-"""A registry on the memory store served over HTTP on a free loopback port (uvicorn thread)."""
+"""The registry served over HTTP for the tests of this folder (tests.support.registry)."""
 
-from __future__ import annotations
+from tests.support.registry import served
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-
-import pytest
-import uvicorn
-
-from annals.registry.app import create_app
-from annals.registry.memory import MemoryStore
-from annals.registry.settings import RegistrySettings
-from annals.web.auth import mint_token
-
-
-@dataclass(frozen=True)
-class Served:
-    """The registry's base URL and tokens of its settings' secret."""
-
-    url: str
-    settings: RegistrySettings
-
-    def token(self, *scopes: str) -> str:
-        return mint_token(self.settings, list(scopes), audience="registry")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
-    settings = RegistrySettings(storage="memory", dev_mode=True)
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings, MemoryStore()), host="127.0.0.1", port=port,
-                            log_level="warning")  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield Served(f"http://127.0.0.1:{port}", settings)
-    server.should_exit = True
-    thread.join(5)
+__all__ = ["served"]

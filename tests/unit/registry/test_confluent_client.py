@@ -10,7 +10,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from tests.unit.registry.conftest import Served
+from tests.support.registry import Served
 
 SUBJECT = "orders.events-OrderPlaced.v1"
 V1 = {"type": "object", "properties": {"order_id": {"type": "string"}},

@@ -19,7 +19,7 @@ from annals.registry.settings import RegistrySettings
 from annals.schemas.publish import register_all
 from annals.schemas.remote import RegistryLink, SchemasNotRegistered, require_registered
 from annals.stack.settings import REPO_ROOT
-from tests.unit.registry.conftest import Served
+from tests.support.registry import Served
 
 ORDERS = {"orders": "orders.events"}
 DEV = RegistrySettings(storage="memory", dev_mode=True)
