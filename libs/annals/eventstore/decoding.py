@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -192,14 +191,15 @@ class Decoder:
         return out
 
 
-_decoders: weakref.WeakKeyDictionary[EventRegistry, Decoder] = weakref.WeakKeyDictionary()
-
-
 def decoder(registry: EventRegistry) -> Decoder:
-    """The decoder of a registry, made once (its per-type plans are kept with it)."""
-    found = _decoders.get(registry)
+    """The decoder of a registry, made once and kept on it (with its per-type plans).
+
+    Kept in the registry's own __dict__, not a weak mapping: readers call this per event, and
+    a dictionary look-up is a fraction of a weak reference's cost.
+    """
+    found: Decoder | None = registry.__dict__.get("_decoder")
     if found is None:
-        found = _decoders[registry] = Decoder(registry)
+        found = registry.__dict__["_decoder"] = Decoder(registry)
     return found
 
 
