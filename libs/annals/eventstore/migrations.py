@@ -96,6 +96,32 @@ MIGRATIONS: tuple[Step, ...] = tuple(
 )  # fmt: skip
 
 
+# The Debezium outbox connectors (deploy/connect/*-outbox.json) read the events through it.
+OUTBOX_PUBLICATION = "annals_outbox"
+OUTBOX_PUBLICATION_SQL = f"""
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = '{OUTBOX_PUBLICATION}') THEN
+        CREATE PUBLICATION {OUTBOX_PUBLICATION} FOR TABLE eventstore.events
+            WITH (publish = 'insert');
+    END IF;
+END $$;
+"""
+
+
+def outbox_reader_grants_sql(reader_role: str) -> str:
+    """The Debezium role, where it exists, may read the events table (and nothing else here)."""
+    role = '"' + reader_role.replace('"', '""') + '"'
+    literal = "'" + reader_role.replace("'", "''") + "'"
+    return f"""
+DO $do$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {literal}) THEN
+        GRANT USAGE ON SCHEMA eventstore TO {role};
+        GRANT SELECT ON eventstore.events TO {role};
+    END IF;
+END $do$;
+"""
+
+
 def grants_sql(app_role: str) -> str:
     """Least privilege for the service role; stream metadata and keys change via the definers."""
     role = '"' + app_role.replace('"', '""') + '"'

@@ -6,12 +6,11 @@ import logging
 from typing import Any, Protocol
 
 from annals import migrations as runner
+from annals.eventstore.migrations import OUTBOX_PUBLICATION_SQL, outbox_reader_grants_sql
 from annals.eventstore.ports import START, Checkpoint
 from annals.migrations import Step
 
 log = logging.getLogger(__name__)
-PUBLICATION = "annals_outbox"  # the Debezium outbox connectors read the events through it
-
 LOAD = "SELECT tx_id, position FROM messaging.publisher_checkpoints WHERE name = $1"
 # Monotonic: a publisher that lost its lock can never move the checkpoint backwards.
 SAVE = """
@@ -22,7 +21,8 @@ ON CONFLICT (name) DO UPDATE
        published = c.published + EXCLUDED.published, updated_at = now()
  WHERE (c.tx_id, c.position) <= (EXCLUDED.tx_id, EXCLUDED.position)
 """
-SCHEMA_SQL = """
+SCHEMA_SQL = (
+    """
 CREATE SCHEMA IF NOT EXISTS messaging;
 CREATE TABLE IF NOT EXISTS messaging.publisher_checkpoints (
     name text PRIMARY KEY,
@@ -33,12 +33,9 @@ CREATE TABLE IF NOT EXISTS messaging.publisher_checkpoints (
     leader_since timestamptz,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
-DO $$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'annals_outbox') THEN
-        CREATE PUBLICATION annals_outbox FOR TABLE eventstore.events WITH (publish = 'insert');
-    END IF;
-END $$;
 """
+    + OUTBOX_PUBLICATION_SQL
+)  # the events table's publication is the event store's SQL
 
 
 # Idempotent DDL: databases migrated before the one runner run it once more, harmlessly.
@@ -58,16 +55,7 @@ GRANT USAGE ON SCHEMA messaging TO {app};
 GRANT SELECT, INSERT, UPDATE ON messaging.publisher_checkpoints TO {app};
 """
     if debezium_role:
-        dbz = _ident(debezium_role)
-        literal = "'" + debezium_role.replace("'", "''") + "'"
-        sql += f"""
-DO $do$ BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {literal}) THEN
-        GRANT USAGE ON SCHEMA eventstore TO {dbz};
-        GRANT SELECT ON eventstore.events TO {dbz};
-    END IF;
-END $do$;
-"""
+        sql += outbox_reader_grants_sql(debezium_role)
     return sql
 
 
