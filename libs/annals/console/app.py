@@ -1,4 +1,5 @@
-"""The console's composition root: settings, verifier, session, stores and key store, pages."""
+"""The console's composition root: settings, verifier, session, stores and key store, pages,
+/metrics."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from annals.projections.settings import ProjectorSettings
 from annals.stack.secrets import secret
 from annals.stack.settings import StackSettings
 from annals.web.auth import Principal, TokenVerifier
+from annals.web.health import install_metrics
 from annals.web.problems import Problem, install_problem_handlers
 
 ROUTERS = (
@@ -69,7 +71,6 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     settings = settings or ConsoleSettings()
     app = FastAPI(title="Annals console", lifespan=lifespan(ProjectorSettings()), docs_url=None,
                   redoc_url=None, openapi_url=None)  # fmt: skip
-    app.state.settings = settings
     app.state.verifier = TokenVerifier(settings)
     prometheus_url = prometheus.base_url(settings.prometheus_url)
     app.state.prometheus_url = prometheus_url
@@ -80,6 +81,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         https_only=settings.secure_cookie,
     )  # fmt: skip
     install_problem_handlers(app)
+    install_metrics(app, settings)
     app.add_exception_handler(SignInRequired, _to_signin)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _routes(app, settings)

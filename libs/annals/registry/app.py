@@ -1,4 +1,4 @@
-"""The registry's composition root: settings, storage, verifier, routes."""
+"""The registry's composition root: settings, storage, verifier, routes, /metrics."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from annals.registry.ports import RegistryStore
 from annals.registry.service import Registry
 from annals.registry.settings import RegistrySettings
 from annals.web.auth import TokenVerifier
+from annals.web.health import install_metrics
 
 
 def create_app(
@@ -41,4 +42,5 @@ def create_app(
     registry = Registry(store or MemoryStore())
     holder["registry"] = registry
     mount(app, registry, TokenVerifier(settings))
+    install_metrics(app, settings)
     return app

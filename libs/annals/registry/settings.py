@@ -23,6 +23,7 @@ class RegistrySettings(ServiceSettings):
     database: str = "registry"
     owner_role: str = "registry_owner"
     app_role: str = "registry_app"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="largest schema body")
     storage: Literal["postgres", "memory"] = Field(
         default="postgres", description="postgres (database `registry`) or memory (throwaway)"
     )

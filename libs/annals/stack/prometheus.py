@@ -3,7 +3,8 @@
 The console's charts read its HTTP API. The scrape config is rendered into .stack/run/prometheus;
 the targets are file-based discovery files beside it (`targets/*.json`): `platform.json` is
 written here from the declared topology (each service's HTTP port, each publisher's and
-projector's metrics port), and tests or tools may drop their own file there, which Prometheus
+projector's metrics port) and the platform's own processes (the schema registry's and the
+console's HTTP ports), and tests or tools may drop their own file there, which Prometheus
 picks up without a restart. The data lives in .stack/prometheus (a week is kept).
 """
 
@@ -24,6 +25,11 @@ from annals.topology import resolve, topology
 NAME = "prometheus"
 PROJECTORS = 2  # `annals projectors up` starts two workers unless told otherwise
 PROJECTOR_METRICS_BASE = 9400  # annals.projections.launcher.METRICS_BASE (not imported: cycle)
+# The platform's own HTTP processes (not in the declared topology), job `platform`.
+PLATFORM = {
+    "registry": "annals.registry.settings:RegistrySettings",
+    "console": "annals.console.settings:ConsoleSettings",
+}
 
 
 def binary(settings: StackSettings) -> str | None:
@@ -76,6 +82,7 @@ def targets(settings: StackSettings, projectors: int = PROJECTORS) -> list[dict[
     host = settings.host
     services = [(s.name, p) for s in declared.services.values() if (p := _service_port(s.settings))]
     publishers = [s.name for s in declared.of_kind("command")]
+    platform = [(name, p) for name, ref in PLATFORM.items() if (p := _service_port(ref))]
     return [
         *({"targets": [f"{host}:{p}"], "labels": {"job": "services", "component": name}}
           for name, p in services),
@@ -85,6 +92,8 @@ def targets(settings: StackSettings, projectors: int = PROJECTORS) -> list[dict[
         *({"targets": [f"{host}:{PROJECTOR_METRICS_BASE + i}"],
            "labels": {"job": "projectors", "component": f"projector-{i}"}}
           for i in range(1, projectors + 1)),
+        *({"targets": [f"{host}:{p}"], "labels": {"job": "platform", "component": name}}
+          for name, p in platform),
     ]  # fmt: skip
 
 

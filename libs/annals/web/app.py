@@ -28,7 +28,7 @@ from annals.web.commands import CommandApi
 from annals.web.context import correlation_id
 from annals.web.health import install_docs
 from annals.web.health import router as health_router
-from annals.web.middleware import RequestMiddleware
+from annals.web.middleware import add_request_middleware
 from annals.web.problems import install_problem_handlers
 from annals.web.settings import ServiceSettings, refuse_unsafe
 
@@ -162,13 +162,7 @@ def create_service_app(
     )  # fmt: skip
     install_docs(app)
     install_problem_handlers(app)
-    app.add_middleware(
-        RequestMiddleware,
-        service=settings.service,
-        max_body_bytes=settings.max_body_bytes,
-        max_header_bytes=settings.max_header_bytes,
-        max_header_field_bytes=settings.max_header_field_bytes,
-    )
+    add_request_middleware(app, settings)
     instrument(app, settings.service)
     for router in routers:
         app.include_router(router)

@@ -7,6 +7,8 @@ supervisor restarts a worker whose pool is wedged; a database that is briefly aw
 reason to restart. Neither answer echoes the database's error (it goes to the log, once as an
 outage begins). /metrics, /docs and /openapi.json are open, behind a token with the `metrics`
 scope (or `admin`), or off (404), by settings (open in development mode, behind auth otherwise).
+Apps that are not command services (the registry, the console) get /metrics and the request
+metrics with `install_metrics`.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from pydantic import BaseModel
 
 from annals.eventstore.availability import reason
 from annals.web.auth import ScopedBearer
-from annals.web.problems import RETRY_AFTER, Problem, problem_docs
+from annals.web.middleware import add_request_middleware
+from annals.web.problems import RETRY_AFTER, Problem, problem_docs, problem_response
+from annals.web.settings import ServiceSettings
 
 log = structlog.get_logger("annals.web")
 router = APIRouter(tags=["operations"])
+metrics_router = APIRouter(tags=["operations"])
 OPS_SCOPE = "metrics"
 _ops_bearer = ScopedBearer(OPS_SCOPE)
 
@@ -103,7 +108,7 @@ async def readyz(request: Request) -> Health:
     return Health(status="ready")
 
 
-@router.get(
+@metrics_router.get(
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
@@ -119,6 +124,23 @@ async def metrics(request: Request) -> Response:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+router.include_router(metrics_router)
+
+
+def install_metrics(app: FastAPI, settings: ServiceSettings) -> None:
+    """/metrics (guarded by `metrics_mode`) and the services' request metrics, correlation id
+    and limits (RequestMiddleware, labelled with `settings.service`) on an app that is not a
+    command service: the registry, the console."""
+    app.state.settings = settings
+    add_request_middleware(app, settings)
+    app.add_exception_handler(Problem, _refused)  # type: ignore[arg-type]
+    app.include_router(metrics_router)
+
+
+async def _refused(request: Request, problem: Problem) -> Response:
+    return problem_response(request, problem)
 
 
 async def guard(request: Request, mode: str) -> None:

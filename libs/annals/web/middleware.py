@@ -14,11 +14,13 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from annals.tracing.http import name_server_span
 from annals.web.context import reset_correlation_id, set_correlation_id
 from annals.web.problems import PROBLEM_JSON, BodyTooLarge
+from annals.web.settings import ServiceSettings
 
 HEADER = b"x-correlation-id"
 MAX_HEADER_BYTES = 16 * 1024
@@ -33,6 +35,17 @@ LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+
+
+def add_request_middleware(app: Starlette, settings: ServiceSettings) -> None:
+    """RequestMiddleware on app, its metrics labelled `settings.service`, its limits set."""
+    app.add_middleware(
+        RequestMiddleware,
+        service=settings.service,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_field_bytes=settings.max_header_field_bytes,
+    )
 
 
 class RequestMiddleware:
