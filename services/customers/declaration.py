@@ -8,6 +8,7 @@ SERVICE = Service(
     settings="customers.settings:CustomersSettings",
     scopes=("customers:write",),
     stream_types=("customer",),
+    aggregates={"customer": "customers.domain.customer:Customer"},
     events="customers.domain.events:CUSTOMER_EVENTS",
     connects=("orders",),
     migrations=(

@@ -8,6 +8,7 @@ SERVICE = Service(
     settings="orders.settings:OrdersSettings",
     scopes=("orders:write",),
     stream_types=("order",),
+    aggregates={"order": "orders.domain.order:Order"},
     events="orders.domain.events:ORDER_EVENTS",
     read_models=True,
     # The reactor turning shipments into MarkShipped/MarkDelivered records its causations here;

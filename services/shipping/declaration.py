@@ -8,6 +8,7 @@ SERVICE = Service(
     settings="shipping.settings:ShippingSettings",
     scopes=("shipping:write",),
     stream_types=("shipment",),
+    aggregates={"shipment": "shipping.domain.aggregate:Shipment"},
     events="shipping.domain.events:EVENTS",
     migrations=(
         Migration(

@@ -27,7 +27,7 @@ from annals.console.session import (
 )
 from annals.console.settings import ConsoleSettings
 from annals.console.stores import Stores
-from annals.console.timetravel import as_of
+from annals.console.timetravel import state_as_of
 from annals.eventstore.pgstores import PostgresKeyStore
 from annals.projections.settings import ProjectorSettings
 from annals.stack.secrets import secret
@@ -138,7 +138,8 @@ def _routes(app: FastAPI, settings: ConsoleSettings) -> None:
         events = [await _event(r, who, request) for r in records]
         version = found.info.version if at is None else max(0, min(at, found.info.version))
         upto = await stores.events(found.store, stream_id, 1, max(version, 1))
-        state = as_of([await _event(r, who, request) for r in upto], version)
+        state = await state_as_of(upto, version, found.info.stream_type, who,
+                                  request.app.state.keys)  # fmt: skip
         return page(request, "stream.html", stream_id, store=found.store, info=found.info,
                     events=events, at=version, state=state)  # fmt: skip
 

@@ -48,6 +48,11 @@ class Service(_Declaration):
     scopes: tuple[str, ...] = Field(default=(), description="the token scopes it checks")
     stream_types: tuple[str, ...] = Field(default=(), description="kinds of its stream ids")
     events: Ref | None = Field(default=None, description="tuple of its event models")
+    aggregates: dict[str, Ref] = Field(
+        default_factory=dict,
+        description="stream type -> its aggregate (a DeciderAggregate or Decider, module:attr);"
+        " the console replays it for a stream's state as of a version",
+    )
     topic: str = ""
     database: str = ""
     owner_role: str = ""
@@ -64,6 +69,10 @@ class Service(_Declaration):
         command = self.kind == "command"
         if command and not (self.stream_types and self.events):
             raise ValueError(f"command service {self.name!r} needs stream_types and events")
+        stray = sorted(set(self.aggregates) - set(self.stream_types))
+        if stray:
+            raise ValueError(f"service {self.name!r} declares aggregates of {stray}, not its "
+                             f"stream types {list(self.stream_types)}")  # fmt: skip
         defaults = {
             "topic": f"{self.name}.events" if command else "",
             "database": self.name,

@@ -68,6 +68,14 @@ def test_a_command_service_without_events_is_refused() -> None:
         Service(name="bare", app="bare.app:create_app", settings="bare.settings:S")
 
 
+def test_aggregates_are_declared_for_the_services_own_stream_types() -> None:
+    assert topology().service("orders").aggregates == {"order": "orders.domain.order:Order"}
+    with pytest.raises(ValueError, match=r"declares aggregates of \['cart'\]"):
+        Service(name="shop", app="shop.app:create_app", settings="shop.settings:S",
+                stream_types=("order",), events="shop.events:EVENTS",
+                aggregates={"cart": "shop.cart:Cart"})  # fmt: skip
+
+
 def test_a_reference_must_be_module_colon_attribute() -> None:
     with pytest.raises(ValueError, match="app"):
         Service(name="bad", kind="query", app="bad.app.create_app", settings="bad.settings:S")
