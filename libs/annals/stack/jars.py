@@ -1,4 +1,5 @@
-"""Resolve the broker, Connect and Debezium jars from Maven Central into separate folders."""
+"""Resolve the broker, Connect, Debezium and JMX exporter jars from Maven Central into separate
+folders."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ class JarSet:
 
 
 def jar_sets(settings: StackSettings) -> list[JarSet]:
-    """The three folders of docs/architecture.md: broker, Connect worker, Debezium plugin."""
+    """The three folders of docs/architecture.md (broker, Connect worker, Debezium plugin) and
+    the JMX exporter agent Connect runs with."""
     kafka = {"kafka.version": settings.kafka_version}
     return [
         JarSet("kafka", "kafka.pom.xml", settings.jars_dir / "kafka", kafka),
@@ -50,7 +52,15 @@ def jar_sets(settings: StackSettings) -> list[JarSet]:
             exclude_groups=("org.apache.kafka", "org.slf4j"),
             exclude_artifacts=("jackson-core", "jackson-databind", "jackson-annotations"),
         ),
+        JarSet(
+            "jmx", "jmx.pom.xml", jmx_dir(settings), {"jmx.version": settings.jmx_exporter_version}
+        ),
     ]
+
+
+def jmx_dir(settings: StackSettings) -> Path:
+    """The folder of the JMX exporter agent."""
+    return settings.jars_dir / "jmx"
 
 
 def is_resolved(jar_set: JarSet, settings: StackSettings) -> bool:

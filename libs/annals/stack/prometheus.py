@@ -4,8 +4,9 @@ The console's charts read its HTTP API. The scrape config is rendered into .stac
 the targets are file-based discovery files beside it (`targets/*.json`): `platform.json` is
 written here from the declared topology (each service's HTTP port, each publisher's and
 projector's metrics port) and the platform's own processes (the schema registry's and the
-console's HTTP ports), and tests or tools may drop their own file there, which Prometheus
-picks up without a restart. The data lives in .stack/prometheus (a week is kept).
+console's HTTP ports, Connect's JMX exporter), and tests or tools may drop their own file
+there, which Prometheus picks up without a restart. The data lives in .stack/prometheus (a
+week is kept).
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def publisher_port(settings: StackSettings, service: str) -> int:
     return base + 1 + names.index(service)
 
 
+def connect_port(settings: StackSettings) -> int:
+    """The metrics port of Connect's JMX exporter: set, or Prometheus's + 10 (below the
+    publishers')."""
+    return settings.connect_metrics_port or port(settings) + 10
+
+
 def folder(settings: StackSettings) -> Path:
     """Config and target files."""
     return settings.run_dir / NAME
@@ -94,6 +101,8 @@ def targets(settings: StackSettings, projectors: int = PROJECTORS) -> list[dict[
           for i in range(1, projectors + 1)),
         *({"targets": [f"{host}:{p}"], "labels": {"job": "platform", "component": name}}
           for name, p in platform),
+        {"targets": [f"{host}:{connect_port(settings)}"],
+         "labels": {"job": "platform", "component": "connect"}},
     ]  # fmt: skip
 
 

@@ -113,8 +113,12 @@ class StackSettings(BaseSettings):
     publisher_metrics_base: int = Field(
         default=0, description="publisher n's metrics on base+n (0: Prometheus's port + 10)"
     )
+    connect_metrics_port: int = Field(
+        default=0, description="Connect's JMX exporter port (0: Prometheus's port + 10)"
+    )
     kafka_version: str = "4.3.1"
     debezium_version: str = "3.6.1.Final"
+    jmx_exporter_version: str = "1.0.1"
     java: str | None = Field(default=None, description="java executable; else JAVA_HOME, PATH")
     mvn: str = "mvn"
     kafka_heap: str = "-Xms256m -Xmx768m"

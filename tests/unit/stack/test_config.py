@@ -81,8 +81,8 @@ def test_compose_services_are_healthchecked_loopback_and_ordered():
 def test_jar_sets_are_separate_folders_and_re_resolve_when_a_version_changes(tmp_path: Path):
     sets = jar_sets(StackSettings(dir=tmp_path))
     targets = [s.target for s in sets]
-    assert len(set(targets)) == 3
-    assert targets[2].parent.name == "plugins"
+    assert len(set(targets)) == 4
+    assert targets[2].parent.name == "plugins" and targets[3].name == "jmx"
     pom = REPO_ROOT / "deploy/local/maven/kafka.pom.xml"
     other = jar_sets(StackSettings(dir=tmp_path, kafka_version="4.3.0"))[0]
     assert sets[0].fingerprint(pom) != other.fingerprint(pom)

@@ -34,6 +34,10 @@ def test_every_declared_component_is_a_target(
     assert {"projector-1", "projector-2"} <= components
     platform = {g["labels"]["component"]: g["targets"][0] for g in groups
                 if g["labels"]["job"] == "platform"}  # fmt: skip
-    assert platform == {"registry": "127.0.0.1:8081", "console": "127.0.0.1:8004"}
+    assert platform == {
+        "registry": "127.0.0.1:8081",
+        "console": "127.0.0.1:8004",
+        "connect": "127.0.0.1:9100",
+    }
     ports = [g["targets"][0] for g in groups]
     assert len(ports) == len(set(ports))  # no two components share an address
