@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from annals.connect import configs, secrets, slots
+from annals.connect import access, configs, secrets, slots
 from annals.connect.client import UPDATE_SETTLE, ConnectClient, ConnectorStatus, FieldError
 from annals.connect.configs import ConnectorSpec
 from annals.connect.errors import ConnectError, ConnectorFailed, InvalidConfig
@@ -98,7 +98,7 @@ def apply(
         # the configs hold config-provider references: the worker reads the passwords from here
         secrets.write_provider_file(settings)
         with _client(settings) as client:
-            plan = _plan(client, specs)
+            plan = _plan(client, _allowed(settings, specs))
             for spec, action in plan:
                 if action != "unchanged":
                     client.put_config(spec.name, {**spec.config, "name": spec.name})
@@ -110,6 +110,17 @@ def apply(
                     console.print(f"[green]✓[/green] {spec.name}: {_states(status)}")
     except ConnectError as error:
         _fail(error)
+
+
+def _allowed(settings: StackSettings, specs: list[ConnectorSpec]) -> list[ConnectorSpec]:
+    """Let each Debezium connector's role CONNECT to its database (validation logs in already)."""
+    try:
+        for spec in specs:
+            access.allow(settings, spec.config)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        console.print(f"[red]error[/red] granting CONNECT: {error or 'timed out'}")
+        raise typer.Exit(1) from None
+    return specs
 
 
 def _plan(client: ConnectClient, specs: list[ConnectorSpec]) -> list[tuple[ConnectorSpec, str]]:
@@ -229,6 +240,11 @@ def delete(
         _fail(error)
     if not config or slots.slot_dsn(config) is None:
         return
+    try:
+        if database := access.disallow(settings, config):
+            console.print(f"[green]✓[/green] {config['database.user']}: no CONNECT on {database}")
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        console.print(f"[yellow]warning[/yellow] CONNECT not revoked: {error or 'timed out'}")
     slot = config.get("slot.name", "debezium")
     if not drop_slot:
         console.print(

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from annals.connect import slots
+from annals.connect import access, slots
 from annals.connect.client import ConnectClient
 from annals.connect.configs import load_spec
 from annals.connect.errors import ConnectError, ConnectUnavailable
@@ -95,6 +95,7 @@ def up() -> None:
 def _apply_outbox(service: str) -> None:
     stack = StackSettings()
     spec = load_spec(workers.outbox_config(service, stack), stack)
+    access.allow(stack, spec.config)
     with ConnectClient(stack.connect_url) as client:
         client.apply(spec)
 
@@ -115,7 +116,8 @@ def _remove_outbox(service: str) -> None:
         console.print(f"[yellow]warning[/yellow] cannot check for connector {spec.name}: {exc}")
         return
     asyncio.run(slots.drop_connector_slot(spec.config))
-    console.print(f"  removed connector {spec.name} and its slot (relay mode)")
+    access.disallow(stack, spec.config)
+    console.print(f"  removed connector {spec.name}, its slot and its CONNECT (relay mode)")
 
 
 @publishers_app.command()

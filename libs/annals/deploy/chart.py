@@ -90,11 +90,16 @@ def clusters() -> list[dict[str, Any]]:
     out = []
     for database, owner in DATABASE_OWNERS.items():
         roles = sorted({role for role, dbs in APP_ROLES.items() if database in dbs} - {owner})
+        listed = [{"name": r, "replication": r in REPLICATION_ROLES} for r in roles]
+        # the CDC role exists on a service's cluster only in Debezium publisher mode
+        listed += [{"name": r, "replication": True, "publisherOf": s.name}
+                   for s in topology().of_kind("command") if s.database == database
+                   for r in sorted(REPLICATION_ROLES)]  # fmt: skip
         out.append({
             "name": database.replace("_", "-"),
             "database": database,
             "owner": owner,
-            "roles": [{"name": r, "replication": r in REPLICATION_ROLES} for r in roles],
+            "roles": listed,
             "source": database in {s.database for s in topology().sources.values()},
         })  # fmt: skip
     return out

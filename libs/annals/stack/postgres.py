@@ -294,6 +294,11 @@ async def _bootstrap(settings: StackSettings, only: Collection[str] | None = Non
         for database, role in PROJECTOR_ROLES.items():
             if database in here:
                 await conn.execute(f'GRANT CREATE ON DATABASE "{database}" TO "{role}"')
+        # The CDC role connects to a service's database only while an outbox connector runs
+        # there: `annals connectors apply` grants that, a stack up revokes a stale grant.
+        for role in REPLICATION_ROLES:
+            for database in sorted(here.difference(APP_ROLES.get(role, ()))):
+                await conn.execute(f'REVOKE CONNECT ON DATABASE "{database}" FROM "{role}"')
     finally:
         await conn.close()
     if settings.pg_least_privilege:

@@ -22,13 +22,13 @@ DATABASE_OWNERS: dict[str, str] = {
     "registry": "registry_owner",  # the schema registry's (annals.registry)
 }
 # Least-privilege login roles: which databases each may connect to (the services' own and the
-# CDC role's, which reads the sources and the services' outboxes, come from the declarations).
+# CDC role's, which reads the sources, come from the declarations). The CDC role reaches a
+# service's database only while its outbox connector runs: `annals connectors apply` (and
+# `annals publishers up`) grant that CONNECT, `annals stack up` revokes it
+# (annals.connect.access).
 APP_ROLES: dict[str, tuple[str, ...]] = {
     **{s.app_role: (s.database, *s.connects) for s in _DECLARED.services.values()},
-    **{
-        s.cdc_role: (s.database, *(c.database for c in _DECLARED.of_kind("command")))
-        for s in _DECLARED.sources.values()
-    },
+    **{s.cdc_role: (s.database,) for s in _DECLARED.sources.values()},
     **{f"{database}_projector": (database,) for database in _DECLARED.read_model_databases},
     "keys_reader": (_DECLARED.key_holder.database,),
     "registry_app": ("registry",),

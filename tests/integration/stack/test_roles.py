@@ -7,17 +7,20 @@ password from the one DSN function.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
+from annals.connect import access
+from annals.connect.configs import deploy_dir, load_spec
 from annals.eventstore import NewEvent
 from annals.eventstore.migrations import migrate
 from annals.eventstore.postgres import PostgresEventStore
 from annals.projections import versions
-from annals.stack.postgres import login_roles
+from annals.stack.postgres import bootstrap, login_roles
 from annals.stack.scratch import create_database, drop_database
 from annals.stack.secrets import secrets_dir
 from annals.stack.settings import KEYS_READER, PROJECTOR_ROLES, StackSettings
@@ -201,3 +204,33 @@ async def test_projector_reads_subject_keys_through_a_read_only_role(
         await _denied(conn, "SELECT eventstore.forget_subject($1)", subject)
     finally:
         await conn.close()
+
+
+async def _debezium_connects(stack: StackSettings, database: str) -> bool:
+    try:
+        conn = await asyncpg.connect(stack.dsn(database, "debezium"), timeout=10)
+    except DENIED:
+        return False
+    await conn.close()
+    return True
+
+
+async def test_debezium_connects_to_a_service_database_only_while_its_connector_is_applied(
+    stack: StackSettings,
+) -> None:
+    outbox = load_spec(deploy_dir(stack) / "orders-outbox.json", stack).config
+    cdc = load_spec(deploy_dir(stack) / "legacy-erp.json", stack).config
+    assert await _debezium_connects(stack, "legacy_erp")  # the CDC connector's, always
+    assert not await _debezium_connects(stack, "orders")  # no outbox connector applied
+    try:
+        assert await asyncio.to_thread(access.allow, stack, outbox) == "orders"
+        assert await _debezium_connects(stack, "orders")
+        await asyncio.to_thread(bootstrap, stack, ["orders"])  # a stack up revokes a stale grant
+        assert not await _debezium_connects(stack, "orders")
+        await asyncio.to_thread(access.allow, stack, outbox)
+        assert await asyncio.to_thread(access.disallow, stack, outbox) == "orders"
+        assert not await _debezium_connects(stack, "orders")
+        assert await asyncio.to_thread(access.disallow, stack, cdc) is None  # kept
+        assert await _debezium_connects(stack, "legacy_erp")
+    finally:
+        await asyncio.to_thread(access.disallow, stack, outbox)

@@ -230,3 +230,15 @@ def test_the_schema_registry_is_the_releases_or_an_external_one(
                              "schemaRegistry.tokenSecret=sr-tokens"))  # fmt: skip
     assert "annals-registry" not in {d["metadata"]["name"] for d in of_kind(external, "Deployment")}
     assert set(_registry_urls(external).values()) == {"https://sr:8081"}
+
+
+def test_the_cdc_role_is_on_a_service_cluster_only_in_debezium_mode() -> None:
+    def roles(docs: list[dict[str, Any]]) -> dict[str, set[str]]:
+        return {c["metadata"]["labels"]["annals/database"]:
+                {r["name"] for r in c["spec"]["managed"]["roles"]}
+                for c in of_kind(docs, "Cluster")}  # fmt: skip
+
+    relay = roles(objects("values-dev.yaml"))
+    debezium = roles(objects("values-dev.yaml", sets=("publishers.orders=debezium",)))
+    assert "debezium" not in relay["orders"] and "debezium" not in relay["customers"]
+    assert "debezium" in debezium["orders"] and "debezium" not in debezium["customers"]
