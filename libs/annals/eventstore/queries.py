@@ -71,6 +71,11 @@ async def read_all(conn: Reads, after: Checkpoint, limit: int) -> list[RecordedE
     return to_records(await conn.fetch(READ_ALL, after.tx_id, after.position, limit, None, None))
 
 
+async def is_migrated(conn: Reads) -> bool:
+    """Whether this database holds an event store (a service never started has none)."""
+    return bool(await conn.fetchval("SELECT to_regclass('eventstore.events') IS NOT NULL"))
+
+
 async def count_events(conn: Reads) -> int:
     """How many events the store holds."""
     return int(await conn.fetchval(COUNT))

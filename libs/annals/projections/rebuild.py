@@ -127,12 +127,37 @@ class Rebuild:
         self.registries = registries or {}
         self.progress = progress
         self.switch = switch
+        self.storeless: set[str] = set()  # topics whose service's store holds no event store
 
     def store_topics(self) -> list[str]:
         """The projection's topics replayed from an event store."""
         if self.source != "store":
             return []
-        return [t for t in self.projection.topics if t in STORE_OF_TOPIC]
+        return [
+            t for t in self.projection.topics if t in STORE_OF_TOPIC and t not in self.storeless
+        ]
+
+    async def _find_storeless(self) -> None:
+        """Topics whose service database has no event store yet: read from Kafka's beginning.
+
+        Such a service never appended, so its topic holds no event the store would have given;
+        reading it from offset 0 loses nothing. A store that does not answer still fails.
+        """
+        for topic in self.store_topics():
+            service = STORE_OF_TOPIC[topic]
+            try:
+                store = await asyncpg.connect(self.settings.store_dsns[service])
+            except asyncpg.InvalidCatalogNameError:
+                migrated = False
+            else:
+                try:
+                    migrated = await queries.is_migrated(store)
+                finally:
+                    await store.close()
+            if not migrated:
+                log.warning("%s: %s has no event store; %s is read from Kafka's beginning",
+                            self.projection.name, service, topic)  # fmt: skip
+                self.storeless.add(topic)
 
     async def run(self) -> RebuildResult:
         """Build, catch up, switch, drop the previous version (unless keep_old)."""
@@ -155,6 +180,7 @@ class Rebuild:
             )
             applier = Applier(projection, info.version, info.schema, live=False, keys=self.keys)
             try:
+                await self._find_storeless()
                 partitions = await self._start_offsets(conn, consumer, info.schema)
                 with fewer_collections():
                     for topic in self.store_topics():
