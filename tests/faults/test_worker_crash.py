@@ -124,26 +124,10 @@ def test_a_killed_service_worker_comes_back_and_status_counts_the_restart(platfo
     assert not platform.ready()
 
 
-def test_a_projector_that_cannot_start_is_retried_with_back_off_and_its_restarts_shown(
-    platform: Platform,
-):
-    platform.env["ANNALS_PROJECTOR_BATCH_RECORDS"] = "0"  # invalid: every start fails at once
+def test_invalid_projector_settings_are_refused_before_anything_starts(platform: Platform):
+    platform.env["ANNALS_PROJECTOR_BATCH_RECORDS"] = "0"  # invalid: refused by the CLI itself
     up = platform("projectors", "up", "--processes", "1")
-    assert up.returncode == 1 and "projector-1 exited" in up.stdout, up.stdout + up.stderr
-    supervisor = Supervisor(platform.stack)
-    deadline = time.monotonic() + 20
-    while True:
-        [row] = supervisor.status("projector-1")
-        if row.restarts >= 2:
-            break
-        assert time.monotonic() < deadline, row
-        time.sleep(0.2)
-    assert row.state in ("BACKOFF", "STARTING") and row.uptime is None
-
-    shown = platform("platform", "status")
-    line = next(x for x in shown.stdout.splitlines() if "projector-1" in x)
-    assert int(line.split("│")[-2].strip()) >= 2, line
-
-    down = platform("projectors", "down")
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert not supervisor.running()
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert "invalid projector settings" in up.stdout and "batch_records" in up.stdout, up.stdout
+    assert "Traceback" not in up.stdout + up.stderr
+    assert not Supervisor(platform.stack).status("projector-1")

@@ -253,6 +253,18 @@ def rebuild(
     )
 
 
+def _valid_settings() -> None:
+    """Exit 1 with the invalid settings named (no traceback) before anything is started."""
+    from pydantic import ValidationError
+
+    try:
+        ProjectorSettings()
+    except ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        console.print(f"[red]error[/red] invalid projector settings (ANNALS_PROJECTOR_*): {wrong}")
+        raise typer.Exit(1) from None
+
+
 def _topics_failed(exc: Exception) -> NoReturn:
     console.print(f"[red]error[/red] creating the projectors' topics: {type(exc).__name__}: {exc}")
     raise typer.Exit(1) from None
@@ -267,6 +279,7 @@ def projectors_up(
 ) -> None:
     """Start detached projector workers (pid/log under .stack/, metrics on :9401...)."""
     _pick(names)
+    _valid_settings()
     stack = StackSettings()
     try:
         started = launcher.start_projectors(processes, names or [], stack)
@@ -289,6 +302,7 @@ def projectors_up(
 def projectors_prepare(names: Names = None) -> None:
     """Create the projections' topics and dead-letter topics as admin (workers create none)."""
     _pick(names)
+    _valid_settings()
     try:
         launcher.prepare_topics(names or [])
     except (OSError, TimeoutError, KafkaError, MessagingError) as exc:
