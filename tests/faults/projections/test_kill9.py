@@ -243,6 +243,8 @@ async def test_kill_9_of_one_of_two_projectors_the_other_takes_over_never_live_w
     producing = asyncio.create_task(keep_ordering(rig, stop, sent))
     try:
         shared = await eventually(lambda: _both_own(rig, procs), timeout=60, interval=0.2)
+        # Every partition of its topics (a snapshot during the first rebalance may list one twice).
+        everything = sorted({p for parts in shared.values() for p in parts})
         started = time.monotonic()
         samples = [await sample(rig, settings, started)]
         victim = procs[0]
@@ -254,7 +256,7 @@ async def test_kill_9_of_one_of_two_projectors_the_other_takes_over_never_live_w
         while time.monotonic() < deadline:
             samples.append(await sample(rig, settings, started))
             taken = (await owners(rig)).get(survivor, [])
-            if len(taken) == 6 and samples[-1].at > killed_at + 6 + 2 * STALL_AFTER:
+            if len(taken) == len(everything) and samples[-1].at > killed_at + 6 + 2 * STALL_AFTER:
                 break
             await asyncio.sleep(0.2)
         stop.set()
@@ -265,7 +267,8 @@ async def test_kill_9_of_one_of_two_projectors_the_other_takes_over_never_live_w
         final = await eventually(lambda: _live_caught_up(rig, settings), timeout=30)
         logs = _logs(tmp_path)
         assert len(shared) == 2, shared
-        assert sorted((await owners(rig))[survivor]) == [f"orders.events:{p}" for p in range(6)]
+        assert {f"orders.events:{p}" for p in range(6)} <= set(everything)
+        assert sorted((await owners(rig))[survivor]) == everything
         after = [s for s in samples if s.at > killed_at]
         assert any(s.state == "stalled" for s in after), ([s.state for s in samples], logs)
         assert not wrongly_live(samples), (wrongly_live(samples)[:5], logs)
