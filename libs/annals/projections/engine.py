@@ -168,19 +168,6 @@ class Applier:
             "$2::int[], $3::bigint[], $4::timestamptz[]) AS n(topic, partition, next_offset, "
             "last_event_at) WHERE o.topic = n.topic AND o.partition = n.partition"
         )
-        # The live worker's first statement: hold the registry row FOR SHARE (check_live), then
-        # lock the offsets as sql_offsets_lock does, in one round trip. The join on `live` makes
-        # the registry row locked first and locks no offset when the version has switched.
-        self.sql_live_offsets_lock = (
-            "WITH live AS (SELECT live_version FROM projections.registry WHERE name = $4 "
-            f"FOR SHARE), locked AS (INSERT INTO {s}._offsets AS o (topic, partition, "
-            "next_offset) SELECT u.* FROM unnest($1::text[], $2::int[], $3::bigint[]) "
-            "AS u(topic, partition, next_offset), live WHERE live.live_version = $5 "
-            "ORDER BY 1, 2 ON CONFLICT (topic, partition) DO UPDATE SET next_offset = "
-            "o.next_offset RETURNING topic, partition, next_offset) "
-            "SELECT topic, partition, next_offset, NULL::int FROM locked "
-            "UNION ALL SELECT NULL, NULL, NULL, live_version FROM live"
-        )
         # A batch's bookkeeping when it has no parks, unparks or dead letters, in one round
         # trip: the streams' marks, the consumed offsets and (when $10) the notify. Each CTE
         # writes a table of its own, so none depends on another's change.
@@ -214,10 +201,11 @@ class Applier:
     ) -> BatchResult:
         """Apply a batch in one transaction (Fenced / VersionSwitched roll it back)."""
         async with conn.transaction():
+            # First, and on its own: a statement naming this version's tables fails (or waits
+            # on the DROP) once a switch has dropped them, so the switch must be seen before.
+            await self.check_live(conn)
             if spans:
                 items = await self._fence(conn, items, spans)
-            else:
-                await self.check_live(conn)
             staged = await self.stage(conn, items, force_dead=force_dead)
             await self.write(conn, staged, spans=spans, checkpoint=checkpoint, send_dead=send_dead)
         return staged.result
@@ -299,22 +287,12 @@ class Applier:
     async def _fence(
         self, conn: asyncpg.Connection, items: Sequence[Item], spans: dict[Partition, Span]
     ) -> list[Item]:
-        """Lock the batch's partitions (a live version also checks it is still live, in the
-        same statement); the items not applied yet, or Fenced."""
+        """Lock the batch's partitions; the items not applied yet, or Fenced."""
         topics = [tp[0] for tp in spans]
         parts = [tp[1] for tp in spans]
         firsts = [s.first for s in spans.values()]
-        if self.live:
-            name = self.projection.name
-            rows = await conn.fetch(
-                self.sql_live_offsets_lock, topics, parts, firsts, name, self.version
-            )
-            current = next((r[3] for r in rows if r[0] is None), None)
-            if current != self.version:
-                raise VersionSwitched(f"{name} is now v{current}")
-        else:
-            rows = await conn.fetch(self.sql_offsets_lock, topics, parts, firsts)
-        stored = {(r[0], r[1]): r[2] for r in rows if r[0] is not None}
+        rows = await conn.fetch(self.sql_offsets_lock, topics, parts, firsts)
+        stored = {(r[0], r[1]): r[2] for r in rows}
         behind = {tp: off for tp, off in stored.items() if spans[tp].first > off}
         if behind:
             raise Fenced(behind)
