@@ -34,8 +34,10 @@ PRIVATE_PORTS = dict(
             "ANNALS_STACK_KAFKA_PORT",
             "ANNALS_STACK_CONTROLLER_PORT",
             "ANNALS_STACK_CONNECT_PORT",
+            "ANNALS_STACK_PROMETHEUS_PORT",
+            "ANNALS_STACK_CONNECT_METRICS_PORT",
         ),
-        map(str, _free_ports(4)),
+        map(str, _free_ports(6)),
         strict=True,
     )
 )
@@ -74,6 +76,8 @@ class Cli:
             kafka_port=int(PRIVATE_PORTS["ANNALS_STACK_KAFKA_PORT"]),
             controller_port=int(PRIVATE_PORTS["ANNALS_STACK_CONTROLLER_PORT"]),
             connect_port=int(PRIVATE_PORTS["ANNALS_STACK_CONNECT_PORT"]),
+            prometheus_port=int(PRIVATE_PORTS["ANNALS_STACK_PROMETHEUS_PORT"]),
+            connect_metrics_port=int(PRIVATE_PORTS["ANNALS_STACK_CONNECT_METRICS_PORT"]),
         )
 
 
