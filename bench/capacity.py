@@ -3,15 +3,16 @@
 On a private sandbox (scratch databases, own topics) the orders API, its relay, one projector
 process with the order projections and the query API (one worker per core each) run as real
 processes, as `make up` runs them. First the orders API alone takes closed-loop PlaceOrder
-commands: the HTTP-only rate. Then, with the rest started, PlaceOrder is sent open-loop in rate
-steps (from 0.2 x the HTTP-only rate: halved until a step holds, then raised by 1.25 until one
-fails); each command is followed by a query with its consistency token, and freshness is the
-time from the command's answer to the query's. A step holds when freshness p99 <= 250 ms, the
-rate was really sent, every command was seen in the query API within GRACE seconds after the
-step and no projection's lag is left growing (a failed step runs once more before it counts:
-other work on a shared machine comes in bursts). The highest step that holds is the platform's
-capacity (goal: >= 0.6 x the HTTP-only rate), reported with each process's CPU share (cores)
-at that rate. BENCH_PROFILE=<folder> adds a py-spy profile of every process at every step.
+commands: the HTTP-only rate. Then, with the rest started and warmed by one unmeasured step
+(0.05 x that rate), PlaceOrder is sent open-loop in rate steps (from 0.2 x the HTTP-only rate:
+halved until a step holds, then raised by 1.25 until one fails); each command is followed by a
+query with its consistency token, and freshness is the time from the command's answer to the
+query's. A step holds when freshness p99 <= 250 ms, the rate was really sent, every command was
+seen in the query API within GRACE seconds after the step and no projection's lag is left
+growing (a failed step runs once more before it counts: other work on a shared machine comes in
+bursts). The highest step that holds is the platform's capacity (goal: >= 0.6 x the HTTP-only
+rate), reported with each process's CPU share (cores) at that rate. BENCH_PROFILE=<folder> adds
+a py-spy profile of every process at every step.
 
 Run `.venv/bin/python -m bench.capacity`; needs the stack (PostgreSQL, Kafka).
 """
@@ -48,6 +49,7 @@ STEP_SECONDS = float(os.environ.get("BENCH_CAPACITY_STEP_SECONDS", "8"))
 HTTP_SECONDS = float(os.environ.get("BENCH_CAPACITY_HTTP_SECONDS", "8"))
 HTTP_CLIENTS = 16
 FIRST_STEP = 0.2  # of the HTTP-only rate
+WARM_UP_STEP = 0.05  # of the HTTP-only rate, not measured
 GROWTH = 1.25
 MAX_STEPS = int(os.environ.get("BENCH_CAPACITY_MAX_STEPS", "10"))
 FRESH_P99_MS = 250.0
@@ -256,7 +258,12 @@ async def measure(stack: StackSettings, folder: Path) -> list[Result]:
         procs.start(("relay", "projector", "query"), query_workers=WORKERS)
         await ready(procs.query_port)
         await settle(load, rig)
-        steps = await climb(load, rig, roots_of(procs, stack), http_rate)
+        roots = roots_of(procs, stack)
+        # One unmeasured step first: on a fresh stack the broker's JVM is still compiling, and
+        # the first steps failed at a third of the rate a warm platform holds.
+        await run_step(load, rig, roots, max(5.0, round(http_rate * WARM_UP_STEP)))
+        await settle(load, rig)
+        steps = await climb(load, rig, roots, http_rate)
     finally:
         await load.close()
         procs.stop()
