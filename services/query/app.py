@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from annals.collector import tune_collector
 from annals.eventstore.availability import Availability
 from annals.eventstore.pool import ConnectionPool
 from annals.tracing.http import instrument
@@ -84,6 +85,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         app.state.consistency = consistency
         app.state.freshness = {}
         app.state.verifier = TokenVerifier(settings)
+        tune_collector()  # the app is built: freeze it, collect young objects less often
         log.info("query API started", database=settings.database)
         try:
             yield

@@ -27,6 +27,7 @@ from annals.cli import (
     token_cmds,
     topics_cmds,
 )
+from annals.collector import InvalidThreshold, tune_collector
 from annals.stack.settings import StackSettings
 from annals.topology.loader import command_plugins
 
@@ -51,6 +52,11 @@ def main(
     ] = False,
 ) -> None:
     """Annals: event stores, Kafka, CDC and projections."""
+    try:
+        tune_collector()  # every command's process: workers, relays, rebuilds, imports
+    except InvalidThreshold as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if traces:
         os.environ.setdefault("ANNALS_TRACES_FILE", str(StackSettings().logs_dir / "traces.jsonl"))
 

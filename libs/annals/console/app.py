@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from annals.collector import tune_collector
 from annals.console import prometheus
 from annals.console.jobs import Rebuilds
 from annals.console.masking import shown
@@ -56,6 +57,7 @@ def lifespan(projector: ProjectorSettings) -> Any:
         app.state.keys = PostgresKeyStore(keys)
         app.state.rebuilds = Rebuilds()
         await app.state.rebuilds.recover()
+        tune_collector()  # the app is built: freeze it, collect young objects less often
         try:
             yield
         finally:

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
+from annals.collector import fewer_collections
 from annals.eventstore import queries
 from annals.eventstore.ports import Checkpoint, KeyStore, RecordedEvent
 from annals.eventstore.registry import EventRegistry
@@ -74,32 +74,6 @@ class RebuildResult:
 
 def _quiet(phase: str, done: int, total: int | None) -> None:
     return None
-
-
-# A replay allocates tens of thousands of objects per batch (events, their data, rows) that
-# live until the batch is written: with the default generation-0 threshold (700) the cyclic
-# collector runs dozens of times per batch, re-scanning them, for garbage that is acyclic and
-# freed by reference counting anyway. That was a third of a rebuild's CPU.
-REPLAY_GC_THRESHOLD = 50_000
-_replays = 0
-_saved_threshold: tuple[int, ...] = ()
-
-
-@contextlib.contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Raise the collector's generation-0 threshold while (any) replay runs, then restore it."""
-    global _replays, _saved_threshold
-    if _replays == 0:
-        _saved_threshold = gc.get_threshold()
-        first, *older = _saved_threshold
-        gc.set_threshold(max(first, REPLAY_GC_THRESHOLD), *older)
-    _replays += 1
-    try:
-        yield
-    finally:
-        _replays -= 1
-        if _replays == 0:
-            gc.set_threshold(*_saved_threshold)
 
 
 class Rebuild:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
@@ -15,6 +14,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, FastAPI
 
+from annals.collector import tune_collector
 from annals.commands.storage import open_service_database
 from annals.commands.tables import TableStep
 from annals.eventstore.availability import Availability
@@ -66,9 +66,6 @@ def configure_logging(settings: ServiceSettings) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-
-
-GC_GEN0_THRESHOLD = 20_000
 
 
 def database_availability(settings: ServiceSettings) -> Availability:
@@ -124,10 +121,7 @@ def service_lifespan(
         background = [
             asyncio.create_task(work(), name=name) for name, work in api.background.items()
         ]
-        gc.freeze()  # long-lived startup objects leave the collector's generations: shorter pauses
-        # A request allocates thousands of short-lived objects (pydantic, JSON, asyncpg records):
-        # with the default gen-0 threshold (700) the collector runs several times per request.
-        gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+        tune_collector()  # the app is built: freeze it, collect young objects less often
         log.info("service started", service=settings.service, database=settings.database)
         try:
             yield

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from annals.collector import REPLAY_GC_THRESHOLD, fewer_collections
 from annals.projections.engine import Applier
 from annals.projections.events import Event, load_json
 from annals.projections.projection import Projection, Rows
-from annals.projections.rebuild import REPLAY_GC_THRESHOLD, fewer_collections
 from annals.projections.tables import TableSql
 
 md = sa.MetaData()
