@@ -56,3 +56,16 @@ def test_a_malformed_setting_stops_the_tuning_before_it_changes_anything() -> No
     with pytest.raises(InvalidThreshold):
         tune_collector({"ANNALS_GC_THRESHOLD": "lots"})
     assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_the_annals_program_refuses_a_malformed_setting_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from annals.cli.main import run
+
+    monkeypatch.setenv("ANNALS_GC_THRESHOLD", "lots")
+    with pytest.raises(SystemExit) as stopped:
+        run()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ANNALS_GC_THRESHOLD='lots'") and "\n" not in err

@@ -52,11 +52,6 @@ def main(
     ] = False,
 ) -> None:
     """Annals: event stores, Kafka, CDC and projections."""
-    try:
-        tune_collector()  # every command's process: workers, relays, rebuilds, imports
-    except InvalidThreshold as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
     if traces:
         os.environ.setdefault("ANNALS_TRACES_FILE", str(StackSettings().logs_dir / "traces.jsonl"))
 
@@ -84,5 +79,19 @@ for register in command_plugins():
     register(app)
 
 
-if __name__ == "__main__":  # pragma: no cover
+def run() -> None:
+    """The `annals` program: its process's collector settings (annals.collector), then the command.
+
+    Not in the callback: a command invoked inside another process (a test's CliRunner) leaves
+    that process's collector alone.
+    """
+    try:
+        tune_collector()
+    except InvalidThreshold as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()
