@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -181,11 +181,12 @@ class Consistency:
 
     async def look_and_read(
         self, wanted: Sequence[Token], projection: str, sql: str, args: Sequence[object]
-    ) -> tuple[Outcome, object] | None:
+    ) -> Look | None:
         """One round trip: the applied versions of `wanted` and the row `sql` reads.
 
         Both come from one statement, so one snapshot: the row is at least as new as the
-        versions. None when a token is behind (or the look fails): the caller waits as usual.
+        versions. When a token is behind, the look says the versions it saw (the wait starts
+        from them); None when the look fails.
         """
         started = time.monotonic()
         view = f'"{self.view_schema}"."{projection}__applied"'
@@ -206,34 +207,51 @@ class Consistency:
         versions = dict(p.rsplit("@", 1) for p in row["__applied"] or ())
         applied = {t.stream_id: int(versions.get(t.stream_id, 0)) for t in wanted}
         if any(applied[t.stream_id] < t.version for t in wanted):
-            return None
+            return Look(applied)
         found = None
         if row["__found"]:
             found = {k: v for k, v in row.items() if k not in ("__applied", "__found")}
-        return Outcome(True, applied, (time.monotonic() - started) * 1000), found
+        return Look(applied, Outcome(True, applied, (time.monotonic() - started) * 1000), found)
 
     async def wait(
-        self, tokens: Sequence[Token], projections: Sequence[str], timeout: float
+        self,
+        tokens: Sequence[Token],
+        projections: Sequence[str],
+        timeout: float,
+        seen: Mapping[str, int] | None = None,
     ) -> Outcome:
-        """Wait (at most `timeout` s) until the projections applied every token's version."""
+        """Wait (at most `timeout` s) until the projections applied every token's version.
+
+        `seen`: the versions a look of the one projection just read (its first check is skipped).
+        """
         started = time.monotonic()
         deadline = started + timeout
         plans = {
             p: [t for t in tokens if t.topic in topics_read(p)] for p in dict.fromkeys(projections)
         }
         plans = {p: ts for p, ts in plans.items() if ts}
-        seen = await asyncio.gather(
-            *(self._watcher(p).wait(ts, deadline) for p, ts in plans.items())
+        known = seen if seen is not None and len(plans) == 1 else None
+        found = await asyncio.gather(
+            *(self._watcher(p).wait(ts, deadline, known) for p, ts in plans.items())
         )
         applied: dict[str, int] = {}
         satisfied = True
-        for wanted, versions in zip(plans.values(), seen, strict=True):
+        for wanted, versions in zip(plans.values(), found, strict=True):
             for token in wanted:
                 version = versions.get(token.stream_id, 0)
                 key = token.stream_id
                 applied[key] = min(applied.get(key, version), version)
                 satisfied = satisfied and version >= token.version
         return Outcome(satisfied, applied, (time.monotonic() - started) * 1000)
+
+
+@dataclass
+class Look:
+    """What one look saw: the applied versions, and the outcome and row when they suffice."""
+
+    applied: dict[str, int]
+    outcome: Outcome | None = None
+    row: object = None
 
 
 @dataclass(eq=False)
@@ -255,9 +273,18 @@ class _Watcher:
         self.waiting: dict[str, list[_Waiter]] = {}
         self.task: asyncio.Task[None] | None = None
 
-    async def wait(self, tokens: Sequence[Token], deadline: float) -> dict[str, int]:
-        """Applied versions of the tokens' streams once all are reached, or at the deadline."""
-        versions = await self._check([t.stream_id for t in tokens], deadline)
+    async def wait(
+        self, tokens: Sequence[Token], deadline: float, known: Mapping[str, int] | None = None
+    ) -> dict[str, int]:
+        """Applied versions of the tokens' streams once all are reached, or at the deadline.
+
+        With `known` (versions just read) the first check is not run again.
+        """
+        ids = [t.stream_id for t in tokens]
+        if known is not None and all(i in known for i in ids):
+            versions = {i: known[i] for i in ids}
+        else:
+            versions = await self._check(ids, deadline)
         behind = [t for t in tokens if versions.get(t.stream_id, 0) < t.version]
         remaining = deadline - time.monotonic()
         if not behind or remaining <= 0:

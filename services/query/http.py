@@ -90,9 +90,13 @@ async def freshness(request: Request, projections: Sequence[str]) -> dict[str, s
 
 
 async def consistent(
-    request: Request, projections: Sequence[str], wait: float | None
+    request: Request,
+    projections: Sequence[str],
+    wait: float | None,
+    seen: Mapping[str, int] | None = None,
 ) -> Outcome | None:
-    """Wait for the request's consistency tokens (None without tokens)."""
+    """Wait for the request's consistency tokens (None without tokens); `seen`: versions a look
+    of the one projection just read."""
     settings = request.app.state.settings
     tokens = parse_tokens(
         request.headers.get("x-consistency-token"), request.query_params.get("consistency")
@@ -101,7 +105,7 @@ async def consistent(
         return None
     timeout = settings.consistency_timeout if wait is None else wait
     timeout = max(0.0, min(timeout, settings.max_consistency_timeout))
-    outcome: Outcome = await request.app.state.consistency.wait(tokens, projections, timeout)
+    outcome: Outcome = await request.app.state.consistency.wait(tokens, projections, timeout, seen)
     return outcome
 
 
@@ -121,11 +125,13 @@ async def consistent_row(
         return None, await pool.fetchrow(sql, *args)
     consistency = request.app.state.consistency
     wanted = consistency.wanted(tokens, projection)
+    looked = None
     if wanted:
         looked = await consistency.look_and_read(wanted, projection, sql, args)
-        if looked is not None:
-            return looked
-    outcome = await consistent(request, [projection], wait)
+        if looked is not None and looked.outcome is not None:
+            return looked.outcome, looked.row
+    seen = None if looked is None else looked.applied
+    outcome = await consistent(request, [projection], wait, seen)
     return outcome, await pool.fetchrow(sql, *args)
 
 

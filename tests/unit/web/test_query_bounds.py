@@ -233,3 +233,28 @@ async def test_a_hung_database_does_not_hold_the_wait_past_its_bound() -> None:
     assert time.monotonic() - started < 1.5  # the first look gets at least CHECK_FLOOR (1 s)
     assert not outcome.satisfied and outcome.applied == {"order-a": 0}
     await consistency.close()
+
+
+async def test_a_wait_after_a_look_starts_from_the_versions_it_saw() -> None:
+    pool = FakePool({"order-a": 1})
+    consistency = Consistency(pool, "", "readmodels")  # type: ignore[arg-type]
+    waiting = asyncio.create_task(
+        consistency.wait([Token("order-a", 2)], ["order_summary"], 5.0, seen={"order-a": 1})
+    )
+    await asyncio.sleep(0.1)
+    pool.applied["order-a"] = 2
+    outcome = await asyncio.wait_for(waiting, 2.0)
+    assert outcome.satisfied and outcome.applied == {"order-a": 2}
+    assert len(pool.checks) >= 1  # the watcher's, woken at once
+    await consistency.close()
+
+
+async def test_a_look_that_saw_enough_is_not_looked_at_again() -> None:
+    pool = FakePool({"order-a": 1})
+    consistency = Consistency(pool, "", "readmodels")  # type: ignore[arg-type]
+    outcome = await consistency.wait(
+        [Token("order-a", 1)], ["order_summary"], 1.0, seen={"order-a": 1}
+    )
+    assert outcome.satisfied and outcome.applied == {"order-a": 1}
+    assert pool.checks == []  # no round trip: the look's versions suffice
+    await consistency.close()
