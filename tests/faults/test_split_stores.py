@@ -105,6 +105,10 @@ async def test_the_orders_server_restarts_while_customers_and_the_read_side_go_o
             first = {"order_id": "s1", "customer_id": "ada", "currency": "EUR"}
             placed = await orders.post("/orders", json=first, headers=auth)
             assert placed.status_code == 201, placed.text
+            # s1 reaches the read side before its store stops (the relay reads it from there).
+            seen = {"X-Consistency-Token": placed.headers["x-consistency-token"], **auth}
+            before = await query.get("/orders/s1", headers=seen)
+            assert before.status_code == 200 and before.headers["x-consistency"] == "satisfied"
             await asyncio.to_thread(postgres.stop, orders_server)
             try:
                 body = {"customer_id": "bob", "name": "Bob Stone", "email": "bob@split.test"}
