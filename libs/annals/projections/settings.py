@@ -51,6 +51,9 @@ class ProjectorSettings(BaseSettings):
         description="a version retired by rebuild --keep-old is dropped after ... s",
     )  # fmt: skip
     beat_interval_s: float = Field(default=2.0, gt=0, description="heartbeat row every ... s")
+    hint_interval_s: float = Field(
+        default=1.0, ge=0, description="Kafka offset commits (hints for tools) at most every ... s"
+    )
     topic_prefix: str = Field(default="", description="prepended to every topic (tests)")
     topic_map: dict[str, str] = Field(default_factory=dict, description="logical -> Kafka topic")
     # DSN of each database projections write to; default: the stack's projector (or owner) roles.

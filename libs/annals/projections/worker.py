@@ -118,9 +118,12 @@ class Worker:
         self._next: dict[TopicPartition, int] = {}
         self._times: dict[TopicPartition, datetime] = {}
         # Kafka offset commits are hints (the stored offsets count): sent beside the batches,
-        # one at a time, the newest offsets of the batches applied meanwhile in the next one.
+        # one at a time and at most every hint_interval_s, the newest offsets of the batches
+        # applied meanwhile in the next one (at low rates a batch per record would otherwise
+        # cost a commit per record per projection); a stop sends the last one at once.
         self._hints: dict[TopicPartition, OffsetAndMetadata] = {}
         self._hinting: asyncio.Task[None] | None = None
+        self._hinted_at = -float("inf")
         # The connection serves batches and the rebalance listener, never both at once.
         self._lock = asyncio.Lock()
         self.health = health.Health(self.settings.stall_after_s)
@@ -214,10 +217,7 @@ class Worker:
             self.started.set()
             await self._loop(consumer)
         finally:
-            if self._hinting is not None:  # the last hint, bounded (a hint only)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._hinting, 5)
-                self._hinting = None
+            await self._finish_hints()
             with contextlib.suppress(KafkaError, OSError):
                 await consumer.stop()
             await producer.stop()
@@ -422,8 +422,26 @@ class Worker:
         if self._hinting is None or self._hinting.done():
             self._hinting = asyncio.create_task(self._send_hints())
 
+    async def _finish_hints(self) -> None:
+        """Send the last hint on a stop (bounded: a hint only); drop it after an error, whose
+        restart must not wait out a pause."""
+        task, self._hinting = self._hinting, None
+        if task is None:
+            return
+        if not self.stopping.is_set():
+            task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        for finished in done:
+            if not finished.cancelled() and finished.exception() is not None:
+                log.debug("%s: last offset commit failed: %s", self.group, finished.exception())
+
     async def _send_hints(self) -> None:
         while self._hints and self._consumer is not None:
+            pause = self._hinted_at + self.settings.hint_interval_s - time.monotonic()
+            if pause > 0 and not self.stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), pause)
+            self._hinted_at = time.monotonic()
             consumer, hints, self._hints = self._consumer, self._hints, {}
             owned = {tp: o for tp, o in hints.items() if tp in consumer.assignment()}
             if not owned:
