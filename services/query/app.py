@@ -25,6 +25,7 @@ from annals.web.problems import Problem, install_problem_handlers, problem_respo
 from annals.web.settings import refuse_unsafe
 from query import asyncapi, catalog, orders, shipments
 from query.consistency import Consistency
+from query.http import Freshness
 from query.settings import QuerySettings
 
 log = structlog.get_logger("annals.query")
@@ -83,7 +84,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         app.state.database = pool
         app.state.store = ReadStore(pool)
         app.state.consistency = consistency
-        app.state.freshness = {}
+        app.state.freshness = Freshness()
         app.state.verifier = TokenVerifier(settings)
         tune_collector()  # the app is built: freeze it, collect young objects less often
         log.info("query API started", database=settings.database)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -16,7 +17,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from annals.web.problems import Problem
-from query.consistency import Outcome, parse_tokens
+from query.consistency import Outcome, Token, parse_tokens
 
 JSON = "application/json"
 FRESHNESS_TTL = 0.2
@@ -62,31 +63,56 @@ async def answer(
 
 
 async def freshness(request: Request, projections: Sequence[str]) -> dict[str, str]:
-    """`X-Read-Model: order_summary@v2; updated=<newest applied event time>` per projection.
+    """`X-Read-Model: order_summary@v2; updated=<newest applied event time>` per projection."""
+    found: Freshness = request.app.state.freshness
+    parts = [
+        await found.of(request.app.state.pool, request.app.state.settings.view_schema, name)
+        for name in projections
+    ]
+    return {"X-Read-Model": ", ".join(parts)} if parts else {}
 
-    Looked up at most every FRESHNESS_TTL seconds per projection (not once per request).
+
+class Freshness:
+    """Each projection's version and newest applied event time, per process.
+
+    Looked up at most every FRESHNESS_TTL seconds per projection, not once per request: the
+    requests that find it expired share one lookup (a busy loop would otherwise send one per
+    request until the first answered).
     """
-    schema = request.app.state.settings.view_schema
-    cache: dict[str, tuple[float, str]] = request.app.state.freshness
-    parts = []
-    now = time.monotonic()
-    for name in projections:
-        hit = cache.get(name)
-        if hit is not None and now - hit[0] < FRESHNESS_TTL:
-            parts.append(hit[1])
-            continue
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[float, str]] = {}
+        self._looking: dict[str, asyncio.Future[str]] = {}
+
+    async def of(self, pool: Any, schema: str, name: str) -> str:
+        """`<name>@v<version>; updated=<time>` (`<name>@unknown` when not deployed yet)."""
+        hit = self._known.get(name)
+        if hit is not None and time.monotonic() - hit[0] < FRESHNESS_TTL:
+            return hit[1]
+        looking = self._looking.get(name)
+        if looking is None:
+            looking = self._looking[name] = asyncio.ensure_future(self._look(pool, schema, name))
+            looking.add_done_callback(lambda done: self._done(name, done))
+        # Shielded: one caller going away (its client left) does not cancel the others' lookup.
+        return await asyncio.shield(looking)
+
+    def _done(self, name: str, looked: asyncio.Future[str]) -> None:
+        self._looking.pop(name, None)
+        if not looked.cancelled():
+            looked.exception()  # retrieved: its callers, if any are left, get it raised
+
+    async def _look(self, pool: Any, schema: str, name: str) -> str:
+        now = time.monotonic()
         try:
-            row = await request.app.state.pool.fetchrow(
+            row = await pool.fetchrow(
                 f'SELECT (SELECT version FROM "{schema}"."{name}__version"), '
                 f'(SELECT max(last_event_at) FROM "{schema}"."{name}__offsets")'
             )
         except asyncpg.PostgresError:  # a projection not deployed yet answers as unknown
-            parts.append(f"{name}@unknown")
-            continue
+            return f"{name}@unknown"
         updated = "" if row[1] is None else f"; updated={row[1].isoformat()}"
-        cache[name] = (now, f"{name}@v{row[0]}{updated}")
-        parts.append(cache[name][1])
-    return {"X-Read-Model": ", ".join(parts)} if parts else {}
+        self._known[name] = (now, f"{name}@v{row[0]}{updated}")
+        return self._known[name][1]
 
 
 async def consistent(
@@ -94,13 +120,12 @@ async def consistent(
     projections: Sequence[str],
     wait: float | None,
     seen: Mapping[str, int] | None = None,
+    tokens: Sequence[Token] | None = None,
 ) -> Outcome | None:
     """Wait for the request's consistency tokens (None without tokens); `seen`: versions a look
-    of the one projection just read."""
+    of the one projection just read; `tokens`: the request's, when already parsed."""
     settings = request.app.state.settings
-    tokens = parse_tokens(
-        request.headers.get("x-consistency-token"), request.query_params.get("consistency")
-    )
+    tokens = request_tokens(request) if tokens is None else tokens
     if not tokens:
         return None
     timeout = settings.consistency_timeout if wait is None else wait
@@ -118,9 +143,7 @@ async def consistent_row(
     both (one snapshot); otherwise the usual wait (`consistent`), then the row.
     """
     pool = request.app.state.pool
-    tokens = parse_tokens(
-        request.headers.get("x-consistency-token"), request.query_params.get("consistency")
-    )
+    tokens = request_tokens(request)
     if not tokens:
         return None, await pool.fetchrow(sql, *args)
     consistency = request.app.state.consistency
@@ -131,8 +154,15 @@ async def consistent_row(
         if looked is not None and looked.outcome is not None:
             return looked.outcome, looked.row
     seen = None if looked is None else looked.applied
-    outcome = await consistent(request, [projection], wait, seen)
+    outcome = await consistent(request, [projection], wait, seen, tokens)
     return outcome, await pool.fetchrow(sql, *args)
+
+
+def request_tokens(request: Request) -> list[Token]:
+    """The request's consistency tokens (header and query parameter); 400 when malformed."""
+    return parse_tokens(
+        request.headers.get("x-consistency-token"), request.query_params.get("consistency")
+    )
 
 
 def encode_cursor(values: Sequence[Any]) -> str:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from query.app import create_app
 from query.consistency import MAX_TOKENS, Consistency, Token, parse_tokens
-from query.http import encode_cursor
+from query.http import Freshness, encode_cursor
 from query.settings import QuerySettings
 
 from annals.web.auth import TokenVerifier, mint_token
@@ -64,7 +64,7 @@ def app_on(pool: FakePool) -> FastAPI:
     app = create_app(SETTINGS)
     app.state.pool = pool
     app.state.consistency = Consistency(pool, SETTINGS.dsn, SETTINGS.view_schema)  # type: ignore[arg-type]
-    app.state.freshness = {}
+    app.state.freshness = Freshness()
     app.state.verifier = TokenVerifier(SETTINGS)
     return app
 
@@ -258,3 +258,36 @@ async def test_a_look_that_saw_enough_is_not_looked_at_again() -> None:
     assert outcome.satisfied and outcome.applied == {"order-a": 1}
     assert pool.checks == []  # no round trip: the look's versions suffice
     await consistency.close()
+
+
+class SlowVersions:
+    """A pool whose freshness lookup takes a while, counting the lookups."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        self.lookups += 1
+        await asyncio.sleep(0.05)
+        return (3, None)
+
+
+async def test_requests_that_find_the_freshness_expired_share_one_lookup() -> None:
+    pool, found = SlowVersions(), Freshness()
+    answers = await asyncio.gather(
+        *(found.of(pool, "readmodels", "order_summary") for _ in range(20))
+    )
+    assert answers == ["order_summary@v3"] * 20
+    assert pool.lookups == 1
+    assert await found.of(pool, "readmodels", "order_summary") == "order_summary@v3"
+    assert pool.lookups == 1  # within FRESHNESS_TTL: no lookup at all
+
+
+async def test_a_caller_that_goes_away_does_not_cancel_the_shared_lookup() -> None:
+    pool, found = SlowVersions(), Freshness()
+    first = asyncio.create_task(found.of(pool, "readmodels", "order_summary"))
+    second = asyncio.create_task(found.of(pool, "readmodels", "order_summary"))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    assert await second == "order_summary@v3"
+    assert pool.lookups == 1
