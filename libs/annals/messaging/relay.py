@@ -92,9 +92,7 @@ class Relay:
             upto = batch[-1].checkpoint
             sending = asyncio.ensure_future(self.publisher.publish(batch))
             try:
-                self.wake.clear()
-                following = await self.read(upto, self.batch_size)
-                await sending
+                following = await self._following(batch, upto, sending)
             except BaseException:
                 sending.cancel()
                 with contextlib.suppress(BaseException):
@@ -109,6 +107,25 @@ class Relay:
                 self.on_batch(len(batch))
             batch, delay = following, self.min_poll
         return self.stats
+
+    async def _following(
+        self, batch: list[RecordedEvent], upto: Checkpoint, sending: asyncio.Future[None]
+    ) -> list[RecordedEvent]:
+        """The batch after `batch`, read while it is sent; none yet after a short batch.
+
+        A short batch was all the store had readable when it was read, and `wake` was cleared
+        before that read: an append committed since notifies after its commit, so it sets
+        `wake` again and the idle wait reads at once; one hidden then behind an older open
+        transaction is found by the idle wait's polls, as it was before. Reading again right
+        away would mostly find nothing: at low rates, one query more per event.
+        """
+        if len(batch) < self.batch_size:
+            await sending
+            return []
+        self.wake.clear()
+        following = await self.read(upto, self.batch_size)
+        await sending
+        return following
 
 
 async def drain(relay: Relay, until: Checkpoint, timeout: float = 60.0) -> RelayStats:

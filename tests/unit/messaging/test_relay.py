@@ -122,3 +122,38 @@ async def test_new_events_are_published_when_the_relay_is_woken():
     relay.stop()
     await task
     assert [json.loads(r.value)["subject"] for r in publisher.records] == ["order-0", "order-9"]
+
+
+class SlowPublisher(InMemoryPublisher):
+    """Acknowledges each batch after a pause, so appends can land while one is sent."""
+
+    async def publish(self, events: Sequence[RecordedEvent]) -> None:
+        await asyncio.sleep(0.05)
+        await super().publish(events)
+
+
+async def test_a_short_batch_is_not_followed_by_a_read_until_woken_or_polled():
+    store = await filled_store(1, 1)
+    publisher, checkpoints = SlowPublisher("orders"), InMemoryCheckpointStore()
+    reads: list[Checkpoint] = []
+
+    async def read(after: Checkpoint, limit: int) -> list[RecordedEvent]:
+        reads.append(after)
+        return await store.read_all(after, limit)
+
+    relay = Relay("orders.events", read, publisher, checkpoints, batch_size=4, max_poll=30)
+    relay.min_poll = 30  # no poll in this test: only a wake makes it read
+    task = asyncio.ensure_future(relay.run())
+    await asyncio.sleep(0.02)  # the first (short) batch is being sent
+    await store.append("order-9", [NewEvent("OrderPlaced", {})])
+    relay.wake.set()  # as the append's notification would, while the batch is in flight
+    for _ in range(100):
+        if relay.stats.published == 2:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # idle now, waiting for a wake
+    read_before_stop = len(reads)
+    relay.stop()
+    await asyncio.wait_for(task, 5)
+    assert [json.loads(r.value)["subject"] for r in publisher.records] == ["order-0", "order-9"]
+    assert read_before_stop == 2  # the start's and the wake's: none after either short batch
