@@ -84,7 +84,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         app.state.database = pool
         app.state.store = ReadStore(pool)
         app.state.consistency = consistency
-        app.state.freshness = Freshness()
+        app.state.freshness = Freshness(pool, settings.view_schema)
         app.state.verifier = TokenVerifier(settings)
         tune_collector()  # the app is built: freeze it, collect young objects less often
         log.info("query API started", database=settings.database)

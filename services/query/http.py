@@ -16,6 +16,7 @@ import asyncpg
 from fastapi import Request
 from fastapi.responses import Response
 
+from annals.eventstore.pool import Queries
 from annals.web.problems import Problem
 from query.consistency import Outcome, Token, parse_tokens
 
@@ -65,10 +66,7 @@ async def answer(
 async def freshness(request: Request, projections: Sequence[str]) -> dict[str, str]:
     """`X-Read-Model: order_summary@v2; updated=<newest applied event time>` per projection."""
     found: Freshness = request.app.state.freshness
-    parts = [
-        await found.of(request.app.state.pool, request.app.state.settings.view_schema, name)
-        for name in projections
-    ]
+    parts = [await found.of(name) for name in projections]
     return {"X-Read-Model": ", ".join(parts)} if parts else {}
 
 
@@ -80,18 +78,20 @@ class Freshness:
     request until the first answered).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pool: Queries, schema: str) -> None:
+        self.pool = pool
+        self.schema = schema
         self._known: dict[str, tuple[float, str]] = {}
         self._looking: dict[str, asyncio.Future[str]] = {}
 
-    async def of(self, pool: Any, schema: str, name: str) -> str:
+    async def of(self, name: str) -> str:
         """`<name>@v<version>; updated=<time>` (`<name>@unknown` when not deployed yet)."""
         hit = self._known.get(name)
         if hit is not None and time.monotonic() - hit[0] < FRESHNESS_TTL:
             return hit[1]
         looking = self._looking.get(name)
         if looking is None:
-            looking = self._looking[name] = asyncio.ensure_future(self._look(pool, schema, name))
+            looking = self._looking[name] = asyncio.ensure_future(self._look(name))
             looking.add_done_callback(lambda done: self._done(name, done))
         # Shielded: one caller going away (its client left) does not cancel the others' lookup.
         return await asyncio.shield(looking)
@@ -101,10 +101,10 @@ class Freshness:
         if not looked.cancelled():
             looked.exception()  # retrieved: its callers, if any are left, get it raised
 
-    async def _look(self, pool: Any, schema: str, name: str) -> str:
-        now = time.monotonic()
+    async def _look(self, name: str) -> str:
+        now, schema = time.monotonic(), self.schema
         try:
-            row = await pool.fetchrow(
+            row = await self.pool.fetchrow(
                 f'SELECT (SELECT version FROM "{schema}"."{name}__version"), '
                 f'(SELECT max(last_event_at) FROM "{schema}"."{name}__offsets")'
             )

@@ -92,7 +92,7 @@ class Relay:
             upto = batch[-1].checkpoint
             sending = asyncio.ensure_future(self.publisher.publish(batch))
             try:
-                following = await self._following(batch, upto, sending)
+                following = await self._following(batch, sending)
             except BaseException:
                 sending.cancel()
                 with contextlib.suppress(BaseException):
@@ -109,7 +109,7 @@ class Relay:
         return self.stats
 
     async def _following(
-        self, batch: list[RecordedEvent], upto: Checkpoint, sending: asyncio.Future[None]
+        self, batch: list[RecordedEvent], sending: asyncio.Future[None]
     ) -> list[RecordedEvent]:
         """The batch after `batch`, read while it is sent; none yet after a short batch.
 
@@ -123,7 +123,7 @@ class Relay:
             await sending
             return []
         self.wake.clear()
-        following = await self.read(upto, self.batch_size)
+        following = await self.read(batch[-1].checkpoint, self.batch_size)
         await sending
         return following
 

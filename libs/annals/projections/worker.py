@@ -431,10 +431,9 @@ class Worker:
             return
         if not self.stopping.is_set():
             task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=5)
-        for finished in done:
-            if not finished.cancelled() and finished.exception() is not None:
-                log.debug("%s: last offset commit failed: %s", self.group, finished.exception())
+        await asyncio.wait({task}, timeout=5)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.debug("%s: last offset commit failed: %s", self.group, task.exception())
 
     async def _send_hints(self) -> None:
         while self._hints and self._consumer is not None:

@@ -64,7 +64,7 @@ def app_on(pool: FakePool) -> FastAPI:
     app = create_app(SETTINGS)
     app.state.pool = pool
     app.state.consistency = Consistency(pool, SETTINGS.dsn, SETTINGS.view_schema)  # type: ignore[arg-type]
-    app.state.freshness = Freshness()
+    app.state.freshness = Freshness(pool, SETTINGS.view_schema)
     app.state.verifier = TokenVerifier(SETTINGS)
     return app
 
@@ -273,21 +273,22 @@ class SlowVersions:
 
 
 async def test_requests_that_find_the_freshness_expired_share_one_lookup() -> None:
-    pool, found = SlowVersions(), Freshness()
-    answers = await asyncio.gather(
-        *(found.of(pool, "readmodels", "order_summary") for _ in range(20))
-    )
+    pool = SlowVersions()
+    found = Freshness(pool, "readmodels")
+    answers = await asyncio.gather(*(found.of("order_summary") for _ in range(20)))
     assert answers == ["order_summary@v3"] * 20
     assert pool.lookups == 1
-    assert await found.of(pool, "readmodels", "order_summary") == "order_summary@v3"
+    assert await found.of("order_summary") == "order_summary@v3"
     assert pool.lookups == 1  # within FRESHNESS_TTL: no lookup at all
 
 
 async def test_a_caller_that_goes_away_does_not_cancel_the_shared_lookup() -> None:
-    pool, found = SlowVersions(), Freshness()
-    first = asyncio.create_task(found.of(pool, "readmodels", "order_summary"))
-    second = asyncio.create_task(found.of(pool, "readmodels", "order_summary"))
+    pool = SlowVersions()
+    found = Freshness(pool, "readmodels")
+    first = asyncio.create_task(found.of("order_summary"))
+    second = asyncio.create_task(found.of("order_summary"))
     await asyncio.sleep(0.01)
     first.cancel()
     assert await second == "order_summary@v3"
     assert pool.lookups == 1
+
