@@ -292,3 +292,24 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_shared_lookup() -> No
     assert await second == "order_summary@v3"
     assert pool.lookups == 1
 
+
+class DownThenUp(SlowVersions):
+    """A pool whose first lookup fails as a lost connection does."""
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        if self.lookups == 0:
+            self.lookups += 1
+            await asyncio.sleep(0.05)
+            raise ConnectionResetError("server closed the connection")
+        return await super().fetchrow(sql, *args)
+
+
+async def test_a_failed_shared_lookup_fails_its_callers_and_is_not_remembered() -> None:
+    pool = DownThenUp()
+    found = Freshness(pool, "readmodels")
+    answers = await asyncio.gather(
+        *(found.of("order_summary") for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(a, ConnectionResetError) for a in answers)
+    assert await found.of("order_summary") == "order_summary@v3"  # looked up again
+    assert pool.lookups == 2
