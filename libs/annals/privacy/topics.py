@@ -2,15 +2,16 @@
 
 Event topics are read in the partition the subject's stream key maps to (the publishers'
 murmur2 partitioner), DLQs and CDC topics whole; each read stops at the end offsets taken when
-it starts, and within `Sources.scan_seconds` (a topic not read to its end is `unknown`).
+it starts. The topics are read side by side (at most `PARALLEL_SCANS` consumers) within one
+deadline, `Sources.scan_seconds` from the start: a topic not read to its end by then, or whose
+read failed, is `unknown`, so the report's time is bounded however many DLQs there are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -34,6 +35,8 @@ from annals.privacy.sources import Sources
 from annals.topology import topology
 
 Records = list[Any]
+Scanned = tuple[Records, bool, str]  # records, read to the end?, why not (or "")
+PARALLEL_SCANS = 4
 
 
 async def topic_findings(
@@ -44,27 +47,52 @@ async def topic_findings(
     try:
         existing = await list_topics(sources.bootstrap, security)
     except Exception as exc:  # Kafka away or refusing us: nothing there is proven clean
-        return [Finding("kafka topic", "*", UNKNOWN, f"{type(exc).__name__}: {exc}"[:200])]
+        return [Finding("kafka topic", "*", UNKNOWN, _why(exc))]
     keys = {s.encode() for s in streams}
-    out = []
-    for service in topology().of_kind("command"):
-        topic = sources.topic(service.topic)
-        if topic in existing:
-            found = await scan(sources, security, topic, keys)
-            out.append(_sealed(found, "kafka topic", topic, subject, keys, names, key))
+    events = [sources.topic(c.topic) for c in topology().of_kind("command")]
+    events = [t for t in events if t in existing]
     dlqs = [
         t for t in sorted(existing) if t.startswith(sources.topic_prefix) and t.endswith(".dlq")
     ]
-    for topic in dlqs:
-        found = await scan(sources, security, topic, None)
-        out.append(_sealed(found, "dlq", topic, subject, keys, names, key))
-    for topic, columns in sorted(sources.cdc.items()):
-        out.append(await _cdc(sources, security, topic, columns, topic in existing))
+    cdc = sorted((t, c) for t, c in sources.cdc.items() if t in existing)
+    deadline = asyncio.get_running_loop().time() + sources.scan_seconds
+    gate = asyncio.Semaphore(PARALLEL_SCANS)
+
+    async def read(topic: str, of: set[bytes] | None) -> Scanned:
+        async with gate:
+            return await _guarded(scan(sources, security, topic, of, deadline))
+
+    found = await asyncio.gather(
+        *(read(t, keys) for t in events), *(read(t, None) for t in dlqs),
+        *(read(t, None) for t, _ in cdc),
+    )  # fmt: skip
+    places = [("kafka topic", t) for t in events] + [("dlq", t) for t in dlqs]
+    out = [
+        _sealed(f, kind, topic, subject, keys, names, key)
+        for (kind, topic), f in zip(places, found[: len(places)], strict=True)
+    ]
+    for (topic, columns), f in zip(cdc, found[len(places) :], strict=True):
+        out.append(await _cdc(sources, topic, columns, f))
+    absent = sorted(set(sources.cdc) - existing)
+    out += [_no_cdc_topic(t, sources.cdc[t]) for t in absent]
     return out
 
 
+async def _guarded(scanning: Awaitable[tuple[Records, bool]]) -> Scanned:
+    """A scan whose failure is a reason, not an exception: one topic cannot fail the report."""
+    try:
+        records, complete = await scanning
+    except Exception as exc:  # the topic stays unknown, the others are still read
+        return [], False, _why(exc)
+    return records, complete, "" if complete else "not read to its end in time"
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
 def _sealed(
-    found: tuple[Records, bool],
+    found: Scanned,
     kind: str,
     topic: str,
     subject: str,
@@ -72,7 +100,7 @@ def _sealed(
     names: frozenset[str],
     key: bool,
 ) -> Finding:
-    records, complete = found
+    records, complete, why = found
     plain = sealed = 0
     for record in records:
         p, s = classify(record_data(record.value), subject, names)
@@ -80,26 +108,29 @@ def _sealed(
             plain, sealed = plain + bool(p), sealed + bool(s)
     detail = counted(plain, sealed, "records of the subject")
     if not complete:
-        return Finding(kind, topic, UNKNOWN, f"not read to its end in time; {detail}")
+        return Finding(kind, topic, UNKNOWN, f"{why}; {detail}")
     return Finding(kind, topic, state_of(plain, sealed, key), detail)
 
 
-async def _cdc(
-    sources: Sources, security: dict[str, Any], topic: str, columns: Sequence[str], exists: bool
-) -> Finding:
-    excluded = f"{', '.join(columns)} left out by the connector"
-    if not exists:
-        return Finding("cdc topic", topic, ABSENT, f"no such topic; {excluded}")
-    records, complete = await scan(sources, security, topic, None)
-    holding = sum(holds(record.value, columns) for record in records)
+def _no_cdc_topic(topic: str, columns: Sequence[str]) -> Finding:
+    return Finding("cdc topic", topic, ABSENT, f"no such topic; {_excluded(columns)}")
+
+
+def _excluded(columns: Sequence[str]) -> str:
+    return f"{', '.join(columns)} left out by the connector"
+
+
+async def _cdc(sources: Sources, topic: str, columns: Sequence[str], found: Scanned) -> Finding:
+    records, complete, why = found
     if not complete:
-        return Finding("cdc topic", topic, UNKNOWN, "not read to its end in time")
+        return Finding("cdc topic", topic, UNKNOWN, why)
+    holding = sum(holds(record.value, columns) for record in records)
     if holding:
         detail = f"{holding} records (published before the exclusion) hold personal columns"
         return Finding(
             "cdc topic", topic, READABLE, f"{detail}; {await _retention(sources, topic)}"
         )
-    return Finding("cdc topic", topic, ABSENT, f"no record holds them; {excluded}")
+    return Finding("cdc topic", topic, ABSENT, f"no record holds them; {_excluded(columns)}")
 
 
 async def _retention(sources: Sources, topic: str) -> str:
@@ -139,9 +170,34 @@ async def list_topics(bootstrap: str, security: dict[str, Any]) -> set[str]:
 
 
 async def scan(
-    sources: Sources, security: dict[str, Any], topic: str, keys: set[bytes] | None
+    sources: Sources,
+    security: dict[str, Any],
+    topic: str,
+    keys: set[bytes] | None,
+    deadline: float | None = None,
 ) -> tuple[Records, bool]:
-    """The records of a topic up to its end offsets (of the keys' partitions); complete?"""
+    """The records of a topic up to its end offsets (of the keys' partitions); complete?
+
+    Everything, from connecting on, stops at `deadline` (the loop's clock; by default
+    `Sources.scan_seconds` from now): what was read by then comes back as incomplete.
+    """
+    if deadline is None:
+        deadline = asyncio.get_running_loop().time() + sources.scan_seconds
+    records: Records = []
+    try:
+        async with asyncio.timeout_at(deadline):
+            return records, await _scan_into(records, sources, security, topic, keys)
+    except TimeoutError:
+        return records, False
+
+
+async def _scan_into(
+    records: Records,
+    sources: Sources,
+    security: dict[str, Any],
+    topic: str,
+    keys: set[bytes] | None,
+) -> bool:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=sources.bootstrap, enable_auto_commit=False, request_timeout_ms=10_000,
         **security,
@@ -153,11 +209,12 @@ async def scan(
             ids = sorted({(murmur2(k) & 0x7FFFFFFF) % len(ids) for k in keys}) if ids else []
         parts = [TopicPartition(topic, p) for p in ids]
         if not parts:
-            return [], True
+            return True
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)
-        return await _read(consumer, parts, ends, sources.scan_seconds)
+        await _read(consumer, parts, ends, records)
+        return True
     finally:
         await consumer.stop()
 
@@ -176,15 +233,10 @@ async def _read(
     consumer: AIOKafkaConsumer,
     parts: list[TopicPartition],
     ends: dict[TopicPartition, int],
-    seconds: float,
-) -> tuple[Records, bool]:
-    records: Records = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if all([await consumer.position(tp) >= ends[tp] for tp in parts]):
-            return records, True
+    records: Records,
+) -> None:
+    while not all([await consumer.position(tp) >= ends[tp] for tp in parts]):
         for batch in (await consumer.getmany(timeout_ms=300, max_records=5000)).values():
             records.extend(
                 r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)]
             )
-    return records, False
