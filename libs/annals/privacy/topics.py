@@ -1,10 +1,11 @@
 """Findings in Kafka: the services' event topics, the DLQs and the CDC topics.
 
-Event topics are read in the partition the subject's stream key maps to (the publishers'
-murmur2 partitioner), DLQs and CDC topics whole; each read stops at the end offsets taken when
-it starts. The topics are read side by side (at most `PARALLEL_SCANS` consumers) within one
-deadline, `Sources.scan_seconds` from the start: a topic not read to its end by then, or whose
-read failed, is `unknown`, so the report's time is bounded however many DLQs there are.
+Event topics are read in the partition the subject's stream key maps to (the publishers' murmur2
+partitioner), DLQs and CDC topics whole; each read stops at the end offsets taken when it
+starts. The topics are read side by side (at most `PARALLEL_SCANS` consumers) within one
+deadline, `Sources.scan_seconds` from listing the topics on: a topic not read to its end by
+then, or whose read failed, is `unknown`, so the report's time is bounded however many DLQs
+there are.
 """
 
 from __future__ import annotations
@@ -44,8 +45,13 @@ async def topic_findings(
 ) -> list[Finding]:
     """The event topics, DLQs and CDC topics, each with the state of the subject's data."""
     security = client_security(sources.kafka_component)
+    deadline = asyncio.get_running_loop().time() + sources.scan_seconds
     try:
-        existing = await list_topics(sources.bootstrap, security)
+        async with asyncio.timeout_at(deadline):
+            existing = await list_topics(sources.bootstrap, security)
+    except TimeoutError:
+        why = f"the topics were not listed within {sources.scan_seconds:g} s"
+        return [Finding("kafka topic", "*", UNKNOWN, why)]
     except Exception as exc:  # Kafka away or refusing us: nothing there is proven clean
         return [Finding("kafka topic", "*", UNKNOWN, _why(exc))]
     keys = {s.encode() for s in streams}
@@ -55,7 +61,6 @@ async def topic_findings(
         t for t in sorted(existing) if t.startswith(sources.topic_prefix) and t.endswith(".dlq")
     ]
     cdc = sorted((t, c) for t, c in sources.cdc.items() if t in existing)
-    deadline = asyncio.get_running_loop().time() + sources.scan_seconds
     gate = asyncio.Semaphore(PARALLEL_SCANS)
 
     async def read(topic: str, of: set[bytes] | None) -> Scanned:

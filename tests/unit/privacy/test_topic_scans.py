@@ -111,3 +111,16 @@ async def test_a_purge_scan_alone_still_reports_an_incomplete_read(consumer: typ
     consumer.hang = True
     records, complete = await scans.scan(_sources(0.2), {}, CDC, None)
     assert (records, complete) == ([], False)
+
+
+async def test_a_broker_that_never_lists_its_topics_is_one_unknown_finding(
+    consumer: type[_Consumer], monkeypatch: pytest.MonkeyPatch
+):
+    async def silent(*_: Any) -> set[str]:
+        await asyncio.Event().wait()
+        return set()
+
+    monkeypatch.setattr(scans, "list_topics", silent)
+    found = await _findings(_sources(0.3))
+    assert [(f.place, f.state) for f in found.values()] == [("*", UNKNOWN)]
+    assert "not listed within 0.3 s" in found["*"].detail
