@@ -12,6 +12,10 @@ from __future__ import annotations
 from annals.eventstore.subscription import CHANNEL
 
 _N = "cardinality($3::uuid[])"
+# Ordering: the stream CTE runs first and its UPDATE (or upsert) locks the stream's row until
+# commit, so two appends to one stream are serialized and each sees the other's version: event
+# versions have no gaps and no duplicates. The events' INSERT reads the new version from the
+# CTE, never from the events table. Appends to different streams do not wait for each other.
 _STREAM = {  # templates: {n} is the number of events
     # n > 0: exactly at version $8
     "exact": """

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
@@ -34,21 +35,29 @@ KEPT_VERSIONS = (
 
 
 @contextlib.asynccontextmanager
-async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    """A short-lived read-only connection."""
-    conn = await asyncpg.connect(dsn, timeout=10)
+async def connected(dsn: str, seconds: float) -> AsyncIterator[asyncpg.Connection]:
+    """A short-lived read-only connection: connecting and all its queries within `seconds`."""
+    # One deadline for the whole visit of a database, so the report never hangs: a server that
+    # accepts the connection and then never answers a query costs `seconds`, no more.
     try:
-        await conn.execute("SET default_transaction_read_only = on")
-        yield conn
-    finally:
-        await conn.close()
+        async with asyncio.timeout(seconds):
+            conn = await asyncpg.connect(dsn, timeout=seconds)
+            try:
+                await conn.execute("SET default_transaction_read_only = on")
+                yield conn
+            except BaseException:
+                conn.terminate()  # a query may still be running: do not wait for a goodbye
+                raise
+            await conn.close()
+    except TimeoutError as exc:
+        raise TimeoutError(f"the database did not answer within {seconds:g} s") from exc
 
 
 async def key_finding(sources: Sources, subject: str) -> tuple[Finding, bool, bool]:
     """The subject's key: (finding, key present, forgotten)."""
     place = f"{topology().key_holder.name} subject key"
     try:
-        async with connected(sources.keys_dsn) as conn:
+        async with connected(sources.keys_dsn, sources.database_seconds) as conn:
             row = await queries.subject_key(conn, subject)
     except asyncpg.UndefinedTableError:
         row = None
@@ -77,7 +86,7 @@ async def store_findings(
     out = []
     for service, dsn in sorted(sources.store_dsns.items()):
         try:
-            async with connected(dsn) as conn:
+            async with connected(dsn, sources.database_seconds) as conn:
                 out.append(await _events(conn, service, subject, streams, names, key))
                 found = await _responses(conn, service, subject, key, forgotten)
                 if found is not None:
@@ -130,7 +139,7 @@ async def read_model_findings(
     out = []
     for database, dsn in sorted(sources.database_dsns.items()):
         try:
-            async with connected(dsn) as conn:
+            async with connected(dsn, sources.database_seconds) as conn:
                 for name, version, schema, state in await _kept(conn):
                     out += await _version(conn, name, version, schema, state, subject)
                     out += await _parked(conn, f"{name} v{version}", schema, subject, streams,

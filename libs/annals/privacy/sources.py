@@ -29,6 +29,7 @@ class Sources:
     cdc: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     kafka_component: str = "admin"
     scan_seconds: float = 20.0
+    database_seconds: float = 20.0  # each database: connecting and every query of the report
 
     @classmethod
     def of(cls, settings: ProjectorSettings | None = None, **overrides: object) -> Sources:
