@@ -45,10 +45,12 @@ async def connected(dsn: str, seconds: float) -> AsyncIterator[asyncpg.Connectio
             try:
                 await conn.execute("SET default_transaction_read_only = on")
                 yield conn
-            except BaseException:
+            except asyncio.CancelledError:
                 conn.terminate()  # a query may still be running: do not wait for a goodbye
                 raise
-            await conn.close()
+            finally:
+                if not conn.is_closed():
+                    await conn.close()
     except TimeoutError as exc:
         raise TimeoutError(f"the database did not answer within {seconds:g} s") from exc
 

@@ -15,6 +15,7 @@ class _SilentConnection:
     """Accepts the connection, then never answers a query."""
 
     terminated = closed = 0
+    ended = False
 
     async def execute(self, *_: Any) -> str:
         return "SET"
@@ -25,11 +26,16 @@ class _SilentConnection:
 
     fetchval = fetchrow = fetch
 
+    def is_closed(self) -> bool:
+        return self.ended
+
     def terminate(self) -> None:
         type(self).terminated += 1
+        self.ended = True
 
     async def close(self) -> None:
         type(self).closed += 1
+        self.ended = True
 
 
 def _sources(seconds: float) -> Sources:
